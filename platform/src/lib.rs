@@ -1,0 +1,125 @@
+//! How guest code runs and traps.
+//!
+//! A [`Platform`] creates [`AddressSpace`]s (the guest's page mappings, backed by ranges of
+//! one memory file) and [`Context`]s (a place to run one guest thread). The Sentry's task
+//! loop is `Context::switch` → handle the [`Event`] → repeat. This crate knows registers,
+//! faults and syscall numbers, nothing of Linux semantics beyond that.
+//!
+//! Back-ends: [`ptrace`] (PTRACE_SYSEMU stub processes).
+
+use std::any::Any;
+
+pub mod ptrace;
+
+/// The guest's general-purpose registers, laid out as ptrace's `user_regs_struct`.
+pub type Regs = libc::user_regs_struct;
+
+/// Size of a page on x86_64.
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Host mmap protection bits (`PROT_READ`, `PROT_WRITE`, `PROT_EXEC`).
+pub type Prot = i32;
+
+/// What stopped the guest and handed control back to the Sentry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// The guest executed `syscall`: the number is in `orig_rax`, arguments in
+    /// rdi, rsi, rdx, r10, r8, r9. The result is to be written to `rax`; `rip` already points
+    /// past the instruction.
+    Syscall,
+    /// A memory access faulted (SIGSEGV or SIGBUS raised by the guest's own execution).
+    Fault(SignalInfo),
+    /// Any other signal the guest thread received: raised by its execution (SIGILL, SIGFPE,
+    /// SIGTRAP: `code > 0`) or sent from outside the sandbox (`code <= 0`).
+    Signal(SignalInfo),
+    /// The switch was cut short before the guest trapped (an interrupt or a host job
+    /// control stop); nothing happened in the guest that needs handling.
+    Interrupted,
+}
+
+/// The parts of a host `siginfo_t` the Sentry needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalInfo {
+    pub signo: i32,
+    /// `si_code`: > 0 when the kernel raised it for the guest's own execution.
+    pub code: i32,
+    /// `si_addr` for faults; 0 otherwise.
+    pub addr: u64,
+}
+
+impl SignalInfo {
+    /// True when the signal came from the guest's own execution (a fault, a trap, an
+    /// illegal instruction) rather than from `kill`, a terminal or a timer.
+    pub fn is_synchronous(&self) -> bool {
+        let raised_by_cpu = matches!(
+            self.signo,
+            libc::SIGSEGV
+                | libc::SIGBUS
+                | libc::SIGILL
+                | libc::SIGFPE
+                | libc::SIGTRAP
+                | libc::SIGSYS
+        );
+        raised_by_cpu && self.code > 0
+    }
+}
+
+/// Host-side failures of the platform. None of these is caused by guest behaviour alone.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what}: {errno}")]
+    Host {
+        what: &'static str,
+        errno: nix::errno::Errno,
+    },
+    #[error("the stub process {pid} died ({how})")]
+    StubDied { pid: i32, how: String },
+    #[error("address space used from a thread that does not trace its stub")]
+    WrongThread,
+    #[error("no free place for the stub page below the top of the address space")]
+    NoStubAddress,
+}
+
+impl Error {
+    pub(crate) fn host(what: &'static str) -> impl FnOnce(nix::errno::Errno) -> Error {
+        move |errno| Error::Host { what, errno }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A way of running guest code.
+pub trait Platform: Send + Sync {
+    /// Short name, as given to `--platform`.
+    fn name(&self) -> &'static str;
+    /// The lowest address the guest may map.
+    fn min_user_address(&self) -> u64 {
+        0x10000
+    }
+    /// One past the highest address the guest may map.
+    fn max_user_address(&self) -> u64;
+    /// A new, empty address space.
+    fn new_address_space(&self) -> Result<Box<dyn AddressSpace>>;
+    /// A new context to run one guest thread.
+    fn new_context(&self) -> Box<dyn Context>;
+}
+
+/// A guest's page mappings. Every mapping is a range of the memory file.
+pub trait AddressSpace: Send + Sync + Any {
+    /// Maps `len` bytes of the memory file at `file_offset` to `addr`, replacing what was there.
+    fn map_file(&self, addr: u64, len: u64, file_offset: u64, prot: Prot) -> Result<()>;
+    /// Removes the mappings in `[addr, addr + len)`.
+    fn unmap(&self, addr: u64, len: u64) -> Result<()>;
+    /// Changes the protection of the mappings in `[addr, addr + len)`.
+    fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<()>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+/// A place to run one guest thread, bound to the host thread that calls `switch`.
+pub trait Context: Send {
+    /// Runs the guest with `regs` in `space` until it traps, then stores its registers back in
+    /// `regs`.
+    fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event>;
+    /// CPU time the guest thread has spent running guest code.
+    fn cpu_time(&self) -> std::time::Duration;
+}

@@ -1,0 +1,39 @@
+//! The command line: global flags and one module per command.
+
+mod run_do;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// An application kernel for sandboxing untrusted Linux programs.
+#[derive(Debug, Parser)]
+#[command(name = "runsc-rs", version, about)]
+struct Cli {
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Log debugging detail.
+    #[arg(long, global = true)]
+    debug: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a program in a new sandbox.
+    Do(run_do::DoArgs),
+}
+
+/// Parses the command line, runs the command and returns the exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if let Err(e) = crate::logger::init(cli.log.as_deref(), cli.debug) {
+        eprintln!("runsc-rs: {e}");
+        return 125;
+    }
+    match cli.command {
+        Command::Do(args) => run_do::run(args),
+    }
+}

@@ -1,0 +1,59 @@
+//! A minimal `log` back-end: one line per record on stderr or in the `--log` file.
+
+use std::fs::File;
+use std::io::Write;
+use std::sync::Mutex;
+
+struct Logger {
+    level: log::LevelFilter,
+    file: Option<Mutex<File>>,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let line = format!(
+            "runsc-rs: {}: {}\n",
+            record.level().as_str().to_lowercase(),
+            record.args()
+        );
+        match &self.file {
+            Some(file) => {
+                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = file.write_all(line.as_bytes());
+            }
+            None => {
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Installs the logger: warnings by default, everything with `debug`.
+pub fn init(path: Option<&std::path::Path>, debug: bool) -> Result<(), String> {
+    let file = match path {
+        Some(path) => Some(Mutex::new(
+            File::options()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("opening log file {}: {e}", path.display()))?,
+        )),
+        None => None,
+    };
+    let level = if debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    };
+    log::set_max_level(level);
+    log::set_boxed_logger(Box::new(Logger { level, file })).map_err(|e| e.to_string())
+}

@@ -1,0 +1,203 @@
+//! The Linux x86_64 ABI as the guest sees it: errno values, constants and the layouts of the
+//! structures that cross the user/kernel boundary.
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// A Linux errno value (the guest's and the host's are the same on x86_64).
+pub use nix::errno::Errno;
+
+/// What a system call handler returns: the value for `rax`, or an errno.
+pub type SysResult = Result<u64, Errno>;
+
+pub const PAGE_SIZE: u64 = 4096;
+
+/// Rounds `x` down to a page boundary.
+pub fn page_down(x: u64) -> u64 {
+    x & !(PAGE_SIZE - 1)
+}
+
+/// Rounds `x` up to a page boundary, or `None` if that overflows.
+pub fn page_up(x: u64) -> Option<u64> {
+    x.checked_add(PAGE_SIZE - 1).map(page_down)
+}
+
+/// `struct timespec`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Timespec {
+    pub tv_sec: i64,
+    pub tv_nsec: i64,
+}
+
+impl Timespec {
+    /// The duration it stands for, or EINVAL if it is not a valid non-negative timespec.
+    pub fn to_duration(self) -> Result<std::time::Duration, Errno> {
+        if self.tv_sec < 0 || !(0..1_000_000_000).contains(&self.tv_nsec) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(std::time::Duration::new(
+            self.tv_sec as u64,
+            self.tv_nsec as u32,
+        ))
+    }
+
+    pub fn from_duration(d: std::time::Duration) -> Timespec {
+        Timespec {
+            tv_sec: d.as_secs() as i64,
+            tv_nsec: d.subsec_nanos() as i64,
+        }
+    }
+}
+
+/// `struct timeval`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Timeval {
+    pub tv_sec: i64,
+    pub tv_usec: i64,
+}
+
+/// `struct timezone`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Timezone {
+    pub tz_minuteswest: i32,
+    pub tz_dsttime: i32,
+}
+
+/// `struct iovec`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Iovec {
+    pub base: u64,
+    pub len: u64,
+}
+
+/// `struct new_utsname`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Utsname {
+    pub sysname: [u8; 65],
+    pub nodename: [u8; 65],
+    pub release: [u8; 65],
+    pub version: [u8; 65],
+    pub machine: [u8; 65],
+    pub domainname: [u8; 65],
+}
+
+/// `struct rlimit64`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Rlimit {
+    pub cur: u64,
+    pub max: u64,
+}
+
+pub const RLIM_INFINITY: u64 = u64::MAX;
+/// Number of resource limits (RLIM_NLIMITS).
+pub const RLIM_NLIMITS: usize = 16;
+pub const RLIMIT_STACK: usize = 3;
+pub const RLIMIT_NOFILE: usize = 7;
+/// The largest RLIMIT_NOFILE that may be set (`fs.nr_open`).
+pub const NR_OPEN: u64 = 1 << 20;
+
+/// The kernel's `struct sigaction` for `rt_sigaction` on x86_64.
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct SigAction {
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+/// A set of signals 1..=64, bit `n - 1` for signal `n` (the kernel's `sigset_t`).
+pub type SigSet = u64;
+pub const NSIG: i32 = 64;
+pub const SIGKILL: i32 = 9;
+pub const SIGSTOP: i32 = 19;
+
+/// The bit of signal `sig` in a [`SigSet`].
+pub fn sig_bit(sig: i32) -> SigSet {
+    1 << (sig - 1)
+}
+
+/// Signals that can be neither caught, blocked nor ignored.
+pub const UNBLOCKABLE: SigSet = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+
+/// The kernel's `struct stat` on x86_64.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Stat {
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub pad0: u32,
+    pub rdev: u64,
+    pub size: i64,
+    pub blksize: i64,
+    pub blocks: i64,
+    pub atime: i64,
+    pub atime_nsec: i64,
+    pub mtime: i64,
+    pub mtime_nsec: i64,
+    pub ctime: i64,
+    pub ctime_nsec: i64,
+    pub unused: [i64; 3],
+}
+
+/// The kernel's `struct termios` (TCGETS).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Termios {
+    pub iflag: u32,
+    pub oflag: u32,
+    pub cflag: u32,
+    pub lflag: u32,
+    pub line: u8,
+    pub cc: [u8; 19],
+}
+
+/// `struct winsize` (TIOCGWINSZ).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Winsize {
+    pub row: u16,
+    pub col: u16,
+    pub xpixel: u16,
+    pub ypixel: u16,
+}
+
+// Auxiliary vector keys (include/uapi/linux/auxvec.h).
+pub const AT_NULL: u64 = 0;
+pub const AT_PHDR: u64 = 3;
+pub const AT_PHENT: u64 = 4;
+pub const AT_PHNUM: u64 = 5;
+pub const AT_PAGESZ: u64 = 6;
+pub const AT_BASE: u64 = 7;
+pub const AT_FLAGS: u64 = 8;
+pub const AT_ENTRY: u64 = 9;
+pub const AT_UID: u64 = 11;
+pub const AT_EUID: u64 = 12;
+pub const AT_GID: u64 = 13;
+pub const AT_EGID: u64 = 14;
+pub const AT_PLATFORM: u64 = 15;
+pub const AT_HWCAP: u64 = 16;
+pub const AT_CLKTCK: u64 = 17;
+pub const AT_SECURE: u64 = 23;
+pub const AT_RANDOM: u64 = 25;
+pub const AT_HWCAP2: u64 = 26;
+pub const AT_EXECFN: u64 = 31;
+pub const AT_MINSIGSTKSZ: u64 = 51;
+
+/// User-mode segment selectors of x86_64 Linux.
+pub const USER_CS: u64 = 0x33;
+pub const USER_DS: u64 = 0x2b;
+
+/// One past the highest canonical user address (TASK_SIZE_MAX).
+pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;

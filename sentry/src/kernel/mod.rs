@@ -1,0 +1,301 @@
+//! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
+
+mod fd_table;
+mod task;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use platform::Platform;
+
+use crate::abi::*;
+use crate::loader::{self, LoadError, StackInfo};
+use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
+pub use fd_table::{FdTable, File, HostStdio};
+pub use task::{Credentials, Task, ThreadGroup};
+
+/// How the sandbox was asked to behave.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Print every system call on stderr, strace style.
+    pub strace: bool,
+    /// The guest's user and group ids (real, effective and saved alike).
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// How a guest process ended. `code()` is what runsc-rs exits with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    Exited(u8),
+    /// Killed by this signal.
+    Signaled(i32),
+}
+
+impl ExitStatus {
+    pub fn code(self) -> i32 {
+        match self {
+            ExitStatus::Exited(code) => code as i32,
+            ExitStatus::Signaled(sig) => 128 + sig,
+        }
+    }
+}
+
+/// Failures to start a guest; each is one line for the user.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {reason}")]
+    Exec { path: String, reason: String },
+    #[error("{0}")]
+    Platform(#[from] platform::Error),
+    #[error("setting up the guest's memory: {0}")]
+    Memory(Errno),
+}
+
+/// What to run as the sandbox's first process.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    /// Where the Sentry reads the executable from on the host.
+    pub host_path: PathBuf,
+    /// The executable's path as the guest sees it (AT_EXECFN, /proc/self/exe).
+    pub guest_path: String,
+    pub argv: Vec<Vec<u8>>,
+    pub envp: Vec<Vec<u8>>,
+}
+
+/// Facts about the host, captured once at start-up, that the guest is shown.
+#[derive(Debug, Clone)]
+pub struct HostInfo {
+    /// CPUs the sandbox may run on, bit n for CPU n.
+    pub cpu_mask: Vec<u8>,
+    pub hwcap: u64,
+    pub hwcap2: u64,
+    pub minsigstksz: u64,
+    pub utsname: Utsname,
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
+}
+
+impl HostInfo {
+    fn capture() -> HostInfo {
+        let mut cpu_mask = vec![0u8; 8];
+        if let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) {
+            for cpu in 0..nix::sched::CpuSet::count().min(cpu_mask.len() * 8) {
+                if set.is_set(cpu).unwrap_or(false) {
+                    cpu_mask[cpu / 8] |= 1 << (cpu % 8);
+                }
+            }
+        }
+        let (hwcap, hwcap2) = rustix::param::linux_hwcap();
+        let mut utsname = Utsname {
+            sysname: [0; 65],
+            nodename: [0; 65],
+            release: [0; 65],
+            version: [0; 65],
+            machine: [0; 65],
+            domainname: [0; 65],
+        };
+        let fill = |dst: &mut [u8; 65], src: &[u8]| {
+            let n = src.len().min(64);
+            dst[..n].copy_from_slice(&src[..n]);
+        };
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(u) = nix::sys::utsname::uname() {
+            fill(&mut utsname.sysname, u.sysname().as_bytes());
+            fill(&mut utsname.nodename, u.nodename().as_bytes());
+            fill(&mut utsname.release, u.release().as_bytes());
+            fill(&mut utsname.version, u.version().as_bytes());
+            fill(&mut utsname.machine, u.machine().as_bytes());
+        }
+        fill(&mut utsname.domainname, b"(none)");
+        let mut rlimits = [Rlimit {
+            cur: RLIM_INFINITY,
+            max: RLIM_INFINITY,
+        }; RLIM_NLIMITS];
+        for (i, slot) in rlimits.iter_mut().enumerate() {
+            if let Ok(resource) = rustix_resource(i) {
+                if let Ok((cur, max)) = nix::sys::resource::getrlimit(resource) {
+                    *slot = Rlimit { cur, max };
+                }
+            }
+        }
+        HostInfo {
+            cpu_mask,
+            hwcap: hwcap as u64,
+            hwcap2: hwcap2 as u64,
+            minsigstksz: rustix::param::linux_minsigstksz() as u64,
+            utsname,
+            rlimits,
+        }
+    }
+}
+
+/// The nix name of resource limit number `i`.
+fn rustix_resource(i: usize) -> Result<nix::sys::resource::Resource, ()> {
+    use nix::sys::resource::Resource::*;
+    Ok(match i {
+        0 => RLIMIT_CPU,
+        1 => RLIMIT_FSIZE,
+        2 => RLIMIT_DATA,
+        3 => RLIMIT_STACK,
+        4 => RLIMIT_CORE,
+        5 => RLIMIT_RSS,
+        6 => RLIMIT_NPROC,
+        7 => RLIMIT_NOFILE,
+        8 => RLIMIT_MEMLOCK,
+        9 => RLIMIT_AS,
+        10 => RLIMIT_LOCKS,
+        11 => RLIMIT_SIGPENDING,
+        12 => RLIMIT_MSGQUEUE,
+        13 => RLIMIT_NICE,
+        14 => RLIMIT_RTPRIO,
+        15 => RLIMIT_RTTIME,
+        _ => return Err(()),
+    })
+}
+
+/// One sandbox: the platform, the memory file and what all tasks share.
+pub struct Kernel {
+    pub platform: Box<dyn Platform>,
+    pub memory: Arc<MemoryFile>,
+    pub config: Config,
+    pub host: HostInfo,
+    /// When the sandbox started (CLOCK_MONOTONIC and uptime are relative to the host's).
+    pub started: Instant,
+    /// System call numbers already reported as unsupported, so each is logged once.
+    unsupported: Mutex<HashSet<u64>>,
+}
+
+impl Kernel {
+    pub fn new(
+        platform: Box<dyn Platform>,
+        memory: Arc<MemoryFile>,
+        config: Config,
+    ) -> Arc<Kernel> {
+        Arc::new(Kernel {
+            platform,
+            memory,
+            config,
+            host: HostInfo::capture(),
+            started: Instant::now(),
+            unsupported: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Logs, once per number, that the guest used a system call the Sentry does not serve.
+    pub fn report_unsupported(&self, nr: u64) {
+        let mut seen = self.unsupported.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.insert(nr) {
+            let name = crate::syscalls::name(nr);
+            log::warn!("unsupported system call {name} ({nr}): returning ENOSYS");
+        }
+    }
+
+    /// Runs `exec` as pid 1 on the calling thread until the sandbox's init exits.
+    pub fn run(self: &Arc<Kernel>, exec: &Exec) -> Result<ExitStatus, Error> {
+        let mut task = self.start_init(exec)?;
+        Ok(task.run())
+    }
+
+    /// Creates pid 1 with `exec` loaded, ready to run.
+    fn start_init(self: &Arc<Kernel>, exec: &Exec) -> Result<Task, Error> {
+        let exec_err = |reason: String| Error::Exec {
+            path: exec.guest_path.clone(),
+            reason,
+        };
+        let bytes = std::fs::read(&exec.host_path).map_err(|e| exec_err(e.to_string()))?;
+        let space = self.platform.new_address_space()?;
+        let stack_limit = self.host.rlimits[RLIMIT_STACK].cur;
+        let layout = self.layout(stack_limit);
+        let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
+        let image = loader::load_elf(&mm, &bytes).map_err(|e| exec_err(e.to_string()))?;
+        mm.set_brk_start(image.brk);
+
+        let stack_top = self.stack_top();
+        let stack_size = stack_limit.clamp(128 * 1024, 8 << 20);
+        let stack_size = crate::abi::page_down(stack_size);
+        let rw = PROT_READ | PROT_WRITE;
+        mm.map_anonymous(
+            Placement::Fixed(stack_top - stack_size),
+            stack_size,
+            rw,
+            false,
+        )
+        .map_err(Error::Memory)?;
+        let creds = Credentials::new(self.config.uid, self.config.gid);
+        let auxv = [
+            (AT_PHDR, image.phdr),
+            (AT_PHENT, image.phent),
+            (AT_PHNUM, image.phnum),
+            (AT_PAGESZ, PAGE_SIZE),
+            (AT_BASE, 0),
+            (AT_FLAGS, 0),
+            (AT_ENTRY, image.entry),
+            (AT_UID, creds.uid as u64),
+            (AT_EUID, creds.euid as u64),
+            (AT_GID, creds.gid as u64),
+            (AT_EGID, creds.egid as u64),
+            (AT_SECURE, 0),
+            (AT_HWCAP, self.host.hwcap),
+            (AT_HWCAP2, self.host.hwcap2),
+            (AT_CLKTCK, 100),
+            (AT_MINSIGSTKSZ, self.host.minsigstksz),
+        ];
+        let mut random = [0u8; 16];
+        let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
+        let info = StackInfo {
+            argv: &exec.argv,
+            envp: &exec.envp,
+            execfn: exec.guest_path.as_bytes(),
+            auxv: &auxv,
+            random,
+        };
+        // Linux allows argument and environment strings a quarter of the stack limit.
+        let sp =
+            loader::build_stack(&mm, stack_top, stack_size / 4, &info).map_err(|e| match e {
+                LoadError::TooBig => exec_err(e.to_string()),
+                e => Error::Memory(e.errno()),
+            })?;
+        let tg = Arc::new(ThreadGroup::new(
+            1,
+            exec.guest_path.clone(),
+            self.host.rlimits,
+        ));
+        let mut task = Task::new(self.clone(), tg, mm, Arc::new(FdTable::with_stdio()), creds);
+        task.set_comm(
+            exec.guest_path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        task.regs.rip = image.entry;
+        task.regs.rsp = sp;
+        Ok(task)
+    }
+
+    /// The first address above the guest's stack: one guard page below the platform's limit.
+    fn stack_top(&self) -> u64 {
+        self.platform.max_user_address() - PAGE_SIZE
+    }
+
+    fn layout(&self, stack_limit: u64) -> Layout {
+        // Linux keeps at least 128 MiB (and at most the stack limit, up to 5/6 of the space)
+        // between the stack and the top-down mmap area.
+        let gap = stack_limit.clamp(128 << 20, 1 << 40);
+        Layout {
+            min: self.platform.min_user_address(),
+            max: self.stack_top(),
+            mmap_base: crate::abi::page_down(self.stack_top() - gap),
+        }
+    }
+}
+
+impl std::fmt::Debug for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("platform", &self.platform.name())
+            .finish()
+    }
+}

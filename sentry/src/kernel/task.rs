@@ -1,0 +1,242 @@
+//! Tasks (guest threads) and thread groups (guest processes), and the task loop.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use platform::{Context, Event, Regs, SignalInfo};
+
+use super::{ExitStatus, FdTable, Kernel};
+use crate::abi::*;
+use crate::mm::MemoryManager;
+
+/// User and group ids of a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+}
+
+impl Credentials {
+    pub fn new(uid: u32, gid: u32) -> Credentials {
+        Credentials {
+            uid,
+            euid: uid,
+            suid: uid,
+            gid,
+            egid: gid,
+            sgid: gid,
+        }
+    }
+}
+
+/// A guest process: what its threads share. Each field is guarded by its own lock.
+#[derive(Debug)]
+pub struct ThreadGroup {
+    /// The process id in the sandbox's pid namespace.
+    pub pid: i32,
+    /// The executable's path as the guest sees it.
+    pub exe: String,
+    pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
+    /// Signal dispositions, index `signo - 1`.
+    pub actions: Mutex<[SigAction; NSIG as usize]>,
+}
+
+impl ThreadGroup {
+    pub fn new(pid: i32, exe: String, rlimits: [Rlimit; RLIM_NLIMITS]) -> ThreadGroup {
+        ThreadGroup {
+            pid,
+            exe,
+            rlimits: Mutex::new(rlimits),
+            actions: Mutex::new([SigAction::default(); NSIG as usize]),
+        }
+    }
+
+    pub fn rlimits(&self) -> MutexGuard<'_, [Rlimit; RLIM_NLIMITS]> {
+        self.rlimits.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn actions(&self) -> MutexGuard<'_, [SigAction; NSIG as usize]> {
+        self.actions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A guest thread, run by one Sentry host thread. Its fields are private to that thread.
+pub struct Task {
+    pub kernel: Arc<Kernel>,
+    pub tid: i32,
+    pub tg: Arc<ThreadGroup>,
+    pub mm: Arc<MemoryManager>,
+    pub fds: Arc<FdTable>,
+    pub creds: Credentials,
+    /// The guest's registers while the Sentry handles a trap.
+    pub regs: Regs,
+    pub signal_mask: SigSet,
+    /// set_tid_address: cleared (and futex-woken) when the thread exits.
+    pub clear_child_tid: u64,
+    /// set_robust_list: (head, len).
+    pub robust_list: (u64, u64),
+    /// rseq registration: (address, length, signature).
+    pub rseq: Option<(u64, u32, u32)>,
+    /// The thread's name (prctl PR_SET_NAME), NUL-padded.
+    pub comm: [u8; 16],
+    /// Set when the task has exited; the loop stops.
+    pub exit: Option<ExitStatus>,
+    context: Box<dyn Context>,
+}
+
+impl Task {
+    pub fn new(
+        kernel: Arc<Kernel>,
+        tg: Arc<ThreadGroup>,
+        mm: Arc<MemoryManager>,
+        fds: Arc<FdTable>,
+        creds: Credentials,
+    ) -> Task {
+        let context = kernel.platform.new_context();
+        // Registers at process entry, as Linux's start_thread leaves them.
+        let regs = Regs {
+            cs: USER_CS,
+            ss: USER_DS,
+            eflags: 0x202,
+            orig_rax: u64::MAX,
+            ..zero_regs()
+        };
+        Task {
+            kernel,
+            tid: tg.pid,
+            tg,
+            mm,
+            fds,
+            creds,
+            regs,
+            signal_mask: 0,
+            clear_child_tid: 0,
+            robust_list: (0, 0),
+            rseq: None,
+            comm: [0; 16],
+            exit: None,
+            context,
+        }
+    }
+
+    pub fn set_comm(&mut self, name: &[u8]) {
+        let n = name.len().min(15);
+        self.comm = [0; 16];
+        self.comm[..n].copy_from_slice(&name[..n]);
+    }
+
+    /// Runs the task until it exits: switch to the guest, handle what stopped it, repeat.
+    pub fn run(&mut self) -> ExitStatus {
+        loop {
+            let space = self.mm.clone();
+            match self.context.switch(space.address_space(), &mut self.regs) {
+                Ok(Event::Syscall) => self.syscall(),
+                Ok(Event::Fault(info)) => self.synchronous_signal(info),
+                Ok(Event::Signal(info)) if info.is_synchronous() => self.synchronous_signal(info),
+                // Signals sent to the stub from outside the sandbox are not the guest's.
+                Ok(Event::Signal(_)) | Ok(Event::Interrupted) => {}
+                Err(e) => {
+                    log::error!("the guest's platform failed: {e}");
+                    self.exit = Some(ExitStatus::Signaled(SIGKILL));
+                }
+            }
+            if let Some(status) = self.exit {
+                return status;
+            }
+        }
+    }
+
+    /// CPU time this task has used: guest code plus the Sentry's work on its behalf.
+    pub fn cpu_time(&self) -> std::time::Duration {
+        let sentry = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
+            .map(|t| std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+            .unwrap_or_default();
+        self.context.cpu_time() + sentry
+    }
+
+    /// Serves the system call in the registers and stores its result in rax.
+    fn syscall(&mut self) {
+        let nr = self.regs.orig_rax;
+        let args = [
+            self.regs.rdi,
+            self.regs.rsi,
+            self.regs.rdx,
+            self.regs.r10,
+            self.regs.r8,
+            self.regs.r9,
+        ];
+        let entry = crate::syscalls::lookup(nr);
+        let result = match entry {
+            Some(entry) => (entry.handler)(self, &args),
+            None => {
+                self.kernel.report_unsupported(nr);
+                Err(Errno::ENOSYS)
+            }
+        };
+        if self.kernel.config.strace {
+            let line = crate::strace::format_call(self, nr, entry, &args, &result);
+            eprintln!("{line}");
+        }
+        self.regs.rax = match result {
+            Ok(value) => value,
+            Err(errno) => (-(errno as i64)) as u64,
+        };
+    }
+
+    /// A signal raised by the guest's own execution (a fault, an illegal instruction, …).
+    /// Handlers are recorded but not yet delivered, so the default action applies: every
+    /// such signal's default is to kill the process (with a core, which is not written).
+    fn synchronous_signal(&mut self, info: SignalInfo) {
+        if self.kernel.config.strace {
+            eprintln!("{}", crate::strace::format_signal(&info));
+            eprintln!(
+                "+++ killed by {} (core dumped) +++",
+                crate::strace::signal_name(info.signo)
+            );
+        }
+        let handler = self.tg.actions()[(info.signo - 1) as usize].handler;
+        if handler > 1 {
+            log::warn!(
+                "signal {} has a handler, but signal delivery is not implemented yet: killing the process",
+                info.signo
+            );
+        }
+        self.exit = Some(ExitStatus::Signaled(info.signo));
+    }
+}
+
+/// All-zero registers.
+fn zero_regs() -> Regs {
+    Regs {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        rbp: 0,
+        rbx: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rax: 0,
+        rcx: 0,
+        rdx: 0,
+        rsi: 0,
+        rdi: 0,
+        orig_rax: 0,
+        rip: 0,
+        cs: 0,
+        eflags: 0,
+        rsp: 0,
+        ss: 0,
+        fs_base: 0,
+        gs_base: 0,
+        ds: 0,
+        es: 0,
+        fs: 0,
+        gs: 0,
+    }
+}

@@ -1,0 +1,72 @@
+//! Memory system calls. Only anonymous mappings exist until the VFS lands.
+
+use crate::abi::*;
+use crate::kernel::Task;
+use crate::mm::{Placement, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+const MAP_SHARED: u64 = 0x01;
+const MAP_PRIVATE: u64 = 0x02;
+const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_TYPE: u64 = 0x0f;
+const MAP_FIXED: u64 = 0x10;
+const MAP_ANONYMOUS: u64 = 0x20;
+const MAP_32BIT: u64 = 0x40;
+const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+/// Every flag Linux knows for mmap (MAP_SHARED_VALIDATE rejects others).
+const MAP_KNOWN: u64 = 0x1ff_f7f;
+const PROT_RWX: u64 = (PROT_READ | PROT_WRITE | PROT_EXEC) as u64;
+const PROT_GROWSDOWN: u64 = 0x0100_0000;
+const PROT_GROWSUP: u64 = 0x0200_0000;
+/// Where MAP_32BIT mappings are placed (the first 2 GiB).
+const MAP_32BIT_HINT: u64 = 0x4000_0000;
+
+pub fn brk(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    Ok(t.mm.brk(a[0]))
+}
+
+pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [addr, len, prot, flags, fd, offset] = *a;
+    let shared = match flags & MAP_TYPE {
+        MAP_SHARED => true,
+        MAP_PRIVATE => false,
+        MAP_SHARED_VALIDATE if flags & !MAP_KNOWN != 0 => return Err(Errno::EOPNOTSUPP),
+        MAP_SHARED_VALIDATE => true,
+        _ => return Err(Errno::EINVAL),
+    };
+    if len == 0 || offset % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if page_up(len).is_none_or(|l| l > TASK_SIZE_MAX) {
+        return Err(Errno::ENOMEM);
+    }
+    if flags & MAP_ANONYMOUS == 0 {
+        // A file mapping: the only files are the standard streams, which cannot be mapped.
+        t.fds.get(fd)?;
+        return Err(Errno::ENODEV);
+    }
+    let placement = if flags & MAP_FIXED != 0 {
+        Placement::Fixed(addr)
+    } else if flags & MAP_FIXED_NOREPLACE != 0 {
+        Placement::FixedNoReplace(addr)
+    } else if flags & MAP_32BIT != 0 && addr == 0 {
+        Placement::Hint(MAP_32BIT_HINT)
+    } else {
+        Placement::Hint(addr)
+    };
+    t.mm.map_anonymous(placement, len, (prot & PROT_RWX) as i32, shared)
+}
+
+pub fn munmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    t.mm.unmap(a[0], a[1]).map(|()| 0)
+}
+
+pub fn mprotect(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let prot = a[2];
+    if prot & !(PROT_RWX | PROT_GROWSDOWN | PROT_GROWSUP) != 0
+        || prot & (PROT_GROWSDOWN | PROT_GROWSUP) == (PROT_GROWSDOWN | PROT_GROWSUP)
+    {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.protect(a[0], a[1], (prot & PROT_RWX) as i32)
+        .map(|()| 0)
+}

@@ -1,0 +1,232 @@
+//! Process and thread system calls: exit, identity, thread-local state, limits, affinity.
+
+use crate::abi::*;
+use crate::kernel::{ExitStatus, Task};
+
+pub fn exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    // With one thread per process (until clone lands) the thread's exit ends the process.
+    t.exit = Some(ExitStatus::Exited(a[0] as u8));
+    Ok(0)
+}
+
+pub fn exit_group(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    t.exit = Some(ExitStatus::Exited(a[0] as u8));
+    Ok(0)
+}
+
+pub fn getpid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.tg.pid as u64)
+}
+
+pub fn gettid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.tid as u64)
+}
+
+pub fn getppid(_: &mut Task, _: &[u64; 6]) -> SysResult {
+    // The first process's parent is outside its pid namespace, which Linux shows as 0.
+    Ok(0)
+}
+
+pub fn getuid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.creds.uid as u64)
+}
+
+pub fn geteuid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.creds.euid as u64)
+}
+
+pub fn getgid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.creds.gid as u64)
+}
+
+pub fn getegid(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    Ok(t.creds.egid as u64)
+}
+
+pub fn set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    t.clear_child_tid = a[0];
+    Ok(t.tid as u64)
+}
+
+/// sizeof(struct robust_list_head).
+const ROBUST_LIST_HEAD_SIZE: u64 = 24;
+
+pub fn set_robust_list(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[1] != ROBUST_LIST_HEAD_SIZE {
+        return Err(Errno::EINVAL);
+    }
+    t.robust_list = (a[0], a[1]);
+    Ok(0)
+}
+
+const RSEQ_FLAG_UNREGISTER: u64 = 1;
+/// The size and alignment of the original `struct rseq`.
+const ORIG_RSEQ_SIZE: u32 = 32;
+
+/// rseq registration. The task runs pinned to one CPU with no other guest thread beside it,
+/// so a critical section can never be preempted by a peer and only `cpu_id` needs keeping.
+/// (Threads will have to abort critical sections when they are interrupted.)
+pub fn rseq(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [addr, len, flags, sig, ..] = *a;
+    let (len, sig) = (len as u32, sig as u32);
+    if flags & RSEQ_FLAG_UNREGISTER != 0 {
+        if flags != RSEQ_FLAG_UNREGISTER {
+            return Err(Errno::EINVAL);
+        }
+        let Some((cur_addr, cur_len, cur_sig)) = t.rseq else {
+            return Err(Errno::EINVAL);
+        };
+        if cur_addr != addr || cur_len != len {
+            return Err(Errno::EINVAL);
+        }
+        if cur_sig != sig {
+            return Err(Errno::EPERM);
+        }
+        t.rseq = None;
+        return Ok(0);
+    }
+    if flags != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if let Some((cur_addr, cur_len, cur_sig)) = t.rseq {
+        if cur_addr != addr || cur_len != len {
+            return Err(Errno::EINVAL);
+        }
+        return Err(if cur_sig != sig {
+            Errno::EPERM
+        } else {
+            Errno::EBUSY
+        });
+    }
+    if len < ORIG_RSEQ_SIZE || addr % ORIG_RSEQ_SIZE as u64 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.check_access(addr, len as u64, true)?;
+    let cpu = nix::sched::sched_getcpu().unwrap_or(0) as u32;
+    // cpu_id_start and cpu_id, then node_id and mm_cid.
+    t.mm.write_obj(addr, &[cpu, cpu])?;
+    t.mm.write_obj(addr + 20, &[0u32, 0u32])?;
+    t.rseq = Some((addr, len, sig));
+    Ok(0)
+}
+
+const ARCH_SET_GS: u64 = 0x1001;
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_GET_GS: u64 = 0x1004;
+const ARCH_GET_CPUID: u64 = 0x1011;
+const ARCH_SET_CPUID: u64 = 0x1012;
+
+pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let (code, addr) = (a[0], a[1]);
+    match code {
+        ARCH_SET_FS | ARCH_SET_GS if addr >= TASK_SIZE_MAX => Err(Errno::EPERM),
+        ARCH_SET_FS => {
+            t.regs.fs_base = addr;
+            Ok(0)
+        }
+        ARCH_SET_GS => {
+            t.regs.gs_base = addr;
+            Ok(0)
+        }
+        ARCH_GET_FS => t.mm.write_obj(addr, &t.regs.fs_base).map(|()| 0),
+        ARCH_GET_GS => t.mm.write_obj(addr, &t.regs.gs_base).map(|()| 0),
+        ARCH_GET_CPUID => Ok(1),
+        // CPUID faulting cannot be offered: the guest's cpuid runs on the host CPU.
+        ARCH_SET_CPUID => Err(Errno::ENODEV),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+const PR_SET_NAME: u64 = 15;
+const PR_GET_NAME: u64 = 16;
+
+pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    match a[0] {
+        PR_SET_NAME => {
+            // Like strncpy_from_user(comm, name, 15): stop at a NUL or after 15 bytes.
+            let mut name = Vec::with_capacity(15);
+            for i in 0..15 {
+                let byte: u8 = t.mm.read_obj(a[1] + i)?;
+                if byte == 0 {
+                    break;
+                }
+                name.push(byte);
+            }
+            t.set_comm(&name);
+            Ok(0)
+        }
+        PR_GET_NAME => t.mm.write_obj(a[1], &t.comm).map(|()| 0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [pid, resource, new, old, ..] = *a;
+    if pid as i32 != 0 && pid as i32 != t.tg.pid {
+        return Err(Errno::ESRCH);
+    }
+    let resource = usize::try_from(resource)
+        .ok()
+        .filter(|&r| r < RLIM_NLIMITS)
+        .ok_or(Errno::EINVAL)?;
+    let new = if new != 0 {
+        Some(t.mm.read_obj::<Rlimit>(new)?)
+    } else {
+        None
+    };
+    let previous = {
+        let mut limits = t.tg.rlimits();
+        let previous = limits[resource];
+        if let Some(new) = new {
+            if new.cur > new.max {
+                return Err(Errno::EINVAL);
+            }
+            if resource == RLIMIT_NOFILE && new.max > NR_OPEN {
+                return Err(Errno::EPERM);
+            }
+            // Raising a hard limit needs CAP_SYS_RESOURCE, which only root has here.
+            if new.max > previous.max && t.creds.euid != 0 {
+                return Err(Errno::EPERM);
+            }
+            limits[resource] = new;
+        }
+        previous
+    };
+    if old != 0 {
+        t.mm.write_obj(old, &previous)?;
+    }
+    Ok(0)
+}
+
+pub fn getrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    prlimit64(t, &[0, a[0], 0, a[1], 0, 0])
+}
+
+pub fn setrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    prlimit64(t, &[0, a[0], a[1], 0, 0, 0])
+}
+
+pub fn sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [pid, len, mask, ..] = *a;
+    if pid as i32 != 0 && pid as i32 != t.tid {
+        return Err(Errno::ESRCH);
+    }
+    let cpus = &t.kernel.host.cpu_mask;
+    if len % 8 != 0 || (len as usize) < cpus.len() {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.copy_out(mask, cpus)?;
+    Ok(cpus.len() as u64)
+}
+
+pub fn getcpu(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let cpu = nix::sched::sched_getcpu().unwrap_or(0) as u32;
+    if a[0] != 0 {
+        t.mm.write_obj(a[0], &cpu)?;
+    }
+    if a[1] != 0 {
+        t.mm.write_obj(a[1], &0u32)?;
+    }
+    Ok(0)
+}

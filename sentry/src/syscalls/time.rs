@@ -1,0 +1,113 @@
+//! Clocks and sleeping. Wall and monotonic clocks are the host's; CPU clocks count the
+//! task's own time.
+
+use std::time::Duration;
+
+use nix::time::{clock_getres as host_clock_getres, clock_gettime as host_clock_gettime, ClockId};
+
+use crate::abi::*;
+use crate::kernel::Task;
+
+const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+const TIMER_ABSTIME: u64 = 1;
+
+/// The host clock behind guest clock `id`, or EINVAL for clocks the guest cannot name.
+fn host_clock(id: u64) -> Result<ClockId, Errno> {
+    match id {
+        0 | 1 | 4 | 5 | 6 | 7 | 8 | 9 | 11 => Ok(ClockId::from_raw(id as libc::clockid_t)),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn now(t: &Task, id: u64) -> Result<Timespec, Errno> {
+    match id {
+        // One thread per process for now: the process's CPU time is the thread's.
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
+            Ok(Timespec::from_duration(t.cpu_time()))
+        }
+        _ => {
+            let ts = host_clock_gettime(host_clock(id)?)?;
+            Ok(Timespec {
+                tv_sec: ts.tv_sec(),
+                tv_nsec: ts.tv_nsec(),
+            })
+        }
+    }
+}
+
+pub fn clock_gettime(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let ts = now(t, a[0])?;
+    t.mm.write_obj(a[1], &ts)?;
+    Ok(0)
+}
+
+pub fn clock_getres(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let res = match a[0] {
+        CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Timespec {
+            tv_sec: 0,
+            tv_nsec: 1,
+        },
+        id => {
+            let ts = host_clock_getres(host_clock(id)?)?;
+            Timespec {
+                tv_sec: ts.tv_sec(),
+                tv_nsec: ts.tv_nsec(),
+            }
+        }
+    };
+    if a[1] != 0 {
+        t.mm.write_obj(a[1], &res)?;
+    }
+    Ok(0)
+}
+
+pub fn gettimeofday(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let ts = now(t, libc::CLOCK_REALTIME as u64)?;
+        let tv = Timeval {
+            tv_sec: ts.tv_sec,
+            tv_usec: ts.tv_nsec / 1000,
+        };
+        t.mm.write_obj(a[0], &tv)?;
+    }
+    if a[1] != 0 {
+        t.mm.write_obj(a[1], &Timezone::default())?;
+    }
+    Ok(0)
+}
+
+pub fn time(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let secs = now(t, libc::CLOCK_REALTIME as u64)?.tv_sec;
+    if a[0] != 0 {
+        t.mm.write_obj(a[0], &secs)?;
+    }
+    Ok(secs as u64)
+}
+
+pub fn nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let req: Timespec = t.mm.read_obj(a[0])?;
+    std::thread::sleep(req.to_duration()?);
+    Ok(0)
+}
+
+pub fn clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [id, flags, req, ..] = *a;
+    if flags & !TIMER_ABSTIME != 0 {
+        return Err(Errno::EINVAL);
+    }
+    match id {
+        // Linux refuses the calling thread's CPU clock and we cannot sleep on the process's.
+        CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EINVAL),
+        CLOCK_PROCESS_CPUTIME_ID => return Err(Errno::ENOTSUP),
+        _ => host_clock(id)?,
+    };
+    let req: Timespec = t.mm.read_obj(req)?;
+    let mut wait = req.to_duration()?;
+    if flags & TIMER_ABSTIME != 0 {
+        let now = now(t, id)?;
+        wait = wait.saturating_sub(Duration::new(now.tv_sec as u64, now.tv_nsec as u32));
+    }
+    std::thread::sleep(wait);
+    Ok(0)
+}
