@@ -337,51 +337,42 @@ impl Context for PtraceContext {
         }
         self.write_regs(tid, regs)?;
         ptrace::sysemu(tid, None).map_err(Error::host("resuming the guest (PTRACE_SYSEMU)"))?;
-        loop {
-            let stop = wait_stop(tid).map_err(Error::host("waiting for the guest"))?;
-            match stop {
-                Stop::Syscall => {
-                    self.read_regs(tid, regs)?;
-                    return Ok(Event::Syscall);
-                }
-                Stop::Signal(signo) => {
-                    let info = ptrace::getsiginfo(tid)
-                        .map_err(Error::host("reading the guest's signal"))?;
-                    // SAFETY: si_addr is valid to read for every signal; it is 0 where unused.
-                    let addr = unsafe { info.si_addr() } as u64;
-                    self.read_regs(tid, regs)?;
-                    let info = SignalInfo {
-                        signo,
-                        code: info.si_code,
-                        addr,
-                    };
-                    let fault = signo == libc::SIGSEGV || signo == libc::SIGBUS;
-                    return Ok(if fault && info.is_synchronous() {
-                        Event::Fault(info)
-                    } else {
-                        Event::Signal(info)
-                    });
-                }
-                Stop::Event(_) => {
-                    // A group stop (someone sent the stub SIGSTOP): the guest did nothing.
-                    self.read_regs(tid, regs)?;
-                    return Ok(Event::Interrupted);
-                }
-                Stop::Exited(code) => {
-                    space.dead.store(true, Ordering::Relaxed);
-                    return Err(Error::StubDied {
-                        pid: tid.as_raw(),
-                        how: format!("exited with status {code}"),
-                    });
-                }
-                Stop::Killed(signo) => {
-                    space.dead.store(true, Ordering::Relaxed);
-                    return Err(Error::StubDied {
-                        pid: tid.as_raw(),
-                        how: format!("killed by signal {signo}"),
-                    });
-                }
+        let stop = wait_stop(tid).map_err(Error::host("waiting for the guest"))?;
+        let how = match stop {
+            Stop::Syscall => {
+                self.read_regs(tid, regs)?;
+                return Ok(Event::Syscall);
             }
-        }
+            Stop::Signal(signo) => {
+                let info =
+                    ptrace::getsiginfo(tid).map_err(Error::host("reading the guest's signal"))?;
+                // SAFETY: si_addr is valid to read for every signal; it is 0 where unused.
+                let addr = unsafe { info.si_addr() } as u64;
+                self.read_regs(tid, regs)?;
+                let info = SignalInfo {
+                    signo,
+                    code: info.si_code,
+                    addr,
+                };
+                let fault = signo == libc::SIGSEGV || signo == libc::SIGBUS;
+                return Ok(if fault && info.is_synchronous() {
+                    Event::Fault(info)
+                } else {
+                    Event::Signal(info)
+                });
+            }
+            Stop::Event(_) => {
+                // A group stop (someone sent the stub SIGSTOP): the guest did nothing.
+                self.read_regs(tid, regs)?;
+                return Ok(Event::Interrupted);
+            }
+            Stop::Exited(code) => format!("exited with status {code}"),
+            Stop::Killed(signo) => format!("killed by signal {signo}"),
+        };
+        space.dead.store(true, Ordering::Relaxed);
+        Err(Error::StubDied {
+            pid: tid.as_raw(),
+            how,
+        })
     }
 }

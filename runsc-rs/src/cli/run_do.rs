@@ -52,6 +52,7 @@ pub fn run(args: DoArgs) -> i32 {
     // The guest sees the resolved path, as Linux records it for /proc/self/exe.
     let guest_path = std::fs::canonicalize(&host_path).unwrap_or_else(|_| host_path.clone());
     let exec = Exec {
+        execfn: host_path.to_string_lossy().into_owned(),
         host_path,
         guest_path: guest_path.to_string_lossy().into_owned(),
         argv: args.command.iter().map(|a| a.as_bytes().to_vec()).collect(),

@@ -59,8 +59,10 @@ pub enum Error {
 pub struct Exec {
     /// Where the Sentry reads the executable from on the host.
     pub host_path: PathBuf,
-    /// The executable's path as the guest sees it (AT_EXECFN, /proc/self/exe).
+    /// The executable's resolved path as the guest sees it (/proc/self/exe).
     pub guest_path: String,
+    /// The path it was executed by, unresolved (AT_EXECFN).
+    pub execfn: String,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
 }
@@ -247,7 +249,7 @@ impl Kernel {
         let info = StackInfo {
             argv: &exec.argv,
             envp: &exec.envp,
-            execfn: exec.guest_path.as_bytes(),
+            execfn: exec.execfn.as_bytes(),
             auxv: &auxv,
             random,
         };

@@ -75,7 +75,7 @@ impl MemoryFile {
 
     /// Allocates `len` bytes (a multiple of the page size) of zeroed memory.
     pub fn allocate(&self, len: u64) -> Result<u64, Errno> {
-        if len == 0 || len % PAGE_SIZE != 0 {
+        if len == 0 || !len.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         self.lock().allocate(len).ok_or(Errno::ENOMEM)

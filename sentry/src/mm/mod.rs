@@ -203,7 +203,7 @@ impl MemoryManager {
 
     /// munmap: removes every mapping in `[addr, addr + len)`.
     pub fn unmap(&self, addr: u64, len: u64) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 || len == 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) || len == 0 {
             return Err(Errno::EINVAL);
         }
         let end = page_up(len)
@@ -234,7 +234,7 @@ impl MemoryManager {
 
     /// mprotect: every page of `[addr, addr + len)` must be mapped (else ENOMEM).
     pub fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<(), Errno> {
-        if addr % PAGE_SIZE != 0 {
+        if !addr.is_multiple_of(PAGE_SIZE) {
             return Err(Errno::EINVAL);
         }
         if len == 0 {

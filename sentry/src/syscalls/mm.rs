@@ -26,6 +26,10 @@ pub fn brk(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [addr, len, prot, flags, fd, offset] = *a;
+    let anonymous = flags & MAP_ANONYMOUS != 0;
+    if !anonymous {
+        t.fds.get(fd)?;
+    }
     let shared = match flags & MAP_TYPE {
         MAP_SHARED => true,
         MAP_PRIVATE => false,
@@ -39,9 +43,8 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if page_up(len).is_none_or(|l| l > TASK_SIZE_MAX) {
         return Err(Errno::ENOMEM);
     }
-    if flags & MAP_ANONYMOUS == 0 {
+    if !anonymous {
         // A file mapping: the only files are the standard streams, which cannot be mapped.
-        t.fds.get(fd)?;
         return Err(Errno::ENODEV);
     }
     let placement = if flags & MAP_FIXED != 0 {

@@ -1,0 +1,244 @@
+//! `runsc-rs do` on static programs: busybox, and C programs compared with their native runs.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tests::*;
+
+#[test]
+fn busybox_echo_prints_hello() {
+    let _g = shared();
+    let out = run(sandboxed(&busybox(), &["echo", "hello"]));
+    assert_eq!(stdout(&out), "hello\n");
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn exit_status_is_the_guests() {
+    let _g = shared();
+    for (args, code) in [
+        (&["sh", "-c", "exit 7"][..], 7),
+        (&["true"][..], 0),
+        (&["false"][..], 1),
+    ] {
+        let out = run(sandboxed(&busybox(), args));
+        assert_eq!(out.status.code(), Some(code), "busybox {args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn strace_shows_the_write() {
+    let _g = shared();
+    let mut cmd = Command::new(runsc());
+    cmd.args(["do", "--strace", "--"])
+        .arg(busybox())
+        .args(["echo", "hello"]);
+    let out = run(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("write(1, \"hello\\n\", 6) = 6\n"),
+        "stderr was:\n{err}"
+    );
+    assert!(err.contains("exit_group(0) = ?"), "stderr was:\n{err}");
+    assert_eq!(stdout(&out), "hello\n");
+}
+
+/// Runs a C program natively and in the sandbox with the same arguments, environment and
+/// stdin, and checks both print the same thing.
+fn same_as_native(name: &str) {
+    let _g = shared();
+    let prog = program(name);
+    let args = ["first", "second arg", ""];
+    let input: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let mut native = Command::new(&prog);
+    native.args(args);
+    let native = run_with_stdin(native, &input);
+    let sandbox = run_with_stdin(sandboxed(&prog, &args), &input);
+    assert_eq!(
+        native.status.code(),
+        Some(0),
+        "native run failed: {native:?}"
+    );
+    assert_eq!(
+        sandbox.status.code(),
+        Some(0),
+        "sandboxed run failed: {sandbox:?}"
+    );
+    let (n, s) = (stdout(&native), stdout(&sandbox));
+    assert_eq!(n, s, "native and sandboxed output differ");
+    // The program really did its work (and both runs agreed on it).
+    for expected in [
+        "argv[2] = second arg\n",
+        "env TEST_VAR=hello world\n",
+        "auxv AT_PAGESZ = 0x1000\n",
+        "auxv AT_ENTRY is _start: yes\n",
+        "auxv AT_RANDOM readable and not all zero: yes\n",
+        "stdin: 300000 bytes",
+        "malloc 64 MiB: page sum 2088960, last byte 0\n",
+        "brk grew by 1048576, byte 0x5a\n",
+        "brk back: yes\n",
+        "tls_counter 46, tls_buf length 4095\n",
+    ] {
+        assert!(s.contains(expected), "missing {expected:?} in:\n{s}");
+    }
+}
+
+#[test]
+fn static_program_matches_native() {
+    same_as_native("hello_static");
+}
+
+#[test]
+fn static_pie_program_matches_native() {
+    same_as_native("hello_pie");
+}
+
+#[test]
+fn a_program_run_by_relative_path_sees_that_path() {
+    let _g = shared();
+    let prog = program("hello_static");
+    let dir = prog.parent().expect("out dir");
+    let mut native = Command::new("./hello_static");
+    native.current_dir(dir);
+    let mut sandbox = sandboxed(std::path::Path::new("./hello_static"), &[]);
+    sandbox.current_dir(dir);
+    let (n, s) = (stdout(&run(native)), stdout(&run(sandbox)));
+    assert!(s.contains("auxv AT_EXECFN = ./hello_static\n"), "{s}");
+    assert_eq!(n, s);
+}
+
+#[test]
+fn bad_arguments_get_the_errnos_linux_gives() {
+    let _g = shared();
+    for probe in ["enosys", "efault", "einval"] {
+        let mut native = Command::new(program("probe"));
+        native.arg(probe);
+        let native = run(native);
+        let sandbox = run(sandboxed(&program("probe"), &[probe]));
+        assert_eq!(stdout(&native), stdout(&sandbox), "probe {probe}");
+        assert_eq!(sandbox.status.code(), Some(0), "probe {probe}: {sandbox:?}");
+    }
+    let out = run(sandboxed(&program("probe"), &["enosys"]));
+    assert!(stdout(&out).contains("syscall(1000) = -1 errno ENOSYS"));
+    let out = run(sandboxed(&program("probe"), &["efault"]));
+    assert!(stdout(&out).contains("write(bad) = -1 errno EFAULT"));
+}
+
+#[test]
+fn unsupported_syscalls_are_logged_once_by_name() {
+    let _g = shared();
+    let mut cmd = Command::new(runsc());
+    cmd.args(["do", "--"]).arg(program("probe")).arg("enosys");
+    let out = run(cmd);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "runsc-rs: warn: unsupported system call syscall_0x3e8 (1000): returning ENOSYS",
+            "runsc-rs: warn: unsupported system call syscall_0xffffffffffffffff (18446744073709551615): returning ENOSYS",
+        ],
+        "stderr was:\n{err}"
+    );
+}
+
+#[test]
+fn the_guest_is_pid_1() {
+    let _g = shared();
+    let out = run(sandboxed(&program("probe"), &["ids"]));
+    assert_eq!(stdout(&out), "getpid 1 gettid 1 getppid 0\n");
+}
+
+#[test]
+fn a_null_write_kills_with_sigsegv() {
+    let _g = shared();
+    let out = run(sandboxed(&program("probe"), &["segv"]));
+    assert_eq!(out.status.code(), Some(128 + 11), "{out:?}");
+}
+
+#[test]
+fn errors_of_runsc_itself_are_one_line() {
+    let _g = shared();
+    for (prog, code, message) in [
+        (
+            "/nonexistent/prog",
+            127,
+            "runsc-rs: /nonexistent/prog: no such program\n",
+        ),
+        (
+            "/etc/passwd",
+            126,
+            "runsc-rs: /etc/passwd: not an ELF executable\n",
+        ),
+    ] {
+        let out = run(sandboxed(std::path::Path::new(prog), &[]));
+        assert_eq!(out.status.code(), Some(code), "{prog}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), message);
+    }
+}
+
+#[test]
+fn no_stub_is_left_after_a_run() {
+    let _g = exclusive();
+    assert_eq!(
+        live_stubs(),
+        Vec::<i32>::new(),
+        "stubs alive before the test"
+    );
+    let out = run(sandboxed(&busybox(), &["echo", "hello"]));
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(sandboxed(&program("probe"), &["segv"]));
+    assert_eq!(out.status.code(), Some(139));
+    assert_eq!(
+        live_stubs(),
+        Vec::<i32>::new(),
+        "stubs alive after the runs"
+    );
+}
+
+/// Starts `prog args` in the sandbox, waits for its stub, SIGKILLs runsc-rs and checks the
+/// stub dies too.
+fn kill_runsc_mid_run(prog: &std::path::Path, args: &[&str]) {
+    let _g = exclusive();
+    let mut child = sandboxed(prog, args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn runsc-rs");
+    let pid = child.id();
+    let mut stubs = Vec::new();
+    let found = wait_until(Duration::from_secs(10), || {
+        stubs = live_stubs();
+        !stubs.is_empty()
+    });
+    assert!(found, "no stub appeared");
+    // Let the guest get going (spinning in guest code, or asleep in the Sentry).
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "runsc-rs ended early"
+    );
+    nix_kill(pid);
+    let status = child.wait().expect("wait runsc-rs");
+    assert!(!status.success());
+    let gone = wait_until(Duration::from_secs(5), || live_stubs().is_empty());
+    assert!(gone, "stubs {:?} outlived runsc-rs", live_stubs());
+}
+
+fn nix_kill(pid: u32) {
+    let status = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+}
+
+#[test]
+fn sigkill_of_runsc_while_the_guest_spins_leaves_no_stub() {
+    kill_runsc_mid_run(&program("probe"), &["spin"]);
+}
+
+#[test]
+fn sigkill_of_runsc_while_the_guest_sleeps_leaves_no_stub() {
+    kill_runsc_mid_run(&busybox(), &["sleep", "30"]);
+}
