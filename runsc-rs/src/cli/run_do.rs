@@ -95,6 +95,9 @@ pub fn run(args: DoArgs) -> i32 {
         strace: args.strace,
         uid: nix::unistd::getuid().as_raw(),
         gid: nix::unistd::getgid().as_raw(),
+        groups: nix::unistd::getgroups()
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default(),
     };
     let kernel = Kernel::new(platform, memory, config);
     match kernel.run(&exec) {

@@ -36,10 +36,18 @@ pub enum File {
     HostStdio(HostStdio),
 }
 
-/// A process's descriptor table. `files` maps descriptor numbers to open files.
+/// A process's descriptor table. `files` maps descriptor numbers to open files and their
+/// close-on-exec flag.
 #[derive(Debug, Default)]
 pub struct FdTable {
-    files: Mutex<BTreeMap<i32, Arc<File>>>,
+    files: Mutex<BTreeMap<i32, Descriptor>>,
+}
+
+/// One slot of the table.
+#[derive(Debug, Clone)]
+struct Descriptor {
+    file: Arc<File>,
+    cloexec: bool,
 }
 
 impl FdTable {
@@ -48,7 +56,16 @@ impl FdTable {
         let files = [HostStdio::In, HostStdio::Out, HostStdio::Err]
             .into_iter()
             .enumerate()
-            .map(|(fd, s)| (fd as i32, Arc::new(File::HostStdio(s))))
+            .map(|(fd, s)| {
+                let file = Arc::new(File::HostStdio(s));
+                (
+                    fd as i32,
+                    Descriptor {
+                        file,
+                        cloexec: false,
+                    },
+                )
+            })
             .collect();
         FdTable {
             files: Mutex::new(files),
@@ -57,19 +74,39 @@ impl FdTable {
 
     /// The file open at `fd`, or EBADF.
     pub fn get(&self, fd: u64) -> Result<Arc<File>, Errno> {
-        let fd = i32::try_from(fd as i64).map_err(|_| Errno::EBADF)?;
-        self.lock().get(&fd).cloned().ok_or(Errno::EBADF)
+        let fd = number(fd)?;
+        self.lock()
+            .get(&fd)
+            .map(|d| d.file.clone())
+            .ok_or(Errno::EBADF)
+    }
+
+    /// Sets or clears the close-on-exec flag of `fd`.
+    pub fn set_cloexec(&self, fd: u64, cloexec: bool) -> Result<(), Errno> {
+        let fd = number(fd)?;
+        let mut files = self.lock();
+        let slot = files.get_mut(&fd).ok_or(Errno::EBADF)?;
+        slot.cloexec = cloexec;
+        Ok(())
     }
 
     /// Closes `fd`, or EBADF if it was not open.
     pub fn close(&self, fd: u64) -> Result<(), Errno> {
-        let fd = i32::try_from(fd as i64).map_err(|_| Errno::EBADF)?;
+        let fd = number(fd)?;
         self.lock().remove(&fd).map(drop).ok_or(Errno::EBADF)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Arc<File>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Descriptor>> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// A descriptor number from a register (an int in Linux's ABI), or EBADF.
+fn number(fd: u64) -> Result<i32, Errno> {
+    i32::try_from(fd as i64)
+        .ok()
+        .filter(|&fd| fd >= 0)
+        .ok_or(Errno::EBADF)
 }
 
 impl File {

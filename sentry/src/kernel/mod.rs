@@ -24,6 +24,8 @@ pub struct Config {
     /// The guest's user and group ids (real, effective and saved alike).
     pub uid: u32,
     pub gid: u32,
+    /// The guest's supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 /// How a guest process ended. `code()` is what runsc-rs exits with.
@@ -225,7 +227,7 @@ impl Kernel {
             false,
         )
         .map_err(Error::Memory)?;
-        let creds = Credentials::new(self.config.uid, self.config.gid);
+        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
         let auxv = [
             (AT_PHDR, image.phdr),
             (AT_PHENT, image.phent),

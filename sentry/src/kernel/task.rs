@@ -9,7 +9,7 @@ use crate::abi::*;
 use crate::mm::MemoryManager;
 
 /// User and group ids of a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub uid: u32,
     pub euid: u32,
@@ -17,10 +17,12 @@ pub struct Credentials {
     pub gid: u32,
     pub egid: u32,
     pub sgid: u32,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
 }
 
 impl Credentials {
-    pub fn new(uid: u32, gid: u32) -> Credentials {
+    pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Credentials {
         Credentials {
             uid,
             euid: uid,
@@ -28,6 +30,7 @@ impl Credentials {
             gid,
             egid: gid,
             sgid: gid,
+            groups,
         }
     }
 }

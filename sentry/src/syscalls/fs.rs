@@ -69,7 +69,9 @@ fn write_from(t: &Task, file: &crate::kernel::File, addr: u64, count: u64, done:
     Ok(written)
 }
 
-/// Reads and checks an iovec array.
+/// Reads and checks an iovec array as Linux's import_iovec does: a length negative as an
+/// ssize_t is EINVAL, lengths are cut so the total stays within MAX_RW_COUNT, and each
+/// segment must lie below the top of the user address space (else EFAULT).
 fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
@@ -77,13 +79,19 @@ fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     let mut iovs = vec![Iovec::default(); count as usize];
     t.mm.copy_in(addr, zerocopy::IntoBytes::as_mut_bytes(iovs.as_mut_slice()))?;
     let mut total: u64 = 0;
-    for iov in &iovs {
-        if iov.len as i64 > 0 {
-            total = total.checked_add(iov.len).ok_or(Errno::EINVAL)?;
-        }
-        if (iov.len as i64) < 0 || total > i64::MAX as u64 {
+    for iov in &mut iovs {
+        if (iov.len as i64) < 0 {
             return Err(Errno::EINVAL);
         }
+        iov.len = iov.len.min(MAX_RW_COUNT - total);
+        if iov
+            .base
+            .checked_add(iov.len)
+            .is_none_or(|end| end > TASK_SIZE_MAX)
+        {
+            return Err(Errno::EFAULT);
+        }
+        total += iov.len;
     }
     Ok(iovs)
 }
@@ -91,7 +99,7 @@ fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
 pub fn readv(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
     let iovs = iovecs(t, a[1], a[2])?;
-    let total: u64 = iovs.iter().map(|v| v.len).sum::<u64>().min(MAX_RW_COUNT);
+    let total: u64 = iovs.iter().map(|v| v.len).sum();
     let mut buf = vec![0u8; (total as usize).min(CHUNK)];
     // As in read: check every destination byte before taking data from the host.
     let mut left = buf.len() as u64;
@@ -119,7 +127,7 @@ pub fn writev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let iovs = iovecs(t, a[1], a[2])?;
     let mut done = 0u64;
     for iov in &iovs {
-        let want = iov.len.min(MAX_RW_COUNT - done);
+        let want = iov.len;
         let n = write_from(t, &file, iov.base, want, done)?;
         done += n;
         if n < want {
@@ -135,9 +143,20 @@ pub fn close(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 const TCGETS: u64 = 0x5401;
 const TIOCGWINSZ: u64 = 0x5413;
+const FIONCLEX: u64 = 0x5450;
+const FIOCLEX: u64 = 0x5451;
 
 pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
+    // The request is an unsigned int in Linux: the upper half of the register is ignored.
+    match a[1] & 0xffff_ffff {
+        // Descriptor flags, valid on every file.
+        FIOCLEX | FIONCLEX => {
+            t.fds.set_cloexec(a[0], a[1] & 0xffff_ffff == FIOCLEX)?;
+            return Ok(0);
+        }
+        _ => {}
+    }
     let host = file.host_fd().ok_or(Errno::ENOTTY)?;
     match a[1] & 0xffff_ffff {
         TCGETS => {

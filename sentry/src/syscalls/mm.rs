@@ -7,6 +7,7 @@ use crate::mm::{Placement, PROT_EXEC, PROT_READ, PROT_WRITE};
 const MAP_SHARED: u64 = 0x01;
 const MAP_PRIVATE: u64 = 0x02;
 const MAP_SHARED_VALIDATE: u64 = 0x03;
+const MAP_DROPPABLE: u64 = 0x08;
 const MAP_TYPE: u64 = 0x0f;
 const MAP_FIXED: u64 = 0x10;
 const MAP_ANONYMOUS: u64 = 0x20;
@@ -30,11 +31,14 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if !anonymous {
         t.fds.get(fd)?;
     }
-    let shared = match flags & MAP_TYPE {
-        MAP_SHARED => true,
-        MAP_PRIVATE => false,
-        MAP_SHARED_VALIDATE if flags & !MAP_KNOWN != 0 => return Err(Errno::EOPNOTSUPP),
-        MAP_SHARED_VALIDATE => true,
+    // As Linux's do_mmap: MAP_SHARED_VALIDATE exists only for file mappings, and
+    // MAP_DROPPABLE (memory the kernel may drop) only for anonymous ones; keeping a
+    // droppable mapping is always allowed, so it is served as private.
+    let shared = match (flags & MAP_TYPE, anonymous) {
+        (MAP_SHARED, _) => true,
+        (MAP_PRIVATE, _) | (MAP_DROPPABLE, true) => false,
+        (MAP_SHARED_VALIDATE, false) if flags & !MAP_KNOWN != 0 => return Err(Errno::EOPNOTSUPP),
+        (MAP_SHARED_VALIDATE, false) => true,
         _ => return Err(Errno::EINVAL),
     };
     if len == 0 || offset % PAGE_SIZE != 0 {

@@ -43,6 +43,47 @@ pub fn getegid(t: &mut Task, _: &[u64; 6]) -> SysResult {
     Ok(t.creds.egid as u64)
 }
 
+pub fn getresuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let c = &t.creds;
+    write_ids(t, a, [c.uid, c.euid, c.suid])
+}
+
+pub fn getresgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let c = &t.creds;
+    write_ids(t, a, [c.gid, c.egid, c.sgid])
+}
+
+/// Writes real, effective and saved ids to the three pointers (all must be valid).
+fn write_ids(t: &Task, a: &[u64; 6], ids: [u32; 3]) -> SysResult {
+    for (ptr, id) in a.iter().zip(ids) {
+        t.mm.write_obj(*ptr, &id)?;
+    }
+    Ok(0)
+}
+
+pub fn getgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [size, list, ..] = *a;
+    let size = size as i32;
+    if size < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = t.creds.groups.len() as u64;
+    if size == 0 {
+        return Ok(n);
+    }
+    if (size as u64) < n {
+        return Err(Errno::EINVAL);
+    }
+    let bytes: Vec<u8> = t
+        .creds
+        .groups
+        .iter()
+        .flat_map(|g| g.to_ne_bytes())
+        .collect();
+    t.mm.copy_out(list, &bytes)?;
+    Ok(n)
+}
+
 pub fn set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.clear_child_tid = a[0];
     Ok(t.tid as u64)
@@ -82,6 +123,9 @@ pub fn rseq(t: &mut Task, a: &[u64; 6]) -> SysResult {
         if cur_sig != sig {
             return Err(Errno::EPERM);
         }
+        // As rseq_reset_rseq_cpu_node_id: cpu_id_start 0, cpu_id RSEQ_CPU_ID_UNINITIALIZED.
+        t.mm.write_obj(addr, &[0u32, u32::MAX])?;
+        t.mm.write_obj(addr + 20, &[0u32, 0u32])?;
         t.rseq = None;
         return Ok(0);
     }

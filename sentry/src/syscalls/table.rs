@@ -47,6 +47,9 @@ pub static TABLE: &[Syscall] = &[
     sys!(geteuid, process::geteuid, []),
     sys!(getgid, process::getgid, []),
     sys!(getegid, process::getegid, []),
+    sys!(getresuid, process::getresuid, [Ptr, Ptr, Ptr]),
+    sys!(getresgid, process::getresgid, [Ptr, Ptr, Ptr]),
+    sys!(getgroups, process::getgroups, [Dec, Ptr]),
     sys!(set_tid_address, process::set_tid_address, [Hex]),
     sys!(set_robust_list, process::set_robust_list, [Hex, Dec]),
     sys!(rseq, process::rseq, [Hex, Dec, Hex, Hex]),
@@ -115,7 +118,12 @@ const GRND: &[(u64, &str)] = &[
     (4, "GRND_INSECURE"),
 ];
 
-const IOCTLS: &[(u64, &str)] = &[(0x5401, "TCGETS"), (0x5413, "TIOCGWINSZ")];
+const IOCTLS: &[(u64, &str)] = &[
+    (0x5401, "TCGETS"),
+    (0x5413, "TIOCGWINSZ"),
+    (0x5450, "FIONCLEX"),
+    (0x5451, "FIOCLEX"),
+];
 
 const ARCH_PRCTL: &[(u64, &str)] = &[
     (0x1001, "ARCH_SET_GS"),
