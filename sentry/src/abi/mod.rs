@@ -96,8 +96,8 @@ pub struct Rlimit {
 pub const RLIM_INFINITY: u64 = u64::MAX;
 /// Number of resource limits (RLIM_NLIMITS).
 pub const RLIM_NLIMITS: usize = 16;
-pub const RLIMIT_STACK: usize = 3;
-pub const RLIMIT_NOFILE: usize = 7;
+pub const RLIMIT_STACK: u64 = 3;
+pub const RLIMIT_NOFILE: u64 = 7;
 /// The largest RLIMIT_NOFILE that may be set (`fs.nr_open`).
 pub const NR_OPEN: u64 = 1 << 20;
 
@@ -201,3 +201,82 @@ pub const USER_DS: u64 = 0x2b;
 
 /// One past the highest canonical user address (TASK_SIZE_MAX).
 pub const TASK_SIZE_MAX: u64 = 0x7fff_ffff_f000;
+
+// Values of flag and command arguments. The syscall handlers test them and strace names
+// them from here (`syscalls::table`), so each is written down once.
+
+pub const AT_FDCWD: i32 = -100;
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+pub const AT_NO_AUTOMOUNT: u64 = 0x800;
+pub const AT_EMPTY_PATH: u64 = 0x1000;
+
+pub const TCGETS: u64 = 0x5401;
+pub const TIOCGWINSZ: u64 = 0x5413;
+pub const FIONCLEX: u64 = 0x5450;
+pub const FIOCLEX: u64 = 0x5451;
+
+pub const PROT_READ: u64 = 0x1;
+pub const PROT_WRITE: u64 = 0x2;
+pub const PROT_EXEC: u64 = 0x4;
+pub const PROT_GROWSDOWN: u64 = 0x0100_0000;
+pub const PROT_GROWSUP: u64 = 0x0200_0000;
+
+pub const MAP_SHARED: u64 = 0x01;
+pub const MAP_PRIVATE: u64 = 0x02;
+pub const MAP_SHARED_VALIDATE: u64 = 0x03;
+pub const MAP_DROPPABLE: u64 = 0x08;
+pub const MAP_TYPE: u64 = 0x0f;
+pub const MAP_FIXED: u64 = 0x10;
+pub const MAP_ANONYMOUS: u64 = 0x20;
+pub const MAP_32BIT: u64 = 0x40;
+pub const MAP_GROWSDOWN: u64 = 0x100;
+pub const MAP_NORESERVE: u64 = 0x4000;
+pub const MAP_POPULATE: u64 = 0x8000;
+pub const MAP_STACK: u64 = 0x20000;
+pub const MAP_FIXED_NOREPLACE: u64 = 0x100000;
+
+pub const ARCH_SET_GS: u64 = 0x1001;
+pub const ARCH_SET_FS: u64 = 0x1002;
+pub const ARCH_GET_FS: u64 = 0x1003;
+pub const ARCH_GET_GS: u64 = 0x1004;
+pub const ARCH_GET_CPUID: u64 = 0x1011;
+pub const ARCH_SET_CPUID: u64 = 0x1012;
+
+pub const PR_SET_NAME: u64 = 15;
+pub const PR_GET_NAME: u64 = 16;
+
+pub const SIG_BLOCK: u64 = 0;
+pub const SIG_UNBLOCK: u64 = 1;
+pub const SIG_SETMASK: u64 = 2;
+
+pub const GRND_NONBLOCK: u64 = 1;
+pub const GRND_RANDOM: u64 = 2;
+pub const GRND_INSECURE: u64 = 4;
+
+pub const CLOCK_REALTIME: u64 = 0;
+pub const CLOCK_MONOTONIC: u64 = 1;
+pub const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
+pub const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
+pub const CLOCK_MONOTONIC_RAW: u64 = 4;
+pub const CLOCK_REALTIME_COARSE: u64 = 5;
+pub const CLOCK_MONOTONIC_COARSE: u64 = 6;
+pub const CLOCK_BOOTTIME: u64 = 7;
+pub const CLOCK_REALTIME_ALARM: u64 = 8;
+pub const CLOCK_BOOTTIME_ALARM: u64 = 9;
+pub const CLOCK_TAI: u64 = 11;
+pub const TIMER_ABSTIME: u64 = 1;
+
+pub const RLIMIT_CPU: u64 = 0;
+pub const RLIMIT_FSIZE: u64 = 1;
+pub const RLIMIT_DATA: u64 = 2;
+pub const RLIMIT_CORE: u64 = 4;
+pub const RLIMIT_RSS: u64 = 5;
+pub const RLIMIT_NPROC: u64 = 6;
+pub const RLIMIT_MEMLOCK: u64 = 8;
+pub const RLIMIT_AS: u64 = 9;
+pub const RLIMIT_LOCKS: u64 = 10;
+pub const RLIMIT_SIGPENDING: u64 = 11;
+pub const RLIMIT_MSGQUEUE: u64 = 12;
+pub const RLIMIT_NICE: u64 = 13;
+pub const RLIMIT_RTPRIO: u64 = 14;
+pub const RLIMIT_RTTIME: u64 = 15;

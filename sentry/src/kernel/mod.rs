@@ -210,7 +210,7 @@ impl Kernel {
         };
         let bytes = std::fs::read(&exec.host_path).map_err(|e| exec_err(e.to_string()))?;
         let space = self.platform.new_address_space()?;
-        let stack_limit = self.host.rlimits[RLIMIT_STACK].cur;
+        let stack_limit = self.host.rlimits[RLIMIT_STACK as usize].cur;
         let layout = self.layout(stack_limit);
         let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
         let image = loader::load_elf(&mm, &bytes).map_err(|e| exec_err(e.to_string()))?;

@@ -14,10 +14,6 @@ const CHUNK: usize = 1 << 20;
 const UIO_MAXIOV: u64 = 1024;
 /// Longest path, including its NUL (PATH_MAX).
 const PATH_MAX: usize = 4096;
-const AT_FDCWD: i32 = -100;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-const AT_NO_AUTOMOUNT: u64 = 0x800;
-const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub fn read(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
@@ -140,11 +136,6 @@ pub fn writev(t: &mut Task, a: &[u64; 6]) -> SysResult {
 pub fn close(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.fds.close(a[0]).map(|()| 0)
 }
-
-const TCGETS: u64 = 0x5401;
-const TIOCGWINSZ: u64 = 0x5413;
-const FIONCLEX: u64 = 0x5450;
-const FIOCLEX: u64 = 0x5451;
 
 pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;

@@ -2,22 +2,11 @@
 
 use crate::abi::*;
 use crate::kernel::Task;
-use crate::mm::{Placement, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::mm::Placement;
 
-const MAP_SHARED: u64 = 0x01;
-const MAP_PRIVATE: u64 = 0x02;
-const MAP_SHARED_VALIDATE: u64 = 0x03;
-const MAP_DROPPABLE: u64 = 0x08;
-const MAP_TYPE: u64 = 0x0f;
-const MAP_FIXED: u64 = 0x10;
-const MAP_ANONYMOUS: u64 = 0x20;
-const MAP_32BIT: u64 = 0x40;
-const MAP_FIXED_NOREPLACE: u64 = 0x100000;
 /// Every flag Linux knows for mmap (MAP_SHARED_VALIDATE rejects others).
 const MAP_KNOWN: u64 = 0x1ff_f7f;
 const PROT_RWX: u64 = (PROT_READ | PROT_WRITE | PROT_EXEC) as u64;
-const PROT_GROWSDOWN: u64 = 0x0100_0000;
-const PROT_GROWSUP: u64 = 0x0200_0000;
 /// Where MAP_32BIT mappings are placed (the first 2 GiB).
 const MAP_32BIT_HINT: u64 = 0x4000_0000;
 

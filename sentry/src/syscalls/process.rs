@@ -154,13 +154,6 @@ pub fn rseq(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-const ARCH_SET_GS: u64 = 0x1001;
-const ARCH_SET_FS: u64 = 0x1002;
-const ARCH_GET_FS: u64 = 0x1003;
-const ARCH_GET_GS: u64 = 0x1004;
-const ARCH_GET_CPUID: u64 = 0x1011;
-const ARCH_SET_CPUID: u64 = 0x1012;
-
 pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (code, addr) = (a[0], a[1]);
     match code {
@@ -181,9 +174,6 @@ pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
         _ => Err(Errno::EINVAL),
     }
 }
-
-const PR_SET_NAME: u64 = 15;
-const PR_GET_NAME: u64 = 16;
 
 pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     match a[0] {
@@ -226,7 +216,7 @@ pub fn prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
             if new.cur > new.max {
                 return Err(Errno::EINVAL);
             }
-            if resource == RLIMIT_NOFILE && new.max > NR_OPEN {
+            if resource == RLIMIT_NOFILE as usize && new.max > NR_OPEN {
                 return Err(Errno::EPERM);
             }
             // Raising a hard limit needs CAP_SYS_RESOURCE, which only root has here.

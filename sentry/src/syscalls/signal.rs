@@ -4,10 +4,6 @@
 use crate::abi::*;
 use crate::kernel::Task;
 
-const SIG_BLOCK: u64 = 0;
-const SIG_UNBLOCK: u64 = 1;
-const SIG_SETMASK: u64 = 2;
-
 pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [sig, act, oldact, sigsetsize, ..] = *a;
     if sigsetsize != 8 {

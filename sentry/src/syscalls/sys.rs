@@ -8,9 +8,6 @@ pub fn uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-const GRND_NONBLOCK: u64 = 1;
-const GRND_RANDOM: u64 = 2;
-const GRND_INSECURE: u64 = 4;
 /// The most one getrandom call returns (Linux caps reads at 32 MiB - 1 bytes).
 const GETRANDOM_MAX: u64 = (32 << 20) - 1;
 

@@ -5,6 +5,7 @@ use syscalls::Sysno;
 
 use super::Arg::*;
 use super::{fs, mm, process, signal, sys, time, Arg, Ret, Syscall};
+use crate::abi::*;
 
 macro_rules! sys {
     ($name:ident, $handler:path, [$($arg:expr),*]) => {
@@ -91,84 +92,68 @@ pub static TABLE: &[Syscall] = &[
     sys!(getrandom, sys::getrandom, [Ptr, Dec, Flags(GRND)]),
 ];
 
-const PROT: &[(u64, &str)] = &[(1, "PROT_READ"), (2, "PROT_WRITE"), (4, "PROT_EXEC")];
+/// `[(VALUE, "VALUE"), …]` from constants of the ABI module.
+macro_rules! names {
+    ($($name:ident),* $(,)?) => { &[$(($name as u64, stringify!($name))),*] };
+}
 
-const MAP: &[(u64, &str)] = &[
-    (0x01, "MAP_SHARED"),
-    (0x02, "MAP_PRIVATE"),
-    (0x10, "MAP_FIXED"),
-    (0x20, "MAP_ANONYMOUS"),
-    (0x40, "MAP_32BIT"),
-    (0x100, "MAP_GROWSDOWN"),
-    (0x4000, "MAP_NORESERVE"),
-    (0x8000, "MAP_POPULATE"),
-    (0x20000, "MAP_STACK"),
-    (0x100000, "MAP_FIXED_NOREPLACE"),
+const PROT: &[(u64, &str)] = names![PROT_READ, PROT_WRITE, PROT_EXEC];
+const MAP: &[(u64, &str)] = names![
+    MAP_SHARED,
+    MAP_PRIVATE,
+    MAP_DROPPABLE,
+    MAP_FIXED,
+    MAP_ANONYMOUS,
+    MAP_32BIT,
+    MAP_GROWSDOWN,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_STACK,
+    MAP_FIXED_NOREPLACE,
 ];
-
-const AT_FLAGS: &[(u64, &str)] = &[
-    (0x100, "AT_SYMLINK_NOFOLLOW"),
-    (0x800, "AT_NO_AUTOMOUNT"),
-    (0x1000, "AT_EMPTY_PATH"),
+const AT_FLAGS: &[(u64, &str)] = names![AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH];
+const GRND: &[(u64, &str)] = names![GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE];
+const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONCLEX, FIOCLEX];
+const ARCH_PRCTL: &[(u64, &str)] = names![
+    ARCH_SET_GS,
+    ARCH_SET_FS,
+    ARCH_GET_FS,
+    ARCH_GET_GS,
+    ARCH_GET_CPUID,
+    ARCH_SET_CPUID,
 ];
-
-const GRND: &[(u64, &str)] = &[
-    (1, "GRND_NONBLOCK"),
-    (2, "GRND_RANDOM"),
-    (4, "GRND_INSECURE"),
+const PRCTL: &[(u64, &str)] = names![PR_SET_NAME, PR_GET_NAME];
+const SIG_HOW: &[(u64, &str)] = names![SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK];
+const CLOCKS: &[(u64, &str)] = names![
+    CLOCK_REALTIME,
+    CLOCK_MONOTONIC,
+    CLOCK_PROCESS_CPUTIME_ID,
+    CLOCK_THREAD_CPUTIME_ID,
+    CLOCK_MONOTONIC_RAW,
+    CLOCK_REALTIME_COARSE,
+    CLOCK_MONOTONIC_COARSE,
+    CLOCK_BOOTTIME,
+    CLOCK_REALTIME_ALARM,
+    CLOCK_BOOTTIME_ALARM,
+    CLOCK_TAI,
 ];
-
-const IOCTLS: &[(u64, &str)] = &[
-    (0x5401, "TCGETS"),
-    (0x5413, "TIOCGWINSZ"),
-    (0x5450, "FIONCLEX"),
-    (0x5451, "FIOCLEX"),
-];
-
-const ARCH_PRCTL: &[(u64, &str)] = &[
-    (0x1001, "ARCH_SET_GS"),
-    (0x1002, "ARCH_SET_FS"),
-    (0x1003, "ARCH_GET_FS"),
-    (0x1004, "ARCH_GET_GS"),
-    (0x1011, "ARCH_GET_CPUID"),
-    (0x1012, "ARCH_SET_CPUID"),
-];
-
-const PRCTL: &[(u64, &str)] = &[(15, "PR_SET_NAME"), (16, "PR_GET_NAME")];
-
-const SIG_HOW: &[(u64, &str)] = &[(0, "SIG_BLOCK"), (1, "SIG_UNBLOCK"), (2, "SIG_SETMASK")];
-
-const CLOCKS: &[(u64, &str)] = &[
-    (0, "CLOCK_REALTIME"),
-    (1, "CLOCK_MONOTONIC"),
-    (2, "CLOCK_PROCESS_CPUTIME_ID"),
-    (3, "CLOCK_THREAD_CPUTIME_ID"),
-    (4, "CLOCK_MONOTONIC_RAW"),
-    (5, "CLOCK_REALTIME_COARSE"),
-    (6, "CLOCK_MONOTONIC_COARSE"),
-    (7, "CLOCK_BOOTTIME"),
-    (8, "CLOCK_REALTIME_ALARM"),
-    (9, "CLOCK_BOOTTIME_ALARM"),
-    (11, "CLOCK_TAI"),
-];
-
-const RLIMITS: &[(u64, &str)] = &[
-    (0, "RLIMIT_CPU"),
-    (1, "RLIMIT_FSIZE"),
-    (2, "RLIMIT_DATA"),
-    (3, "RLIMIT_STACK"),
-    (4, "RLIMIT_CORE"),
-    (5, "RLIMIT_RSS"),
-    (6, "RLIMIT_NPROC"),
-    (7, "RLIMIT_NOFILE"),
-    (8, "RLIMIT_MEMLOCK"),
-    (9, "RLIMIT_AS"),
-    (10, "RLIMIT_LOCKS"),
-    (11, "RLIMIT_SIGPENDING"),
-    (12, "RLIMIT_MSGQUEUE"),
-    (13, "RLIMIT_NICE"),
-    (14, "RLIMIT_RTPRIO"),
-    (15, "RLIMIT_RTTIME"),
+const RLIMITS: &[(u64, &str)] = names![
+    RLIMIT_CPU,
+    RLIMIT_FSIZE,
+    RLIMIT_DATA,
+    RLIMIT_STACK,
+    RLIMIT_CORE,
+    RLIMIT_RSS,
+    RLIMIT_NPROC,
+    RLIMIT_NOFILE,
+    RLIMIT_MEMLOCK,
+    RLIMIT_AS,
+    RLIMIT_LOCKS,
+    RLIMIT_SIGPENDING,
+    RLIMIT_MSGQUEUE,
+    RLIMIT_NICE,
+    RLIMIT_RTPRIO,
+    RLIMIT_RTTIME,
 ];
 
 /// Used by strace to show unnamed arguments of calls that are not in the table.

@@ -8,14 +8,18 @@ use nix::time::{clock_getres as host_clock_getres, clock_gettime as host_clock_g
 use crate::abi::*;
 use crate::kernel::Task;
 
-const CLOCK_PROCESS_CPUTIME_ID: u64 = 2;
-const CLOCK_THREAD_CPUTIME_ID: u64 = 3;
-const TIMER_ABSTIME: u64 = 1;
-
 /// The host clock behind guest clock `id`, or EINVAL for clocks the guest cannot name.
 fn host_clock(id: u64) -> Result<ClockId, Errno> {
     match id {
-        0 | 1 | 4 | 5 | 6 | 7 | 8 | 9 | 11 => Ok(ClockId::from_raw(id as libc::clockid_t)),
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_REALTIME_ALARM
+        | CLOCK_BOOTTIME_ALARM
+        | CLOCK_TAI => Ok(ClockId::from_raw(id as libc::clockid_t)),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -64,7 +68,7 @@ pub fn clock_getres(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn gettimeofday(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if a[0] != 0 {
-        let ts = now(t, libc::CLOCK_REALTIME as u64)?;
+        let ts = now(t, CLOCK_REALTIME)?;
         let tv = Timeval {
             tv_sec: ts.tv_sec,
             tv_usec: ts.tv_nsec / 1000,
@@ -78,7 +82,7 @@ pub fn gettimeofday(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 pub fn time(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let secs = now(t, libc::CLOCK_REALTIME as u64)?.tv_sec;
+    let secs = now(t, CLOCK_REALTIME)?.tv_sec;
     if a[0] != 0 {
         t.mm.write_obj(a[0], &secs)?;
     }
@@ -98,8 +102,17 @@ pub fn clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     match id {
         // Clocks with a sleep method in Linux; the others (thread CPU time, the raw and
         // coarse clocks) have none and give EOPNOTSUPP.
-        0 | 1 | 7 | 8 | 9 | 11 | CLOCK_PROCESS_CPUTIME_ID => {}
-        4 | 5 | 6 | CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EOPNOTSUPP),
+        CLOCK_REALTIME
+        | CLOCK_MONOTONIC
+        | CLOCK_BOOTTIME
+        | CLOCK_REALTIME_ALARM
+        | CLOCK_BOOTTIME_ALARM
+        | CLOCK_TAI
+        | CLOCK_PROCESS_CPUTIME_ID => {}
+        CLOCK_MONOTONIC_RAW
+        | CLOCK_REALTIME_COARSE
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_THREAD_CPUTIME_ID => return Err(Errno::EOPNOTSUPP),
         _ => return Err(Errno::EINVAL),
     }
     let req: Timespec = t.mm.read_obj(req)?;
