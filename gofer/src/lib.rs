@@ -1,3 +1,12 @@
 //! The gofer: the only process that touches host files and sockets, serving the Sentry over
-//! shared-memory rings. Nothing is here yet; the rings, protocol and server arrive with the
-//! gofer/VFS work (issue 3). Until then the Sentry reads the executable it loads itself.
+//! shared-memory rings ([`ring`]). The protocol and the server arrive with the gofer/VFS
+//! work (issue 3); until then the Sentry reads the executable it loads itself.
+//!
+//! Safe Rust only: shared memory is reached through `platform::shm`. The one exception is the
+//! loom model of the ring (`ring::loom_tests`, built only with `--cfg loom`), whose stand-in
+//! for shared memory needs `loom::cell::UnsafeCell` so that loom can catch a slot reused before
+//! the other side consumed it.
+#![cfg_attr(not(loom), forbid(unsafe_code))]
+#![cfg_attr(loom, deny(unsafe_code))]
+
+pub mod ring;

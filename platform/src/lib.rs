@@ -10,6 +10,7 @@
 use std::any::Any;
 
 pub mod ptrace;
+pub mod shm;
 
 /// The guest's general-purpose registers, laid out as ptrace's `user_regs_struct`.
 pub type Regs = libc::user_regs_struct;

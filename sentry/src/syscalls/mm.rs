@@ -6,7 +6,7 @@ use crate::mm::Placement;
 
 /// Every flag Linux knows for mmap (MAP_SHARED_VALIDATE rejects others).
 const MAP_KNOWN: u64 = 0x1ff_f7f;
-const PROT_RWX: u64 = (PROT_READ | PROT_WRITE | PROT_EXEC) as u64;
+const PROT_RWX: u64 = PROT_READ | PROT_WRITE | PROT_EXEC;
 /// Where MAP_32BIT mappings are placed (the first 2 GiB).
 const MAP_32BIT_HINT: u64 = 0x4000_0000;
 
