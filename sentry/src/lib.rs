@@ -12,5 +12,6 @@ pub mod loader;
 pub mod mm;
 pub mod strace;
 pub mod syscalls;
+pub mod vfs;
 
 pub use kernel::{Config, ExitStatus, Kernel};

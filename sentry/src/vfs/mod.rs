@@ -1,0 +1,415 @@
+//! The virtual file system: what every file system implements ([`Inode`], [`FileOps`]), the
+//! dentry tree that caches names, mounts, and the one path-resolution routine
+//! ([`resolve`]).
+//!
+//! A place in the tree is a [`Location`]: a mount and a dentry in it, like Linux's
+//! `struct path`. File systems know nothing of mounts or of other file systems; the VFS
+//! crosses mount points and follows symlinks.
+
+pub mod path;
+pub mod tmpfs;
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use crate::abi::{Errno, Stat, Timespec};
+
+pub use path::{resolve, resolve_parent, Resolved};
+
+/// The most symlinks one resolution may follow (Linux's MAXSYMLINKS).
+pub const MAX_SYMLINKS: usize = 40;
+/// The longest file name (NAME_MAX).
+pub const NAME_MAX: usize = 255;
+
+pub const S_IFMT: u32 = 0o170000;
+pub const S_IFSOCK: u32 = 0o140000;
+pub const S_IFLNK: u32 = 0o120000;
+pub const S_IFREG: u32 = 0o100000;
+pub const S_IFBLK: u32 = 0o060000;
+pub const S_IFDIR: u32 = 0o040000;
+pub const S_IFCHR: u32 = 0o020000;
+pub const S_IFIFO: u32 = 0o010000;
+
+/// What kind of object an inode is (the S_IFMT part of its mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    Regular,
+    Directory,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+}
+
+impl FileType {
+    pub fn from_mode(mode: u32) -> Option<FileType> {
+        Some(match mode & S_IFMT {
+            S_IFREG => FileType::Regular,
+            S_IFDIR => FileType::Directory,
+            S_IFLNK => FileType::Symlink,
+            S_IFCHR => FileType::CharDevice,
+            S_IFBLK => FileType::BlockDevice,
+            S_IFIFO => FileType::Fifo,
+            S_IFSOCK => FileType::Socket,
+            _ => return None,
+        })
+    }
+
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            FileType::Regular => S_IFREG,
+            FileType::Directory => S_IFDIR,
+            FileType::Symlink => S_IFLNK,
+            FileType::CharDevice => S_IFCHR,
+            FileType::BlockDevice => S_IFBLK,
+            FileType::Fifo => S_IFIFO,
+            FileType::Socket => S_IFSOCK,
+        }
+    }
+
+    /// The `d_type` getdents64 reports.
+    pub fn dirent_type(self) -> u8 {
+        (self.mode_bits() >> 12) as u8
+    }
+}
+
+/// An inode's attributes, as stat reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attr {
+    /// File type and permission bits.
+    pub mode: u32,
+    pub ino: u64,
+    pub dev: u64,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub rdev: u64,
+    pub size: u64,
+    pub blksize: u64,
+    pub blocks: u64,
+    pub atime: Timespec,
+    pub mtime: Timespec,
+    pub ctime: Timespec,
+}
+
+impl Attr {
+    pub fn file_type(&self) -> Option<FileType> {
+        FileType::from_mode(self.mode)
+    }
+
+    /// The attributes in the layout of `struct stat`.
+    pub fn to_stat(&self) -> Stat {
+        Stat {
+            dev: self.dev,
+            ino: self.ino,
+            nlink: self.nlink,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            pad0: 0,
+            rdev: self.rdev,
+            size: self.size as i64,
+            blksize: self.blksize as i64,
+            blocks: self.blocks as i64,
+            atime: self.atime.tv_sec,
+            atime_nsec: self.atime.tv_nsec,
+            mtime: self.mtime.tv_sec,
+            mtime_nsec: self.mtime.tv_nsec,
+            ctime: self.ctime.tv_sec,
+            ctime_nsec: self.ctime.tv_nsec,
+            unused: [0; 3],
+        }
+    }
+}
+
+/// One directory entry, as getdents reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub ino: u64,
+    pub file_type: FileType,
+}
+
+/// What to make in a directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewNode {
+    /// A regular file, a directory, a fifo or a device with these permission bits.
+    File {
+        mode: u32,
+    },
+    Directory {
+        mode: u32,
+    },
+    Fifo {
+        mode: u32,
+    },
+    Device {
+        mode: u32,
+        rdev: u64,
+    },
+    Symlink {
+        target: Vec<u8>,
+    },
+}
+
+/// The owner a new node gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Changes to an inode's attributes (chmod, chown, truncate, utimensat); `None` leaves a
+/// field alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SetAttr {
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub size: Option<u64>,
+    pub atime: Option<Timespec>,
+    pub mtime: Option<Timespec>,
+}
+
+/// A file system object. Directory methods default to ENOTDIR, the rest to what Linux
+/// answers for a type that lacks the operation.
+pub trait Inode: Send + Sync + Any {
+    fn attr(&self) -> Result<Attr, Errno>;
+
+    fn set_attr(&self, _changes: &SetAttr) -> Result<(), Errno> {
+        Err(Errno::EPERM)
+    }
+
+    /// The child called `name` (never "." or "..": the VFS handles those).
+    fn lookup(&self, _name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Every entry but "." and "..", in a stable order.
+    fn readdir(&self) -> Result<Vec<DirEntry>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Makes `name` in this directory (EEXIST if it exists).
+    fn create(
+        &self,
+        _name: &[u8],
+        _node: &NewNode,
+        _owner: Owner,
+    ) -> Result<Arc<dyn Inode>, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Adds a hard link `name` to `target`, an inode of the same file system.
+    fn link(&self, _name: &[u8], _target: &Arc<dyn Inode>) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Removes `name`: a directory (it must be empty) when `dir`, anything else otherwise.
+    fn unlink(&self, _name: &[u8], _dir: bool) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// Moves `name` to `new_name` in `new_dir`, a directory of the same file system.
+    fn rename(
+        &self,
+        _name: &[u8],
+        _new_dir: &Arc<dyn Inode>,
+        _new_name: &[u8],
+    ) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// A symlink's target.
+    fn readlink(&self) -> Result<Vec<u8>, Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    /// Opens the inode for I/O with these open flags.
+    fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn FileOps>, Errno>;
+
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl std::fmt::Debug for dyn Inode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.attr() {
+            Ok(a) => write!(f, "Inode(ino {}, mode {:o})", a.ino, a.mode),
+            Err(e) => write!(f, "Inode({e})"),
+        }
+    }
+}
+
+/// I/O on an open file. Offsets are kept by the open file description, not here.
+pub trait FileOps: Send + Sync {
+    /// Reads at `offset` (ignored by streams); returns the bytes read, 0 at end of file.
+    fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
+    /// Writes at `offset` (ignored by streams); returns the bytes written.
+    fn write(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno>;
+    /// Whether the file has offsets (regular files and directories) or is a stream (ESPIPE).
+    fn seekable(&self) -> bool {
+        true
+    }
+}
+
+/// A name in the dentry tree: caches lookups of its children. The children map is
+/// guarded by its mutex; name, parent and inode never change (rename makes a new dentry).
+pub struct Dentry {
+    pub name: Vec<u8>,
+    pub parent: Option<Arc<Dentry>>,
+    pub inode: Arc<dyn Inode>,
+    children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
+}
+
+impl Dentry {
+    /// The root dentry of a file system.
+    pub fn root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
+        Arc::new(Dentry {
+            name: b"/".to_vec(),
+            parent: None,
+            inode,
+            children: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn children(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Arc<Dentry>>> {
+        self.children.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The child `name`, from the cache or looked up in the file system.
+    pub fn lookup(self: &Arc<Dentry>, name: &[u8]) -> Result<Arc<Dentry>, Errno> {
+        if let Some(child) = self.children().get(name) {
+            return Ok(child.clone());
+        }
+        let inode = self.inode.lookup(name)?;
+        let child = Arc::new(Dentry {
+            name: name.to_vec(),
+            parent: Some(self.clone()),
+            inode,
+            children: Mutex::new(HashMap::new()),
+        });
+        Ok(self
+            .children()
+            .entry(name.to_vec())
+            .or_insert(child)
+            .clone())
+    }
+
+    /// Forgets the cached child `name` (after unlink or rename).
+    pub fn forget(&self, name: &[u8]) {
+        self.children().remove(name);
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.inode
+            .attr()
+            .is_ok_and(|a| a.file_type() == Some(FileType::Directory))
+    }
+}
+
+impl std::fmt::Debug for Dentry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dentry")
+            .field("name", &String::from_utf8_lossy(&self.name))
+            .finish()
+    }
+}
+
+/// A mounted file system: its root, and where it is mounted (None for the root mount).
+#[derive(Debug)]
+pub struct Mount {
+    pub id: u64,
+    pub root: Arc<Dentry>,
+    pub mountpoint: Option<Location>,
+    /// The file system's type, for /proc/mounts.
+    pub fs_type: &'static str,
+    pub read_only: bool,
+}
+
+/// A place in the tree: a dentry and the mount it is reached through.
+#[derive(Debug, Clone)]
+pub struct Location {
+    pub mount: Arc<Mount>,
+    pub dentry: Arc<Dentry>,
+}
+
+impl Location {
+    pub fn same(&self, other: &Location) -> bool {
+        Arc::ptr_eq(&self.mount, &other.mount) && Arc::ptr_eq(&self.dentry, &other.dentry)
+    }
+}
+
+/// All mounts of a sandbox, keyed by the place they cover.
+#[derive(Debug, Default)]
+pub struct MountTable {
+    /// (mount id, dentry address) of a mount point → what is mounted on it. The dentry is
+    /// kept alive by the mounted Mount's `mountpoint`, so the address stays unique.
+    covered: RwLock<HashMap<(u64, usize), Arc<Mount>>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+impl MountTable {
+    /// Makes the root mount of `root`.
+    pub fn root(&self, root: Arc<dyn Inode>, fs_type: &'static str) -> Location {
+        let mount = Arc::new(Mount {
+            id: self.next_id(),
+            root: Dentry::root(root),
+            mountpoint: None,
+            fs_type,
+            read_only: false,
+        });
+        Location {
+            dentry: mount.root.clone(),
+            mount,
+        }
+    }
+
+    /// Mounts the file system whose root is `root` on `at`, which must be a directory.
+    pub fn mount(
+        &self,
+        at: &Location,
+        root: Arc<dyn Inode>,
+        fs_type: &'static str,
+        read_only: bool,
+    ) -> Result<Location, Errno> {
+        if !at.dentry.is_dir() {
+            return Err(Errno::ENOTDIR);
+        }
+        let mount = Arc::new(Mount {
+            id: self.next_id(),
+            root: Dentry::root(root),
+            mountpoint: Some(at.clone()),
+            fs_type,
+            read_only,
+        });
+        let key = (at.mount.id, Arc::as_ptr(&at.dentry) as usize);
+        self.covered
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, mount.clone());
+        Ok(Location {
+            dentry: mount.root.clone(),
+            mount,
+        })
+    }
+
+    /// What is mounted on `at`, followed down through mounts stacked on mounts.
+    pub fn cross_down(&self, mut at: Location) -> Location {
+        let covered = self.covered.read().unwrap_or_else(|e| e.into_inner());
+        while let Some(m) = covered.get(&(at.mount.id, Arc::as_ptr(&at.dentry) as usize)) {
+            at = Location {
+                mount: m.clone(),
+                dentry: m.root.clone(),
+            };
+        }
+        at
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1
+    }
+}
