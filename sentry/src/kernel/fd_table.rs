@@ -1,84 +1,102 @@
-//! File descriptors. Until the VFS lands the only files are the sandbox's standard streams,
-//! which are runsc-rs's own stdin, stdout and stderr.
+//! A process's file descriptors, and its file-system context (root, cwd, umask).
 
 use std::collections::BTreeMap;
-use std::io::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::Errno;
+use crate::fs::host::HostStdio;
+use crate::vfs::{Location, OpenFile, O_RDONLY, O_WRONLY};
 
-/// One of runsc-rs's standard streams, passed through to the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HostStdio {
-    In,
-    Out,
-    Err,
-}
-
-impl HostStdio {
-    /// The host descriptor behind it.
-    pub fn host_fd(self) -> BorrowedFd<'static> {
-        static IN: LazyLock<Stdin> = LazyLock::new(stdin);
-        static OUT: LazyLock<Stdout> = LazyLock::new(stdout);
-        static ERR: LazyLock<Stderr> = LazyLock::new(stderr);
-        match self {
-            HostStdio::In => IN.as_fd(),
-            HostStdio::Out => OUT.as_fd(),
-            HostStdio::Err => ERR.as_fd(),
-        }
-    }
-}
-
-/// An open file description.
-#[derive(Debug)]
-pub enum File {
-    HostStdio(HostStdio),
-}
-
-/// A process's descriptor table. `files` maps descriptor numbers to open files and their
-/// close-on-exec flag.
+/// A descriptor table. `files` maps numbers to open file descriptions and close-on-exec.
 #[derive(Debug, Default)]
 pub struct FdTable {
     files: Mutex<BTreeMap<i32, Descriptor>>,
 }
 
-/// One slot of the table.
 #[derive(Debug, Clone)]
 struct Descriptor {
-    file: Arc<File>,
+    file: Arc<OpenFile>,
     cloexec: bool,
 }
 
 impl FdTable {
     /// A table with 0, 1 and 2 bound to runsc-rs's own standard streams.
     pub fn with_stdio() -> FdTable {
-        let files = [HostStdio::In, HostStdio::Out, HostStdio::Err]
-            .into_iter()
-            .enumerate()
-            .map(|(fd, s)| {
-                let file = Arc::new(File::HostStdio(s));
-                (
-                    fd as i32,
-                    Descriptor {
-                        file,
-                        cloexec: false,
-                    },
-                )
-            })
-            .collect();
-        FdTable {
-            files: Mutex::new(files),
+        let table = FdTable::default();
+        for (fd, stream, flags) in [
+            (0, HostStdio::In, O_RDONLY),
+            (1, HostStdio::Out, O_WRONLY),
+            (2, HostStdio::Err, O_WRONLY),
+        ] {
+            let inode = stream.inode();
+            let ops = match inode.clone().open(flags) {
+                Ok(ops) => ops,
+                Err(_) => continue,
+            };
+            let file = OpenFile::new(None, inode, ops, flags);
+            table.lock().insert(
+                fd,
+                Descriptor {
+                    file,
+                    cloexec: false,
+                },
+            );
         }
+        table
     }
 
     /// The file open at `fd`, or EBADF.
-    pub fn get(&self, fd: u64) -> Result<Arc<File>, Errno> {
+    pub fn get(&self, fd: u64) -> Result<Arc<OpenFile>, Errno> {
         let fd = number(fd)?;
         self.lock()
             .get(&fd)
             .map(|d| d.file.clone())
             .ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free number ≥ `min`, below `limit` (RLIMIT_NOFILE),
+    /// else EMFILE.
+    pub fn install(
+        &self,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        min: i32,
+        limit: u64,
+    ) -> Result<i32, Errno> {
+        let mut files = self.lock();
+        let mut fd = min;
+        for (&used, _) in files.range(min..) {
+            if used != fd {
+                break;
+            }
+            fd += 1;
+        }
+        if fd as u64 >= limit {
+            return Err(Errno::EMFILE);
+        }
+        files.insert(fd, Descriptor { file, cloexec });
+        Ok(fd)
+    }
+
+    /// Installs `file` at `fd`, closing what was there (dup2, dup3).
+    pub fn install_at(
+        &self,
+        fd: u64,
+        file: Arc<OpenFile>,
+        cloexec: bool,
+        limit: u64,
+    ) -> Result<(), Errno> {
+        let fd = number(fd)?;
+        if fd as u64 >= limit {
+            return Err(Errno::EBADF);
+        }
+        self.lock().insert(fd, Descriptor { file, cloexec });
+        Ok(())
+    }
+
+    pub fn cloexec(&self, fd: u64) -> Result<bool, Errno> {
+        let fd = number(fd)?;
+        self.lock().get(&fd).map(|d| d.cloexec).ok_or(Errno::EBADF)
     }
 
     /// Sets or clears the close-on-exec flag of `fd`.
@@ -96,7 +114,21 @@ impl FdTable {
         self.lock().remove(&fd).map(drop).ok_or(Errno::EBADF)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<i32, Descriptor>> {
+    /// close_range(2): closes (or marks close-on-exec) every descriptor in `[first, last]`.
+    pub fn close_range(&self, first: u32, last: u32, cloexec_only: bool) {
+        let mut files = self.lock();
+        let range = (first.min(i32::MAX as u32) as i32)..=(last.min(i32::MAX as u32) as i32);
+        if cloexec_only {
+            files.range_mut(range).for_each(|(_, d)| d.cloexec = true);
+        } else {
+            let doomed: Vec<i32> = files.range(range).map(|(&fd, _)| fd).collect();
+            for fd in doomed {
+                files.remove(&fd);
+            }
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Descriptor>> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -109,35 +141,33 @@ fn number(fd: u64) -> Result<i32, Errno> {
         .ok_or(Errno::EBADF)
 }
 
-impl File {
-    /// Reads from the file into `buf`.
-    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
-        match self {
-            File::HostStdio(s) => retry(|| nix::unistd::read(s.host_fd(), buf)),
-        }
-    }
-
-    /// Writes `buf` to the file.
-    pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
-        match self {
-            File::HostStdio(s) => retry(|| nix::unistd::write(s.host_fd(), buf)),
-        }
-    }
-
-    /// The host descriptor behind this file, if it is one of runsc-rs's own.
-    pub fn host_fd(&self) -> Option<BorrowedFd<'static>> {
-        match self {
-            File::HostStdio(s) => Some(s.host_fd()),
-        }
-    }
+/// Where a process's paths start: its root, its working directory, its umask (Linux's
+/// fs_struct). Guarded by the mutex in `FsContext`.
+#[derive(Debug, Clone)]
+pub struct FsState {
+    pub root: Location,
+    pub cwd: Location,
+    pub umask: u32,
 }
 
-/// Retries a host call that a signal to the Sentry interrupted.
-fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
-    loop {
-        match f() {
-            Err(Errno::EINTR) => continue,
-            other => return other,
+/// A process's file-system context, shareable between threads (CLONE_FS).
+#[derive(Debug)]
+pub struct FsContext {
+    state: Mutex<FsState>,
+}
+
+impl FsContext {
+    pub fn new(root: Location) -> FsContext {
+        FsContext {
+            state: Mutex::new(FsState {
+                cwd: root.clone(),
+                root,
+                umask: 0o022,
+            }),
         }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, FsState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -13,7 +13,8 @@ use platform::Platform;
 use crate::abi::*;
 use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
-pub use fd_table::{FdTable, File, HostStdio};
+use crate::vfs::{Location, MountTable};
+pub use fd_table::{FdTable, FsContext, FsState};
 pub use task::{Credentials, Task, ThreadGroup};
 
 /// How the sandbox was asked to behave.
@@ -167,6 +168,10 @@ pub struct Kernel {
     pub host: HostInfo,
     /// When the sandbox started (CLOCK_MONOTONIC and uptime are relative to the host's).
     pub started: Instant,
+    /// Every mount of the sandbox.
+    pub mounts: MountTable,
+    /// The root of the sandbox's file system tree.
+    pub root: Location,
     /// System call numbers already reported as unsupported, so each is logged once.
     unsupported: Mutex<HashSet<u64>>,
 }
@@ -177,12 +182,16 @@ impl Kernel {
         memory: Arc<MemoryFile>,
         config: Config,
     ) -> Arc<Kernel> {
+        let mounts = MountTable::default();
+        let root = crate::fs::boot_root(&mounts);
         Arc::new(Kernel {
             platform,
             memory,
             config,
             host: HostInfo::capture(),
             started: Instant::now(),
+            mounts,
+            root,
             unsupported: Mutex::new(HashSet::new()),
         })
     }
@@ -266,7 +275,15 @@ impl Kernel {
             exec.guest_path.clone(),
             self.host.rlimits,
         ));
-        let mut task = Task::new(self.clone(), tg, mm, Arc::new(FdTable::with_stdio()), creds);
+        let fs = Arc::new(FsContext::new(self.root.clone()));
+        let mut task = Task::new(
+            self.clone(),
+            tg,
+            mm,
+            Arc::new(FdTable::with_stdio()),
+            fs,
+            creds,
+        );
         task.set_comm(
             exec.guest_path
                 .rsplit('/')

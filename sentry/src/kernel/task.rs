@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use platform::{Context, Event, Regs, SignalInfo};
 
-use super::{ExitStatus, FdTable, Kernel};
+use super::{ExitStatus, FdTable, FsContext, Kernel};
 use crate::abi::*;
 use crate::mm::MemoryManager;
 
@@ -73,6 +73,7 @@ pub struct Task {
     pub tg: Arc<ThreadGroup>,
     pub mm: Arc<MemoryManager>,
     pub fds: Arc<FdTable>,
+    pub fs: Arc<FsContext>,
     pub creds: Credentials,
     /// The guest's registers while the Sentry handles a trap.
     pub regs: Regs,
@@ -96,6 +97,7 @@ impl Task {
         tg: Arc<ThreadGroup>,
         mm: Arc<MemoryManager>,
         fds: Arc<FdTable>,
+        fs: Arc<FsContext>,
         creds: Credentials,
     ) -> Task {
         let context = kernel.platform.new_context();
@@ -113,6 +115,7 @@ impl Task {
             tg,
             mm,
             fds,
+            fs,
             creds,
             regs,
             signal_mask: 0,

@@ -1,231 +1,321 @@
-//! File system calls. The VFS is not here yet: descriptors 0-2 (runsc-rs's own stdio) are
-//! the only files, and every path names nothing except /proc/self/exe for readlink.
+//! System calls on paths: open, stat, directories, links, renames, the working directory,
+//! permissions. Every path goes through the VFS's one resolution routine.
 
-use zerocopy::FromZeros;
+use std::sync::Arc;
 
 use crate::abi::*;
 use crate::kernel::Task;
+use crate::vfs::{
+    self, Attr, FileType, Location, NewNode, OpenFile, Owner, Resolved, SetAttr, Start, O_ACCMODE,
+    O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC,
+};
 
-/// The most one read or write moves (Linux's MAX_RW_COUNT).
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
-/// Data moves between the guest and the host in pieces of this size.
-const CHUNK: usize = 1 << 20;
-/// Most iovecs one call may take (UIO_MAXIOV).
-const UIO_MAXIOV: u64 = 1024;
 /// Longest path, including its NUL (PATH_MAX).
 const PATH_MAX: usize = 4096;
 
-pub fn read(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    let (addr, count) = (a[1], a[2].min(MAX_RW_COUNT));
-    if count == 0 {
-        return Ok(0);
+/// Reads a path argument: EFAULT, ENAMETOOLONG past PATH_MAX.
+fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
+    t.mm.read_cstring(addr, PATH_MAX - 1)
+}
+
+/// Where a path given with `dirfd` starts: the root for absolute paths, else the working
+/// directory (AT_FDCWD) or the directory open at `dirfd`.
+fn start_dir(t: &Task, dirfd: u64, path: &[u8]) -> Result<Location, Errno> {
+    let fs = t.fs.lock();
+    if path.first() == Some(&b'/') {
+        return Ok(fs.root.clone());
     }
-    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
-    // Check the destination first: data taken from the host must never be dropped.
-    t.mm.check_access(addr, buf.len() as u64, true)?;
-    let n = file.read(&mut buf)?;
-    t.mm.copy_out(addr, &buf[..n])?;
-    Ok(n as u64)
+    if dirfd as i32 == AT_FDCWD {
+        return Ok(fs.cwd.clone());
+    }
+    drop(fs);
+    let file = t.fds.get(dirfd)?;
+    let location = file.location.clone().ok_or(Errno::ENOTDIR)?;
+    if !location.dentry.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(location)
 }
 
-pub fn write(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    write_from(t, &file, a[1], a[2].min(MAX_RW_COUNT), 0)
+/// Resolves `path` from `dirfd`; `follow` says whether a final symlink is followed.
+fn lookup(t: &Task, dirfd: u64, path: &[u8], follow: bool) -> Result<Location, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let at = start_dir(t, dirfd, path)?;
+    let root = t.fs.lock().root.clone();
+    vfs::resolve(
+        Start {
+            mounts: &t.kernel.mounts,
+            root: &root,
+            at: &at,
+        },
+        path,
+        follow,
+    )
 }
 
-/// Writes `count` bytes of guest memory at `addr` to `file`, in pieces. `done` is what an
-/// earlier part of the same call (writev) already wrote: after the first byte an error only
-/// ends the call early, as in Linux.
-fn write_from(t: &Task, file: &crate::kernel::File, addr: u64, count: u64, done: u64) -> SysResult {
-    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
-    let mut written = 0u64;
-    while written < count {
-        let n = ((count - written) as usize).min(CHUNK);
-        let partial = |e| {
-            if written + done > 0 {
-                Ok(written)
-            } else {
-                Err(e)
+/// Resolves all but the last component of `path` from `dirfd`.
+fn lookup_parent(t: &Task, dirfd: u64, path: &[u8]) -> Result<Resolved, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let at = start_dir(t, dirfd, path)?;
+    let root = t.fs.lock().root.clone();
+    vfs::resolve_parent(
+        Start {
+            mounts: &t.kernel.mounts,
+            root: &root,
+            at: &at,
+        },
+        path,
+    )
+}
+
+/// EROFS if `location` is on a read-only mount.
+pub(super) fn check_writable_mount(location: Option<&Location>) -> Result<(), Errno> {
+    match location {
+        Some(l) if l.mount.read_only => Err(Errno::EROFS),
+        _ => Ok(()),
+    }
+}
+
+const MAY_EXEC: u32 = 1;
+const MAY_WRITE: u32 = 2;
+const MAY_READ: u32 = 4;
+
+/// Whether the caller may access a file with these attributes, by its mode bits (as
+/// Linux's generic_permission; root passes everything but needs one x bit to execute a file).
+fn permitted(t: &Task, attr: &Attr, want: u32, real_ids: bool) -> bool {
+    let (uid, gid) = if real_ids {
+        (t.creds.uid, t.creds.gid)
+    } else {
+        (t.creds.euid, t.creds.egid)
+    };
+    if uid == 0 {
+        let dir = attr.file_type() == Some(FileType::Directory);
+        return want & MAY_EXEC == 0 || dir || attr.mode & 0o111 != 0;
+    }
+    let bits = if attr.uid == uid {
+        attr.mode >> 6
+    } else if attr.gid == gid || t.creds.groups.contains(&attr.gid) {
+        attr.mode >> 3
+    } else {
+        attr.mode
+    };
+    bits & want & 7 == want & 7
+}
+
+fn owner(t: &Task) -> Owner {
+    Owner {
+        uid: t.creds.euid,
+        gid: t.creds.egid,
+    }
+}
+
+fn umask(t: &Task) -> u32 {
+    t.fs.lock().umask
+}
+
+pub fn open(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    open_at(t, AT_FDCWD as u64, a[0], a[1] as u32, a[2] as u32)
+}
+
+pub fn openat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    open_at(t, a[0], a[1], a[2] as u32, a[3] as u32)
+}
+
+pub fn creat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    open_at(
+        t,
+        AT_FDCWD as u64,
+        a[0],
+        O_CREAT | vfs::O_WRONLY | O_TRUNC,
+        a[1] as u32,
+    )
+}
+
+/// open(2): finds or creates the file, checks what the flags ask against it, and installs a
+/// new open file description.
+fn open_at(t: &mut Task, dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
+    let path = read_path(t, path)?;
+    if flags & O_TMPFILE == O_TMPFILE {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let flags = if flags & O_PATH != 0 {
+        flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    } else {
+        flags
+    };
+    let follow = flags & O_NOFOLLOW == 0;
+    let location = if flags & O_CREAT != 0 {
+        match lookup(t, dirfd, &path, follow && flags & O_EXCL == 0) {
+            Ok(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
+            Ok(found) => found,
+            Err(Errno::ENOENT) => {
+                create_file(t, dirfd, &path, mode, follow && flags & O_EXCL == 0)?
             }
+            Err(e) => return Err(e),
+        }
+    } else {
+        lookup(t, dirfd, &path, follow)?
+    };
+    let file = open_location(t, location, flags)?;
+    let fd = t.fds.install(
+        file,
+        flags & O_CLOEXEC != 0,
+        0,
+        super::file::nofile_limit(t),
+    )?;
+    Ok(fd as u64)
+}
+
+/// Creates a regular file for open(O_CREAT) whose last component did not exist. When it
+/// is a dangling symlink that may be followed, the file is made where the link points.
+fn create_file(
+    t: &Task,
+    dirfd: u64,
+    path: &[u8],
+    mode: u32,
+    follow: bool,
+) -> Result<Location, Errno> {
+    let mut parent = lookup_parent(t, dirfd, path)?;
+    let mut links = 0;
+    while let Some(existing) = follow
+        .then(|| parent.parent.dentry.lookup(&parent.name).ok())
+        .flatten()
+    {
+        let target = existing.inode.readlink().map_err(|_| Errno::EEXIST)?;
+        links += 1;
+        if links > vfs::MAX_SYMLINKS {
+            return Err(Errno::ELOOP);
+        }
+        let root = t.fs.lock().root.clone();
+        let start = Start {
+            mounts: &t.kernel.mounts,
+            root: &root,
+            at: &parent.parent,
         };
-        if let Err(e) = t.mm.copy_in(addr + written, &mut buf[..n]) {
-            return partial(e);
-        }
-        match file.write(&buf[..n]) {
-            Ok(w) => {
-                written += w as u64;
-                if w < n {
-                    break;
-                }
-            }
-            Err(e) => return partial(e),
-        }
+        parent = vfs::resolve_parent(start, &target)?;
     }
-    Ok(written)
+    if parent.trailing_slash || matches!(parent.name.as_slice(), b"" | b"." | b"..") {
+        return Err(Errno::EISDIR);
+    }
+    check_writable_mount(Some(&parent.parent))?;
+    let dir_attr = parent.parent.dentry.inode.attr()?;
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+        return Err(Errno::EACCES);
+    }
+    let mode = mode & 0o7777 & !umask(t);
+    parent
+        .parent
+        .dentry
+        .inode
+        .create(&parent.name, &NewNode::File { mode }, owner(t))?;
+    let dentry = parent.parent.dentry.lookup(&parent.name)?;
+    Ok(Location {
+        mount: parent.parent.mount.clone(),
+        dentry,
+    })
 }
 
-/// Reads and checks an iovec array as Linux's import_iovec does: a length negative as an
-/// ssize_t is EINVAL, lengths are cut so the total stays within MAX_RW_COUNT, and each
-/// segment must lie below the top of the user address space (else EFAULT).
-fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
-    if count > UIO_MAXIOV {
+/// Opens what `location` names with open flags `flags`.
+fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFile>, Errno> {
+    let inode = location.dentry.inode.clone();
+    let attr = inode.attr()?;
+    let kind = attr.file_type();
+    let status = super::file::status_flags(flags);
+    if flags & O_PATH != 0 {
+        if flags & O_DIRECTORY != 0 && kind != Some(FileType::Directory) {
+            return Err(Errno::ENOTDIR);
+        }
+        return Ok(OpenFile::new(
+            Some(location),
+            inode,
+            Arc::new(vfs::NoIo),
+            status,
+        ));
+    }
+    if flags & O_DIRECTORY != 0 && kind != Some(FileType::Directory) {
+        return Err(Errno::ENOTDIR);
+    }
+    if kind == Some(FileType::Symlink) {
+        return Err(Errno::ELOOP); // O_NOFOLLOW met a symlink.
+    }
+    let access = flags & O_ACCMODE;
+    let writes = access != O_RDONLY || flags & O_TRUNC != 0;
+    if kind == Some(FileType::Directory) && (writes || flags & O_CREAT != 0) {
+        return Err(Errno::EISDIR);
+    }
+    let mut want = 0;
+    if access != vfs::O_WRONLY {
+        want |= MAY_READ;
+    }
+    if writes {
+        want |= MAY_WRITE;
+    }
+    if !permitted(t, &attr, want, false) {
+        return Err(Errno::EACCES);
+    }
+    if writes && kind == Some(FileType::Regular) {
+        check_writable_mount(Some(&location))?;
+    }
+    let ops = match kind {
+        Some(FileType::CharDevice) => crate::fs::devices::open(attr.rdev)?,
+        Some(FileType::Fifo) | Some(FileType::Socket) | Some(FileType::BlockDevice) => {
+            return Err(Errno::ENXIO)
+        }
+        _ => inode.clone().open(flags)?,
+    };
+    // O_TRUNC truncates even with O_RDONLY (open(2): "the effect ... is unspecified";
+    // Linux truncates).
+    if flags & O_TRUNC != 0 && kind == Some(FileType::Regular) {
+        inode.set_attr(&SetAttr {
+            size: Some(0),
+            ..SetAttr::default()
+        })?;
+    }
+    Ok(OpenFile::new(Some(location), inode, ops, status))
+}
+
+const AT_REMOVEDIR: u64 = 0x200;
+const AT_SYMLINK_FOLLOW: u64 = 0x400;
+const AT_EACCESS: u64 = 0x200;
+
+/// The stat family: resolves (or, with AT_EMPTY_PATH and "", takes `dirfd` itself) and
+/// writes `struct stat`.
+fn stat_at(t: &Task, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
+    let flags = flags as u32 as u64;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
         return Err(Errno::EINVAL);
     }
-    let mut iovs = vec![Iovec::default(); count as usize];
-    t.mm.copy_in(addr, zerocopy::IntoBytes::as_mut_bytes(iovs.as_mut_slice()))?;
-    let mut total: u64 = 0;
-    for iov in &mut iovs {
-        if (iov.len as i64) < 0 {
-            return Err(Errno::EINVAL);
+    let path = read_path(t, path)?;
+    let attr = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if dirfd as i32 == AT_FDCWD {
+            t.fs.lock().cwd.dentry.inode.attr()?
+        } else {
+            t.fds.get(dirfd)?.attr()?
         }
-        iov.len = iov.len.min(MAX_RW_COUNT - total);
-        if iov
-            .base
-            .checked_add(iov.len)
-            .is_none_or(|end| end > TASK_SIZE_MAX)
-        {
-            return Err(Errno::EFAULT);
-        }
-        total += iov.len;
-    }
-    Ok(iovs)
-}
-
-pub fn readv(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    let iovs = iovecs(t, a[1], a[2])?;
-    let total: u64 = iovs.iter().map(|v| v.len).sum();
-    let mut buf = vec![0u8; (total as usize).min(CHUNK)];
-    // As in read: check every destination byte before taking data from the host.
-    let mut left = buf.len() as u64;
-    for iov in &iovs {
-        let n = iov.len.min(left);
-        t.mm.check_access(iov.base, n, true)?;
-        left -= n;
-    }
-    let n = if buf.is_empty() {
-        0
     } else {
-        file.read(&mut buf)?
+        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+            .dentry
+            .inode
+            .attr()?
     };
-    let mut at = 0;
-    for iov in &iovs {
-        let m = (iov.len as usize).min(n - at);
-        t.mm.copy_out(iov.base, &buf[at..at + m])?;
-        at += m;
-    }
-    Ok(n as u64)
-}
-
-pub fn writev(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    let iovs = iovecs(t, a[1], a[2])?;
-    let mut done = 0u64;
-    for iov in &iovs {
-        let want = iov.len;
-        let n = write_from(t, &file, iov.base, want, done)?;
-        done += n;
-        if n < want {
-            break;
-        }
-    }
-    Ok(done)
-}
-
-pub fn close(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    t.fds.close(a[0]).map(|()| 0)
-}
-
-pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    // The request is an unsigned int in Linux: the upper half of the register is ignored.
-    match a[1] & 0xffff_ffff {
-        // Descriptor flags, valid on every file.
-        FIOCLEX | FIONCLEX => {
-            t.fds.set_cloexec(a[0], a[1] & 0xffff_ffff == FIOCLEX)?;
-            return Ok(0);
-        }
-        _ => {}
-    }
-    let host = file.host_fd().ok_or(Errno::ENOTTY)?;
-    match a[1] & 0xffff_ffff {
-        TCGETS => {
-            let tio: nix::libc::termios = nix::sys::termios::tcgetattr(host)?.into();
-            let mut out = Termios {
-                iflag: tio.c_iflag,
-                oflag: tio.c_oflag,
-                cflag: tio.c_cflag,
-                lflag: tio.c_lflag,
-                line: tio.c_line,
-                cc: [0; 19],
-            };
-            out.cc.copy_from_slice(&tio.c_cc[..19]);
-            t.mm.write_obj(a[2], &out)?;
-        }
-        TIOCGWINSZ => {
-            let ws = rustix::termios::tcgetwinsize(host)
-                .map_err(|e| Errno::from_raw(e.raw_os_error()))?;
-            let out = Winsize {
-                row: ws.ws_row,
-                col: ws.ws_col,
-                xpixel: ws.ws_xpixel,
-                ypixel: ws.ws_ypixel,
-            };
-            t.mm.write_obj(a[2], &out)?;
-        }
-        _ => return Err(Errno::ENOTTY),
-    }
+    t.mm.write_obj(buf, &attr.to_stat())?;
     Ok(0)
 }
 
-/// The host's stat of one of its descriptors, in the guest's layout.
-fn host_stat(fd: std::os::fd::BorrowedFd<'_>) -> Result<Stat, Errno> {
-    let st = nix::sys::stat::fstat(fd)?;
-    let mut out = Stat::new_zeroed();
-    out.dev = st.st_dev;
-    out.ino = st.st_ino;
-    out.nlink = st.st_nlink;
-    out.mode = st.st_mode;
-    out.uid = st.st_uid;
-    out.gid = st.st_gid;
-    out.rdev = st.st_rdev;
-    out.size = st.st_size;
-    out.blksize = st.st_blksize;
-    out.blocks = st.st_blocks;
-    out.atime = st.st_atime;
-    out.atime_nsec = st.st_atime_nsec;
-    out.mtime = st.st_mtime;
-    out.mtime_nsec = st.st_mtime_nsec;
-    out.ctime = st.st_ctime;
-    out.ctime_nsec = st.st_ctime_nsec;
-    Ok(out)
+pub fn stat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    stat_at(t, AT_FDCWD as u64, a[0], a[1], 0)
 }
 
-pub fn fstat(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
-    let st = host_stat(file.host_fd().ok_or(Errno::EBADF)?)?;
-    t.mm.write_obj(a[1], &st)?;
-    Ok(0)
+pub fn lstat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    stat_at(t, AT_FDCWD as u64, a[0], a[1], AT_SYMLINK_NOFOLLOW)
 }
 
 pub fn newfstatat(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let flags = a[3];
-    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
-        return Err(Errno::EINVAL);
-    }
-    let path = t.mm.read_cstring(a[1], PATH_MAX - 1)?;
-    if !path.is_empty() {
-        // No file system is mounted yet: every path names nothing.
-        return Err(Errno::ENOENT);
-    }
-    if flags & AT_EMPTY_PATH == 0 || a[0] as i32 == AT_FDCWD {
-        return Err(Errno::ENOENT);
-    }
-    let file = t.fds.get(a[0])?;
-    let st = host_stat(file.host_fd().ok_or(Errno::EBADF)?)?;
-    t.mm.write_obj(a[2], &st)?;
-    Ok(0)
+    stat_at(t, a[0], a[1], a[2], a[3])
 }
 
 pub fn readlink(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -236,24 +326,628 @@ pub fn readlinkat(t: &mut Task, a: &[u64; 6]) -> SysResult {
     readlink_at(t, a[0], a[1], a[2], a[3])
 }
 
-fn readlink_at(t: &mut Task, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
+fn readlink_at(t: &Task, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResult {
     if size as i32 <= 0 {
         return Err(Errno::EINVAL);
     }
-    let path = t.mm.read_cstring(path, PATH_MAX - 1)?;
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    if path[0] != b'/' && dirfd as i32 != AT_FDCWD {
-        t.fds.get(dirfd)?;
-        return Err(Errno::ENOTDIR);
-    }
+    let path = read_path(t, path)?;
+    // Until procfs lands, /proc/self/exe is answered here.
     let own = format!("/proc/{}/exe", t.tg.pid);
-    if path != b"/proc/self/exe" && path != own.as_bytes() {
-        return Err(Errno::ENOENT);
-    }
-    let target = t.tg.exe.as_bytes();
+    let target = if path == b"/proc/self/exe" || path == own.as_bytes() {
+        t.tg.exe.as_bytes().to_vec()
+    } else if path.is_empty() {
+        // readlinkat(fd, ""): the link open (O_PATH|O_NOFOLLOW) at fd; ENOENT for others.
+        if dirfd as i32 == AT_FDCWD {
+            return Err(Errno::ENOENT);
+        }
+        let file = t.fds.get(dirfd)?;
+        let location = file.location.clone().ok_or(Errno::ENOENT)?;
+        location
+            .dentry
+            .inode
+            .readlink()
+            .map_err(|_| Errno::ENOENT)?
+    } else {
+        lookup(t, dirfd, &path, false)?.dentry.inode.readlink()?
+    };
     let n = target.len().min(size as u32 as usize);
     t.mm.copy_out(buf, &target[..n])?;
     Ok(n as u64)
+}
+
+pub fn mkdir(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    mkdir_at(t, AT_FDCWD as u64, a[0], a[1] as u32)
+}
+
+pub fn mkdirat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    mkdir_at(t, a[0], a[1], a[2] as u32)
+}
+
+fn mkdir_at(t: &Task, dirfd: u64, path: u64, mode: u32) -> SysResult {
+    let path = read_path(t, path)?;
+    let mode = mode & 0o1777 & !umask(t);
+    make_node(t, dirfd, &path, &NewNode::Directory { mode }, true)
+}
+
+pub fn mknod(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    mknod_at(t, AT_FDCWD as u64, a[0], a[1] as u32, a[2])
+}
+
+pub fn mknodat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    mknod_at(t, a[0], a[1], a[2] as u32, a[3])
+}
+
+fn mknod_at(t: &Task, dirfd: u64, path: u64, mode: u32, dev: u64) -> SysResult {
+    let path = read_path(t, path)?;
+    let perm = mode & 0o7777 & !umask(t);
+    let node = match FileType::from_mode(mode) {
+        None if mode & vfs::S_IFMT == 0 => NewNode::File { mode: perm },
+        Some(FileType::Regular) => NewNode::File { mode: perm },
+        Some(FileType::Fifo) => NewNode::Fifo { mode: perm },
+        Some(FileType::CharDevice) | Some(FileType::BlockDevice) if t.creds.euid == 0 => {
+            NewNode::Device {
+                mode: (mode & vfs::S_IFMT) | perm,
+                rdev: dev,
+            }
+        }
+        Some(FileType::CharDevice) | Some(FileType::BlockDevice) => return Err(Errno::EPERM),
+        Some(FileType::Socket) => return Err(Errno::EOPNOTSUPP),
+        _ => return Err(Errno::EINVAL),
+    };
+    make_node(t, dirfd, &path, &node, false)
+}
+
+/// Creates `node` at `path` (the last component must not exist).
+fn make_node(t: &Task, dirfd: u64, path: &[u8], node: &NewNode, dir: bool) -> SysResult {
+    let parent = lookup_parent(t, dirfd, path)?;
+    if matches!(parent.name.as_slice(), b"" | b"." | b"..") || (parent.trailing_slash && !dir) {
+        return Err(Errno::EEXIST);
+    }
+    check_writable_mount(Some(&parent.parent))?;
+    let dir_attr = parent.parent.dentry.inode.attr()?;
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+        return Err(Errno::EACCES);
+    }
+    parent
+        .parent
+        .dentry
+        .inode
+        .create(&parent.name, node, owner(t))?;
+    Ok(0)
+}
+
+pub fn symlink(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    symlink_at(t, a[0], AT_FDCWD as u64, a[1])
+}
+
+pub fn symlinkat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    symlink_at(t, a[0], a[1], a[2])
+}
+
+fn symlink_at(t: &Task, target: u64, dirfd: u64, path: u64) -> SysResult {
+    let target = read_path(t, target)?;
+    if target.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let path = read_path(t, path)?;
+    make_node(t, dirfd, &path, &NewNode::Symlink { target }, false)
+}
+
+pub fn unlink(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    remove(t, AT_FDCWD as u64, a[0], false)
+}
+
+pub fn rmdir(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    remove(t, AT_FDCWD as u64, a[0], true)
+}
+
+pub fn unlinkat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[2] & !AT_REMOVEDIR != 0 {
+        return Err(Errno::EINVAL);
+    }
+    remove(t, a[0], a[1], a[2] & AT_REMOVEDIR != 0)
+}
+
+/// unlink or rmdir of `path`.
+fn remove(t: &Task, dirfd: u64, path: u64, dir: bool) -> SysResult {
+    let path = read_path(t, path)?;
+    let parent = lookup_parent(t, dirfd, &path)?;
+    match (parent.name.as_slice(), dir) {
+        (b"", true) => return Err(Errno::EBUSY),
+        (b".", true) => return Err(Errno::EINVAL),
+        (b"..", true) => return Err(Errno::ENOTEMPTY),
+        (b"" | b"." | b"..", false) => return Err(Errno::EISDIR),
+        _ => {}
+    }
+    if parent.trailing_slash && !dir {
+        // unlink("file/") resolves the name as a directory first.
+        let found = parent.parent.dentry.lookup(&parent.name)?;
+        return Err(if found.is_dir() {
+            Errno::EISDIR
+        } else {
+            Errno::ENOTDIR
+        });
+    }
+    check_writable_mount(Some(&parent.parent))?;
+    let child = parent.parent.dentry.lookup(&parent.name)?;
+    let here = Location {
+        mount: parent.parent.mount.clone(),
+        dentry: child,
+    };
+    if !t.kernel.mounts.cross_down(here.clone()).same(&here) {
+        return Err(Errno::EBUSY); // A mount point.
+    }
+    let dir_attr = parent.parent.dentry.inode.attr()?;
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+        return Err(Errno::EACCES);
+    }
+    parent.parent.dentry.inode.unlink(&parent.name, dir)?;
+    parent.parent.dentry.forget(&parent.name);
+    Ok(0)
+}
+
+pub fn link(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    link_at(t, AT_FDCWD as u64, a[0], AT_FDCWD as u64, a[1], 0)
+}
+
+pub fn linkat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    link_at(t, a[0], a[1], a[2], a[3], a[4])
+}
+
+fn link_at(t: &Task, olddir: u64, old: u64, newdir: u64, new: u64, flags: u64) -> SysResult {
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let old = read_path(t, old)?;
+    let new = read_path(t, new)?;
+    let target = if old.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        t.fds.get(olddir)?.location.clone().ok_or(Errno::ENOENT)?
+    } else {
+        lookup(t, olddir, &old, flags & AT_SYMLINK_FOLLOW != 0)?
+    };
+    if target.dentry.is_dir() {
+        return Err(Errno::EPERM);
+    }
+    let parent = lookup_parent(t, newdir, &new)?;
+    if parent.trailing_slash {
+        return Err(Errno::ENOENT);
+    }
+    if matches!(parent.name.as_slice(), b"" | b"." | b"..") {
+        return Err(Errno::EEXIST);
+    }
+    if !Arc::ptr_eq(&parent.parent.mount, &target.mount) {
+        return Err(Errno::EXDEV);
+    }
+    check_writable_mount(Some(&parent.parent))?;
+    parent
+        .parent
+        .dentry
+        .inode
+        .link(&parent.name, &target.dentry.inode)?;
+    Ok(0)
+}
+
+const RENAME_NOREPLACE: u64 = 1;
+const RENAME_EXCHANGE: u64 = 2;
+const RENAME_WHITEOUT: u64 = 4;
+
+pub fn rename(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    rename_at(t, AT_FDCWD as u64, a[0], AT_FDCWD as u64, a[1], 0)
+}
+
+pub fn renameat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    rename_at(t, a[0], a[1], a[2], a[3], 0)
+}
+
+pub fn renameat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    rename_at(t, a[0], a[1], a[2], a[3], a[4])
+}
+
+fn rename_at(t: &Task, olddir: u64, old: u64, newdir: u64, new: u64, flags: u64) -> SysResult {
+    if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE | RENAME_WHITEOUT) != 0
+        || (flags & RENAME_EXCHANGE != 0 && flags & (RENAME_NOREPLACE | RENAME_WHITEOUT) != 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if flags & (RENAME_EXCHANGE | RENAME_WHITEOUT) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let old = read_path(t, old)?;
+    let new = read_path(t, new)?;
+    let from = lookup_parent(t, olddir, &old)?;
+    let to = lookup_parent(t, newdir, &new)?;
+    for r in [&from, &to] {
+        if matches!(r.name.as_slice(), b"" | b"." | b"..") {
+            return Err(Errno::EBUSY);
+        }
+    }
+    let moving = from.parent.dentry.lookup(&from.name)?;
+    if (from.trailing_slash || to.trailing_slash) && !moving.is_dir() {
+        return Err(Errno::ENOTDIR);
+    }
+    if !Arc::ptr_eq(&from.parent.mount, &to.parent.mount) {
+        return Err(Errno::EXDEV);
+    }
+    check_writable_mount(Some(&to.parent))?;
+    // A directory cannot move below itself.
+    let mut up = Some(to.parent.dentry.clone());
+    while let Some(d) = up {
+        if Arc::ptr_eq(&d, &moving) {
+            return Err(Errno::EINVAL);
+        }
+        up = d.parent.clone();
+    }
+    let existing = to.parent.dentry.lookup(&to.name);
+    if flags & RENAME_NOREPLACE != 0 && existing.is_ok() {
+        return Err(Errno::EEXIST);
+    }
+    if let Ok(existing) = existing {
+        if Arc::ptr_eq(&existing, &to.parent.dentry) || existing.parent.is_none() {
+            return Err(Errno::EBUSY);
+        }
+    }
+    from.parent
+        .dentry
+        .inode
+        .rename(&from.name, &to.parent.dentry.inode, &to.name)?;
+    from.parent.dentry.forget(&from.name);
+    to.parent.dentry.forget(&to.name);
+    Ok(0)
+}
+
+pub fn chdir(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
+    change_dir(t, location)
+}
+
+pub fn fchdir(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let location = t.fds.get(a[0])?.location.clone().ok_or(Errno::ENOTDIR)?;
+    change_dir(t, location)
+}
+
+fn change_dir(t: &Task, location: Location) -> SysResult {
+    let attr = location.dentry.inode.attr()?;
+    if attr.file_type() != Some(FileType::Directory) {
+        return Err(Errno::ENOTDIR);
+    }
+    if !permitted(t, &attr, MAY_EXEC, false) {
+        return Err(Errno::EACCES);
+    }
+    t.fs.lock().cwd = location;
+    Ok(0)
+}
+
+pub fn getcwd(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let cwd = t.fs.lock().cwd.clone();
+    if cwd.dentry.inode.attr()?.nlink == 0 {
+        return Err(Errno::ENOENT); // The working directory was removed.
+    }
+    let mut bytes = path_of(t, &cwd);
+    bytes.push(0);
+    if (a[1] as usize) < bytes.len() {
+        return Err(Errno::ERANGE);
+    }
+    t.mm.copy_out(a[0], &bytes)?;
+    Ok(bytes.len() as u64)
+}
+
+/// The absolute path of `location` as seen from the task's root.
+pub(crate) fn path_of(t: &Task, location: &Location) -> Vec<u8> {
+    let root = t.fs.lock().root.clone();
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut at = location.clone();
+    loop {
+        if at.same(&root) {
+            break;
+        }
+        if Arc::ptr_eq(&at.dentry, &at.mount.root) {
+            match &at.mount.mountpoint {
+                Some(below) => {
+                    at = below.clone();
+                    continue;
+                }
+                None => break,
+            }
+        }
+        names.push(at.dentry.name.clone());
+        match &at.dentry.parent {
+            Some(p) => {
+                at = Location {
+                    mount: at.mount.clone(),
+                    dentry: p.clone(),
+                }
+            }
+            None => break,
+        }
+    }
+    if names.is_empty() {
+        return b"/".to_vec();
+    }
+    names
+        .iter()
+        .rev()
+        .flat_map(|n| [b"/".as_slice(), n.as_slice()].concat())
+        .collect()
+}
+
+pub fn umask_call(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let mut fs = t.fs.lock();
+    let old = fs.umask;
+    fs.umask = a[0] as u32 & 0o777;
+    Ok(old as u64)
+}
+
+pub fn access(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    access_at(t, AT_FDCWD as u64, a[0], a[1], 0)
+}
+
+pub fn faccessat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    access_at(t, a[0], a[1], a[2], 0)
+}
+
+pub fn faccessat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    access_at(t, a[0], a[1], a[2], a[3])
+}
+
+fn access_at(t: &Task, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = read_path(t, path)?;
+    let location = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        t.fds.get(dirfd)?.location.clone().ok_or(Errno::ENOENT)?
+    } else {
+        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    let attr = location.dentry.inode.attr()?;
+    if mode & MAY_WRITE as u64 != 0 && location.mount.read_only {
+        return Err(Errno::EROFS);
+    }
+    if !permitted(t, &attr, mode as u32, flags & AT_EACCESS == 0) {
+        return Err(Errno::EACCES);
+    }
+    Ok(0)
+}
+
+pub fn truncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if (a[1] as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
+    let attr = location.dentry.inode.attr()?;
+    match attr.file_type() {
+        Some(FileType::Directory) => return Err(Errno::EISDIR),
+        Some(FileType::Regular) => {}
+        _ => return Err(Errno::EINVAL),
+    }
+    check_writable_mount(Some(&location))?;
+    if !permitted(t, &attr, MAY_WRITE, false) {
+        return Err(Errno::EACCES);
+    }
+    location.dentry.inode.set_attr(&SetAttr {
+        size: Some(a[1]),
+        ..SetAttr::default()
+    })?;
+    Ok(0)
+}
+
+/// Applies `changes` to `location` after the ownership checks chmod and chown make.
+fn change_attr(t: &Task, location: &Location, changes: SetAttr) -> SysResult {
+    check_writable_mount(Some(location))?;
+    let attr = location.dentry.inode.attr()?;
+    let root = t.creds.euid == 0;
+    if changes.mode.is_some() && !root && attr.uid != t.creds.euid {
+        return Err(Errno::EPERM);
+    }
+    let uid_changes = changes.uid.is_some_and(|u| u != attr.uid);
+    let gid_changes = changes.gid.is_some_and(|g| g != attr.gid);
+    if !root && (uid_changes || (gid_changes && attr.uid != t.creds.euid)) {
+        return Err(Errno::EPERM);
+    }
+    location.dentry.inode.set_attr(&changes)?;
+    Ok(0)
+}
+
+pub fn chmod(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
+    change_attr(
+        t,
+        &location,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..SetAttr::default()
+        },
+    )
+}
+
+/// The location of a descriptor that is not O_PATH (fchmod, fchown), else EBADF.
+fn io_location(t: &Task, fd: u64) -> Result<Location, Errno> {
+    let file = t.fds.get(fd)?;
+    if file.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    file.location.clone().ok_or(Errno::EBADF)
+}
+
+pub fn fchmod(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let location = io_location(t, a[0])?;
+    change_attr(
+        t,
+        &location,
+        SetAttr {
+            mode: Some(a[1] as u32 & 0o7777),
+            ..SetAttr::default()
+        },
+    )
+}
+
+pub fn fchmodat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[1])?;
+    let location = lookup(t, a[0], &path, true)?;
+    change_attr(
+        t,
+        &location,
+        SetAttr {
+            mode: Some(a[2] as u32 & 0o7777),
+            ..SetAttr::default()
+        },
+    )
+}
+
+pub fn fchmodat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let flags = a[3];
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = read_path(t, a[1])?;
+    let location = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        t.fds.get(a[0])?.location.clone().ok_or(Errno::EBADF)?
+    } else {
+        lookup(t, a[0], &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    // Linux cannot change a symlink's mode: EOPNOTSUPP.
+    if location.dentry.inode.attr()?.file_type() == Some(FileType::Symlink) {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    change_attr(
+        t,
+        &location,
+        SetAttr {
+            mode: Some(a[2] as u32 & 0o7777),
+            ..SetAttr::default()
+        },
+    )
+}
+
+/// The uid or gid argument of chown: -1 leaves it alone.
+fn id_arg(v: u64) -> Option<u32> {
+    (v as u32 != u32::MAX).then_some(v as u32)
+}
+
+fn chown_location(t: &Task, location: &Location, uid: u64, gid: u64) -> SysResult {
+    let attr = location.dentry.inode.attr()?;
+    // chown(2): set-user-ID is cleared on a non-directory, and set-group-ID too when
+    // group execute is set (else it marks mandatory locking and stays).
+    let mut mode = None;
+    if attr.file_type() != Some(FileType::Directory) {
+        let mut m = attr.mode & 0o7777 & !0o4000;
+        if m & 0o010 != 0 {
+            m &= !0o2000;
+        }
+        mode = Some(m);
+    }
+    change_attr(
+        t,
+        location,
+        SetAttr {
+            uid: id_arg(uid),
+            gid: id_arg(gid),
+            ..SetAttr::default()
+        },
+    )?;
+    if let Some(m) = mode.filter(|&m| m != attr.mode & 0o7777) {
+        location.dentry.inode.set_attr(&SetAttr {
+            mode: Some(m),
+            ..SetAttr::default()
+        })?;
+    }
+    Ok(0)
+}
+
+pub fn chown(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
+    chown_location(t, &location, a[1], a[2])
+}
+
+pub fn lchown(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, false)?;
+    chown_location(t, &location, a[1], a[2])
+}
+
+pub fn fchown(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let location = io_location(t, a[0])?;
+    chown_location(t, &location, a[1], a[2])
+}
+
+pub fn fchownat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let flags = a[4];
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let path = read_path(t, a[1])?;
+    let location = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        t.fds.get(a[0])?.location.clone().ok_or(Errno::EBADF)?
+    } else {
+        lookup(t, a[0], &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+    };
+    chown_location(t, &location, a[2], a[3])
+}
+
+const AT_STATX_SYNC_TYPE: u64 = 0x6000;
+const STATX_BASIC_STATS: u32 = 0x7ff;
+const STATX_RESERVED: u64 = 0x8000_0000;
+
+pub fn statx(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [dirfd, path, flags, mask, buf, ..] = *a;
+    let flags = flags as u32 as u64;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0
+        || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
+        || (mask as u32 as u64) & STATX_RESERVED != 0
+    {
+        return Err(Errno::EINVAL);
+    }
+    let path = read_path(t, path)?;
+    let attr = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        if dirfd as i32 == AT_FDCWD {
+            t.fs.lock().cwd.dentry.inode.attr()?
+        } else {
+            t.fds.get(dirfd)?.attr()?
+        }
+    } else {
+        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+            .dentry
+            .inode
+            .attr()?
+    };
+    t.mm.write_obj(buf, &Statx::from_attr(&attr, STATX_BASIC_STATS))?;
+    Ok(0)
+}
+
+pub fn statfs(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let path = read_path(t, a[0])?;
+    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
+    t.mm.write_obj(a[1], &statfs_of(&location))?;
+    Ok(0)
+}
+
+pub fn fstatfs(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let file = t.fds.get(a[0])?;
+    let location = file.location.clone().ok_or(Errno::ENOSYS)?;
+    t.mm.write_obj(a[1], &statfs_of(&location))?;
+    Ok(0)
+}
+
+/// What statfs reports for the file system holding `location`.
+fn statfs_of(location: &Location) -> Statfs {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    let dev = location.dentry.inode.attr().map_or(0, |a| a.dev);
+    Statfs {
+        f_type: TMPFS_MAGIC,
+        f_bsize: PAGE_SIZE as i64,
+        f_blocks: 0,
+        f_bfree: 0,
+        f_bavail: 0,
+        f_files: 0,
+        f_ffree: 0,
+        f_fsid: [dev as i32, (dev >> 32) as i32],
+        f_namelen: vfs::NAME_MAX as i64,
+        f_frsize: PAGE_SIZE as i64,
+        f_flags: if location.mount.read_only { 1 } else { 0 },
+        f_spare: [0; 4],
+    }
 }

@@ -4,6 +4,7 @@
 //! `rax` or an errno. Arguments are hostile: pointers go through the memory manager, flags
 //! are checked against what Linux accepts.
 
+mod file;
 mod fs;
 mod mm;
 mod process;

@@ -4,7 +4,7 @@
 use syscalls::Sysno;
 
 use super::Arg::*;
-use super::{fs, mm, process, signal, sys, time, Arg, Ret, Syscall};
+use super::{file, fs, mm, process, signal, sys, time, Arg, Ret, Syscall};
 use crate::abi::*;
 
 macro_rules! sys {
@@ -17,17 +17,71 @@ macro_rules! sys {
 }
 
 pub static TABLE: &[Syscall] = &[
-    // Files (fs.rs). Until the VFS lands, descriptors 0-2 are the only files.
-    sys!(read, fs::read, [Fd, OutBuf, Dec]),
-    sys!(write, fs::write, [Fd, InBuf(2), Dec]),
-    sys!(readv, fs::readv, [Fd, Ptr, Dec]),
-    sys!(writev, fs::writev, [Fd, Ptr, Dec]),
-    sys!(close, fs::close, [Fd]),
-    sys!(ioctl, fs::ioctl, [Fd, Enum(IOCTLS), Hex]),
-    sys!(fstat, fs::fstat, [Fd, Ptr]),
+    // Descriptors (file.rs).
+    sys!(read, file::read, [Fd, OutBuf, Dec]),
+    sys!(write, file::write, [Fd, InBuf(2), Dec]),
+    sys!(pread64, file::pread64, [Fd, OutBuf, Dec, Dec]),
+    sys!(pwrite64, file::pwrite64, [Fd, InBuf(2), Dec, Dec]),
+    sys!(readv, file::readv, [Fd, Ptr, Dec]),
+    sys!(writev, file::writev, [Fd, Ptr, Dec]),
+    sys!(preadv, file::preadv, [Fd, Ptr, Dec, Dec]),
+    sys!(pwritev, file::pwritev, [Fd, Ptr, Dec, Dec]),
+    sys!(lseek, file::lseek, [Fd, Dec, Enum(SEEK)]),
+    sys!(close, file::close, [Fd]),
+    sys!(close_range, file::close_range, [Dec, Dec, Hex]),
+    sys!(dup, file::dup, [Fd]),
+    sys!(dup2, file::dup2, [Fd, Fd]),
+    sys!(dup3, file::dup3, [Fd, Fd, Flags(OPEN_FLAGS)]),
+    sys!(fcntl, file::fcntl, [Fd, Enum(FCNTL), Hex]),
+    sys!(ioctl, file::ioctl, [Fd, Enum(IOCTLS), Hex]),
+    sys!(fstat, file::fstat, [Fd, Ptr]),
+    sys!(ftruncate, file::ftruncate, [Fd, Dec]),
+    sys!(fsync, file::fsync, [Fd]),
+    sys!(fdatasync, file::fsync, [Fd]),
+    sys!(getdents64, file::getdents64, [Fd, Ptr, Dec]),
+    sys!(getdents, file::getdents_old, [Fd, Ptr, Dec]),
+    // Paths (fs.rs).
+    sys!(open, fs::open, [Str, Flags(OPEN_FLAGS), Oct]),
+    sys!(openat, fs::openat, [Fd, Str, Flags(OPEN_FLAGS), Oct]),
+    sys!(creat, fs::creat, [Str, Oct]),
+    sys!(stat, fs::stat, [Str, Ptr]),
+    sys!(lstat, fs::lstat, [Str, Ptr]),
     sys!(newfstatat, fs::newfstatat, [Fd, Str, Ptr, Flags(AT_FLAGS)]),
+    sys!(statx, fs::statx, [Fd, Str, Flags(AT_FLAGS), Hex, Ptr]),
+    sys!(statfs, fs::statfs, [Str, Ptr]),
+    sys!(fstatfs, fs::fstatfs, [Fd, Ptr]),
     sys!(readlink, fs::readlink, [Str, OutBuf, Dec]),
     sys!(readlinkat, fs::readlinkat, [Fd, Str, OutBuf, Dec]),
+    sys!(mkdir, fs::mkdir, [Str, Oct]),
+    sys!(mkdirat, fs::mkdirat, [Fd, Str, Oct]),
+    sys!(mknod, fs::mknod, [Str, Oct, Hex]),
+    sys!(mknodat, fs::mknodat, [Fd, Str, Oct, Hex]),
+    sys!(symlink, fs::symlink, [Str, Str]),
+    sys!(symlinkat, fs::symlinkat, [Str, Fd, Str]),
+    sys!(unlink, fs::unlink, [Str]),
+    sys!(unlinkat, fs::unlinkat, [Fd, Str, Hex]),
+    sys!(rmdir, fs::rmdir, [Str]),
+    sys!(link, fs::link, [Str, Str]),
+    sys!(linkat, fs::linkat, [Fd, Str, Fd, Str, Hex]),
+    sys!(rename, fs::rename, [Str, Str]),
+    sys!(renameat, fs::renameat, [Fd, Str, Fd, Str]),
+    sys!(renameat2, fs::renameat2, [Fd, Str, Fd, Str, Hex]),
+    sys!(chdir, fs::chdir, [Str]),
+    sys!(fchdir, fs::fchdir, [Fd]),
+    sys!(getcwd, fs::getcwd, [OutBuf, Dec]),
+    sys!(umask, fs::umask_call, [Oct]),
+    sys!(access, fs::access, [Str, Oct]),
+    sys!(faccessat, fs::faccessat, [Fd, Str, Oct]),
+    sys!(faccessat2, fs::faccessat2, [Fd, Str, Oct, Hex]),
+    sys!(truncate, fs::truncate, [Str, Dec]),
+    sys!(chmod, fs::chmod, [Str, Oct]),
+    sys!(fchmod, fs::fchmod, [Fd, Oct]),
+    sys!(fchmodat, fs::fchmodat, [Fd, Str, Oct]),
+    sys!(fchmodat2, fs::fchmodat2, [Fd, Str, Oct, Hex]),
+    sys!(chown, fs::chown, [Str, Dec, Dec]),
+    sys!(lchown, fs::lchown, [Str, Dec, Dec]),
+    sys!(fchown, fs::fchown, [Fd, Dec, Dec]),
+    sys!(fchownat, fs::fchownat, [Fd, Str, Dec, Dec, Hex]),
     // Memory (mm.rs).
     sys!(brk, mm::brk, [Hex], hex),
     sys!(
@@ -113,6 +167,29 @@ const MAP: &[(u64, &str)] = names![
 ];
 const AT_FLAGS: &[(u64, &str)] = names![AT_SYMLINK_NOFOLLOW, AT_NO_AUTOMOUNT, AT_EMPTY_PATH];
 const GRND: &[(u64, &str)] = names![GRND_NONBLOCK, GRND_RANDOM, GRND_INSECURE];
+const OPEN_FLAGS: &[(u64, &str)] = &[
+    (0o1, "O_WRONLY"),
+    (0o2, "O_RDWR"),
+    (0o100, "O_CREAT"),
+    (0o200, "O_EXCL"),
+    (0o400, "O_NOCTTY"),
+    (0o1000, "O_TRUNC"),
+    (0o2000, "O_APPEND"),
+    (0o4000, "O_NONBLOCK"),
+    (0o200000, "O_DIRECTORY"),
+    (0o400000, "O_NOFOLLOW"),
+    (0o2000000, "O_CLOEXEC"),
+    (0o10000000, "O_PATH"),
+];
+const SEEK: &[(u64, &str)] = &[(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END")];
+const FCNTL: &[(u64, &str)] = &[
+    (0, "F_DUPFD"),
+    (1, "F_GETFD"),
+    (2, "F_SETFD"),
+    (3, "F_GETFL"),
+    (4, "F_SETFL"),
+    (1030, "F_DUPFD_CLOEXEC"),
+];
 const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONCLEX, FIOCLEX];
 const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_SET_GS,

@@ -6,8 +6,8 @@
 //! `struct path`. File systems know nothing of mounts or of other file systems; the VFS
 //! crosses mount points and follows symlinks.
 
+mod file;
 pub mod path;
-pub mod tmpfs;
 
 use std::any::Any;
 use std::collections::HashMap;
@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use crate::abi::{Errno, Stat, Timespec};
 
-pub use path::{resolve, resolve_parent, Resolved};
+pub use file::*;
+pub use path::{resolve, resolve_parent, Resolved, Start};
 
 /// The most symlinks one resolution may follow (Linux's MAXSYMLINKS).
 pub const MAX_SYMLINKS: usize = 40;
@@ -120,6 +121,43 @@ impl Attr {
             ctime: self.ctime.tv_sec,
             ctime_nsec: self.ctime.tv_nsec,
             unused: [0; 3],
+        }
+    }
+}
+
+impl crate::abi::Statx {
+    /// statx's view of `attr`, claiming the fields in `mask`.
+    pub fn from_attr(attr: &Attr, mask: u32) -> crate::abi::Statx {
+        let ts = |t: Timespec| crate::abi::StatxTimestamp {
+            tv_sec: t.tv_sec,
+            tv_nsec: t.tv_nsec as u32,
+            reserved: 0,
+        };
+        // Linux's new_decode_dev.
+        let major = |d: u64| (((d >> 8) & 0xfff) | ((d >> 32) & !0xfff)) as u32;
+        let minor = |d: u64| ((d & 0xff) | ((d >> 12) & !0xff)) as u32;
+        crate::abi::Statx {
+            mask,
+            blksize: attr.blksize as u32,
+            attributes: 0,
+            nlink: attr.nlink as u32,
+            uid: attr.uid,
+            gid: attr.gid,
+            mode: attr.mode as u16,
+            pad0: 0,
+            ino: attr.ino,
+            size: attr.size,
+            blocks: attr.blocks,
+            attributes_mask: 0,
+            atime: ts(attr.atime),
+            btime: crate::abi::StatxTimestamp::default(),
+            ctime: ts(attr.ctime),
+            mtime: ts(attr.mtime),
+            rdev_major: major(attr.rdev),
+            rdev_minor: minor(attr.rdev),
+            dev_major: major(attr.dev),
+            dev_minor: minor(attr.dev),
+            spare: [0; 14],
         }
     }
 }
@@ -248,9 +286,32 @@ pub trait FileOps: Send + Sync {
     fn read(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno>;
     /// Writes at `offset` (ignored by streams); returns the bytes written.
     fn write(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno>;
-    /// Whether the file has offsets (regular files and directories) or is a stream (ESPIPE).
-    fn seekable(&self) -> bool {
-        true
+    /// How lseek treats the file.
+    fn seek_mode(&self) -> SeekMode {
+        SeekMode::Normal
+    }
+}
+
+/// How a file's offset behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekMode {
+    /// Regular files and directories.
+    Normal,
+    /// Pipes, sockets, terminals: lseek, pread and pwrite give ESPIPE.
+    Stream,
+    /// Devices like /dev/null: lseek always answers 0 (Linux's noop_llseek-like drivers).
+    AlwaysZero,
+}
+
+/// The I/O of descriptors that allow none (O_PATH): the open file refuses before it gets here.
+pub struct NoIo;
+
+impl FileOps for NoIo {
+    fn read(&self, _: u64, _: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
+    }
+    fn write(&self, _: u64, _: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
     }
 }
 

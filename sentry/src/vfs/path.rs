@@ -172,7 +172,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::vfs::tmpfs::Tmpfs;
+    use crate::fs::tmpfs::Tmpfs;
     use crate::vfs::{Inode, NewNode, Owner};
 
     const ROOT: Owner = Owner { uid: 0, gid: 0 };

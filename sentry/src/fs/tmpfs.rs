@@ -6,28 +6,35 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Attr, DirEntry, FileOps, FileType, Inode, NewNode, Owner, SetAttr};
 use crate::abi::{Errno, Timespec};
+use crate::vfs::{Attr, DirEntry, FileOps, FileType, Inode, NewNode, Owner, SetAttr};
 
 /// The largest file tmpfs holds (it lives in the Sentry's heap until the page cache lands).
 const MAX_FILE_SIZE: u64 = 1 << 32;
 
-/// One tmpfs instance: its device number and inode counter, shared by its inodes.
+/// One tmpfs instance.
 #[derive(Debug)]
 pub struct Tmpfs {
+    root: Arc<TmpInode>,
+}
+
+/// What the inodes of one tmpfs share: its device number and inode counter.
+#[derive(Debug)]
+struct Shared {
     dev: u64,
     next_ino: AtomicU64,
-    root: Arc<TmpInode>,
 }
 
 impl Tmpfs {
     /// A new, empty tmpfs; its root is mode 0755, as mount(8) makes it by default.
     pub fn new(dev: u64) -> Arc<Tmpfs> {
-        Arc::new_cyclic(|fs| Tmpfs {
+        let fs = Arc::new(Shared {
             dev,
             next_ino: AtomicU64::new(2),
+        });
+        Arc::new(Tmpfs {
             root: Arc::new(TmpInode {
-                fs: fs.clone(),
+                fs,
                 ino: 1,
                 state: Mutex::new(State::new(
                     FileType::Directory.mode_bits() | 0o755,
@@ -46,7 +53,7 @@ impl Tmpfs {
 /// A tmpfs inode. `state` guards everything that changes.
 #[derive(Debug)]
 pub struct TmpInode {
-    fs: std::sync::Weak<Tmpfs>,
+    fs: Arc<Shared>,
     ino: u64,
     state: Mutex<State>,
 }
@@ -124,7 +131,7 @@ impl TmpInode {
     fn same_fs(&self, other: &Arc<dyn Inode>) -> Result<Arc<TmpInode>, Errno> {
         let any: Arc<dyn Any + Send + Sync> = other.clone();
         let other = any.downcast::<TmpInode>().map_err(|_| Errno::EXDEV)?;
-        if !std::sync::Weak::ptr_eq(&self.fs, &other.fs) {
+        if !Arc::ptr_eq(&self.fs, &other.fs) {
             return Err(Errno::EXDEV);
         }
         Ok(other)
@@ -144,7 +151,7 @@ impl Inode for TmpInode {
         Ok(Attr {
             mode: s.mode,
             ino: self.ino,
-            dev: self.fs.upgrade().map_or(0, |fs| fs.dev),
+            dev: self.fs.dev,
             nlink: s.nlink,
             uid: s.uid,
             gid: s.gid,
@@ -170,7 +177,7 @@ impl Inode for TmpInode {
             s.touch();
         }
         if let Some(mode) = c.mode {
-            s.mode = (s.mode & super::S_IFMT) | (mode & 0o7777);
+            s.mode = (s.mode & crate::vfs::S_IFMT) | (mode & 0o7777);
         }
         if let Some(uid) = c.uid {
             s.uid = uid;
@@ -216,7 +223,6 @@ impl Inode for TmpInode {
     }
 
     fn create(&self, name: &[u8], node: &NewNode, owner: Owner) -> Result<Arc<dyn Inode>, Errno> {
-        let fs = self.fs.upgrade().ok_or(Errno::EIO)?;
         let (mode, data) = match node {
             NewNode::File { mode } => (
                 FileType::Regular.mode_bits() | (mode & 0o7777),
@@ -238,13 +244,16 @@ impl Inode for TmpInode {
         };
         let is_dir = matches!(data, Data::Dir(_));
         let mut s = self.lock();
+        if s.nlink == 0 {
+            return Err(Errno::ENOENT); // This directory was removed.
+        }
         let entries = s.dir()?;
         if entries.contains_key(name) {
             return Err(Errno::EEXIST);
         }
         let inode = Arc::new(TmpInode {
             fs: self.fs.clone(),
-            ino: fs.next_ino.fetch_add(1, Ordering::Relaxed),
+            ino: self.fs.next_ino.fetch_add(1, Ordering::Relaxed),
             state: Mutex::new(State::new(mode, owner, data)),
         });
         entries.insert(name.to_vec(), inode.clone());

@@ -1,0 +1,218 @@
+//! Open file descriptions: what a descriptor refers to, with its offset and status flags.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
+use crate::abi::Errno;
+
+pub const O_ACCMODE: u32 = 0o3;
+pub const O_RDONLY: u32 = 0o0;
+pub const O_WRONLY: u32 = 0o1;
+pub const O_RDWR: u32 = 0o2;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_PATH: u32 = 0o10000000;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_LARGEFILE: u32 = 0o100000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_NOFOLLOW: u32 = 0o400000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+/// O_TMPFILE includes O_DIRECTORY.
+pub const O_TMPFILE: u32 = 0o20000000 | O_DIRECTORY;
+
+pub const SEEK_SET: u64 = 0;
+pub const SEEK_CUR: u64 = 1;
+pub const SEEK_END: u64 = 2;
+pub const SEEK_DATA: u64 = 3;
+pub const SEEK_HOLE: u64 = 4;
+
+/// An open file description (Linux's `struct file`). Descriptors made by dup share one.
+/// `state` guards the offset and the status flags.
+pub struct OpenFile {
+    /// Where it was opened; None for files with no name in the tree (host stdio).
+    pub location: Option<Location>,
+    pub inode: Arc<dyn Inode>,
+    ops: Arc<dyn FileOps>,
+    state: Mutex<State>,
+}
+
+struct State {
+    offset: u64,
+    flags: u32,
+}
+
+impl OpenFile {
+    pub fn new(
+        location: Option<Location>,
+        inode: Arc<dyn Inode>,
+        ops: Arc<dyn FileOps>,
+        flags: u32,
+    ) -> Arc<OpenFile> {
+        Arc::new(OpenFile {
+            location,
+            inode,
+            ops,
+            state: Mutex::new(State { offset: 0, flags }),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The status flags (access mode, O_APPEND, O_NONBLOCK, ...).
+    pub fn flags(&self) -> u32 {
+        self.lock().flags
+    }
+
+    /// F_SETFL: only O_APPEND and O_NONBLOCK can change (fcntl(2)).
+    pub fn set_flags(&self, flags: u32) {
+        let changeable = O_APPEND | O_NONBLOCK;
+        let mut s = self.lock();
+        s.flags = (s.flags & !changeable) | (flags & changeable);
+    }
+
+    pub fn readable(&self) -> bool {
+        let f = self.flags();
+        f & O_PATH == 0 && matches!(f & O_ACCMODE, O_RDONLY | O_RDWR)
+    }
+
+    pub fn writable(&self) -> bool {
+        let f = self.flags();
+        f & O_PATH == 0 && matches!(f & O_ACCMODE, O_WRONLY | O_RDWR)
+    }
+
+    pub fn attr(&self) -> Result<Attr, Errno> {
+        self.inode.attr()
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.inode
+            .attr()
+            .is_ok_and(|a| a.file_type() == Some(FileType::Directory))
+    }
+
+    /// read(2): at the file offset, which moves past what was read.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        if self.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        if self.ops.seek_mode() == SeekMode::Stream {
+            return self.ops.read(0, buf);
+        }
+        let mut s = self.lock();
+        let n = self.ops.read(s.offset, buf)?;
+        s.offset += n as u64;
+        Ok(n)
+    }
+
+    /// write(2): at the file offset, or at the end with O_APPEND.
+    pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        if self.ops.seek_mode() == SeekMode::Stream {
+            return self.ops.write(0, buf);
+        }
+        let mut s = self.lock();
+        if s.flags & O_APPEND != 0 {
+            s.offset = self.inode.attr()?.size;
+        }
+        let n = self.ops.write(s.offset, buf)?;
+        s.offset += n as u64;
+        Ok(n)
+    }
+
+    /// pread64(2): at `offset`, leaving the file offset alone.
+    pub fn pread(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(Errno::EBADF);
+        }
+        if self.ops.seek_mode() == SeekMode::Stream {
+            return Err(Errno::ESPIPE);
+        }
+        if self.is_dir() {
+            return Err(Errno::EISDIR);
+        }
+        self.ops.read(offset, buf)
+    }
+
+    /// pwrite64(2). As on Linux, O_APPEND wins over the offset.
+    pub fn pwrite(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(Errno::EBADF);
+        }
+        if self.ops.seek_mode() == SeekMode::Stream {
+            return Err(Errno::ESPIPE);
+        }
+        let offset = if self.flags() & O_APPEND != 0 {
+            self.inode.attr()?.size
+        } else {
+            offset
+        };
+        self.ops.write(offset, buf)
+    }
+
+    /// lseek(2).
+    pub fn seek(&self, offset: i64, whence: u64) -> Result<u64, Errno> {
+        if self.flags() & O_PATH != 0 {
+            return Err(Errno::EBADF);
+        }
+        match self.ops.seek_mode() {
+            SeekMode::Stream => return Err(Errno::ESPIPE),
+            SeekMode::AlwaysZero => return Ok(0),
+            SeekMode::Normal => {}
+        }
+        let mut s = self.lock();
+        let new = match whence {
+            SEEK_SET => offset,
+            SEEK_CUR => (s.offset as i64)
+                .checked_add(offset)
+                .ok_or(Errno::EOVERFLOW)?,
+            SEEK_END => (self.inode.attr()?.size as i64)
+                .checked_add(offset)
+                .ok_or(Errno::EOVERFLOW)?,
+            // With no holes recorded, all data runs to the end and the one hole is there.
+            SEEK_DATA | SEEK_HOLE => {
+                let size = self.inode.attr()?.size as i64;
+                if offset < 0 || offset >= size {
+                    return Err(Errno::ENXIO);
+                }
+                if whence == SEEK_DATA {
+                    offset
+                } else {
+                    size
+                }
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        if new < 0 {
+            return Err(Errno::EINVAL);
+        }
+        s.offset = new as u64;
+        Ok(new as u64)
+    }
+
+    /// The offset, for getdents, which counts entries with it.
+    pub fn offset(&self) -> u64 {
+        self.lock().offset
+    }
+
+    pub fn set_offset(&self, offset: u64) {
+        self.lock().offset = offset;
+    }
+}
+
+impl std::fmt::Debug for OpenFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenFile")
+            .field("location", &self.location)
+            .field("flags", &self.flags())
+            .finish()
+    }
+}
