@@ -1,6 +1,6 @@
 //! The gofer: the only process that touches host files and sockets, serving the Sentry over
-//! shared-memory rings ([`ring`]). The protocol and the server arrive with the gofer/VFS
-//! work (issue 3); until then the Sentry reads the executable it loads itself.
+//! shared-memory rings ([`ring`]) with the file protocol of [`proto`]. [`server`] serves one
+//! ring from a root directory, confined to it; [`client`] is what the Sentry calls.
 //!
 //! Safe Rust only: shared memory is reached through `platform::shm`. The one exception is the
 //! loom model of the ring (`ring::loom_tests`, built only with `--cfg loom`), whose stand-in
@@ -9,4 +9,10 @@
 #![cfg_attr(not(loom), forbid(unsafe_code))]
 #![cfg_attr(loom, deny(unsafe_code))]
 
+pub mod client;
+pub mod proto;
 pub mod ring;
+pub mod server;
+
+#[cfg(all(test, not(loom)))]
+mod fs_tests;
