@@ -136,7 +136,7 @@ fn unsupported_syscalls_are_logged_once_by_name() {
         lines,
         [
             "runsc-rs: warn: unsupported system call syscall_0x3e8 (1000): returning ENOSYS",
-            "runsc-rs: warn: unsupported system call syscall_0xffffffffffffffff (18446744073709551615): returning ENOSYS",
+            "runsc-rs: warn: unsupported system call number 18446744073709551615 (and any other above 1023): returning ENOSYS",
         ],
         "stderr was:\n{err}"
     );
@@ -241,4 +241,51 @@ fn sigkill_of_runsc_while_the_guest_spins_leaves_no_stub() {
 #[test]
 fn sigkill_of_runsc_while_the_guest_sleeps_leaves_no_stub() {
     kill_runsc_mid_run(&busybox(), &["sleep", "30"]);
+}
+
+#[test]
+fn hostile_memory_calls_behave_as_on_linux() {
+    let _g = shared();
+    // Unmapping up to the top of user space takes the stack too: SIGSEGV, as natively,
+    // and never a hang (the stub's own page lies above the guest's range).
+    let mut native = Command::new(program("probe"));
+    native.arg("munmap-all");
+    let native = run(native);
+    let out = run(sandboxed(&program("probe"), &["munmap-all"]));
+    assert_eq!(native.status.code(), None, "{native:?}");
+    assert_eq!(out.status.code(), Some(128 + 11), "{out:?}");
+    let out = run(sandboxed(&program("probe"), &["noreplace"]));
+    assert_eq!(
+        stdout(&out),
+        "MAP_FIXED|MAP_FIXED_NOREPLACE over a mapping: EEXIST, p[0] = A\nMAP_32BIT below 2 GiB: yes\n"
+    );
+}
+
+#[test]
+fn the_vsyscall_page_is_served() {
+    let _g = shared();
+    let out = run(sandboxed(&program("probe"), &["vsyscall"]));
+    assert_eq!(
+        stdout(&out),
+        "vsyscall time within 2 s of time(): yes\n",
+        "{out:?}"
+    );
+}
+
+#[test]
+fn int80_system_calls_get_enosys() {
+    let _g = shared();
+    let out = run(sandboxed(&program("probe"), &["int80"]));
+    assert_eq!(stdout(&out), "int $0x80 getpid = -38\n", "{out:?}");
+}
+
+#[test]
+fn a_write_to_a_broken_pipe_kills_with_sigpipe() {
+    let _g = shared();
+    let mut cmd = sandboxed(&program("probe"), &["sigpipe"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn");
+    drop(child.stdout.take()); // The reader goes away.
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(128 + 13));
 }

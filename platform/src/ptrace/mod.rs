@@ -70,7 +70,9 @@ impl crate::Platform for PtracePlatform {
                 });
             }
         };
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Box::new(PtraceAddressSpace {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pid,
             tracer,
             syscall_site: self.stub.start + SYSCALL_SITE,
@@ -151,6 +153,53 @@ pub(crate) fn wait_stop(pid: Pid) -> std::result::Result<Stop, Errno> {
     }
 }
 
+/// Waits until the stub stops on its own `int3` with `rip` at `expected_rip` and returns its
+/// registers then. A SIGTRAP sent from outside (wrong address or not from the kernel) or
+/// another asynchronous signal is dropped; a fault means the stub is broken, so it is
+/// killed and reported dead rather than resumed into the same fault forever.
+pub(crate) fn wait_for_trap(pid: Pid, expected_rip: u64, what: &'static str) -> Result<Regs> {
+    loop {
+        match wait_stop(pid).map_err(Error::host(what))? {
+            Stop::Signal(signo) => {
+                let info = ptrace::getsiginfo(pid).map_err(Error::host(what))?;
+                let regs = ptrace::getregs(pid).map_err(Error::host(what))?;
+                let own_trap = signo == libc::SIGTRAP
+                    && info.si_code == libc::SI_KERNEL
+                    && regs.rip == expected_rip;
+                if own_trap {
+                    return Ok(regs);
+                }
+                let fault = SignalInfo {
+                    signo,
+                    code: info.si_code,
+                    addr: 0,
+                };
+                if fault.is_synchronous() {
+                    reap(pid);
+                    return Err(Error::StubDied {
+                        pid: pid.as_raw(),
+                        how: format!("signal {signo} at {:#x} while {what}", regs.rip),
+                    });
+                }
+                ptrace::cont(pid, None).map_err(Error::host(what))?;
+            }
+            Stop::Event(_) | Stop::Syscall => ptrace::cont(pid, None).map_err(Error::host(what))?,
+            Stop::Exited(code) => {
+                return Err(Error::StubDied {
+                    pid: pid.as_raw(),
+                    how: format!("exited with status {code} while {what}"),
+                })
+            }
+            Stop::Killed(signo) => {
+                return Err(Error::StubDied {
+                    pid: pid.as_raw(),
+                    how: format!("killed by signal {signo} while {what}"),
+                })
+            }
+        }
+    }
+}
+
 /// Kills and reaps a stub.
 fn reap(pid: Pid) {
     let _ = kill(pid, Signal::SIGKILL);
@@ -166,6 +215,8 @@ fn reap(pid: Pid) {
 /// Its thread is stopped whenever the Sentry runs; system calls are injected into it by the
 /// tracer thread only (`injector` serialises them and holds the register template).
 pub struct PtraceAddressSpace {
+    /// Unique for the life of the Sentry (pids can be reused; this cannot).
+    id: u64,
     pid: Pid,
     tracer: Pid,
     syscall_site: u64,
@@ -200,23 +251,18 @@ impl PtraceAddressSpace {
         regs.r9 = args[5];
         ptrace::setregs(pid, regs).map_err(Error::host("setting the stub's registers"))?;
         ptrace::cont(pid, None).map_err(Error::host("resuming the stub"))?;
-        loop {
-            match wait_stop(pid).map_err(Error::host("waiting for an injected system call"))? {
-                Stop::Signal(libc::SIGTRAP) => break,
-                // A signal from outside arrived meanwhile: drop it and finish the call.
-                Stop::Signal(_) | Stop::Event(_) | Stop::Syscall => {
-                    ptrace::cont(pid, None).map_err(Error::host("resuming the stub"))?
-                }
-                Stop::Exited(_) | Stop::Killed(_) => {
-                    self.dead.store(true, Ordering::Relaxed);
-                    return Err(Error::StubDied {
-                        pid: pid.as_raw(),
-                        how: format!("died running injected system call {nr}"),
-                    });
-                }
+        // The int3 after the syscall instruction stops the stub with rip just past it.
+        let after = match wait_for_trap(
+            pid,
+            self.syscall_site + 3,
+            "running an injected system call",
+        ) {
+            Ok(regs) => regs,
+            Err(e) => {
+                self.dead.store(true, Ordering::Relaxed);
+                return Err(e);
             }
-        }
-        let after = ptrace::getregs(pid).map_err(Error::host("reading the stub's registers"))?;
+        };
         *template = after;
         ptrace::setregs(pid, saved).map_err(Error::host("restoring the stub's registers"))?;
         Ok(after.rax)
@@ -273,8 +319,8 @@ impl Drop for PtraceAddressSpace {
 
 /// Runs one guest thread: the stub thread of the address space it is switched into.
 pub struct PtraceContext {
-    /// The stub thread this context last ran, if any.
-    bound: Option<Pid>,
+    /// The address space and stub thread this context last ran, if any.
+    bound: Option<(u64, Pid)>,
     /// The registers as they are in the stub thread now, to write back only what changed.
     written: Option<Regs>,
 }
@@ -311,7 +357,7 @@ impl PtraceContext {
 
 impl Context for PtraceContext {
     fn cpu_time(&self) -> std::time::Duration {
-        let Some(tid) = self.bound else {
+        let Some((_, tid)) = self.bound else {
             return std::time::Duration::ZERO;
         };
         nix::time::ClockId::pid_cpu_clock_id(tid)
@@ -331,8 +377,8 @@ impl Context for PtraceContext {
             return Err(Error::WrongThread);
         }
         let tid = space.pid;
-        if self.bound != Some(tid) {
-            self.bound = Some(tid);
+        if self.bound != Some((space.id, tid)) {
+            self.bound = Some((space.id, tid));
             self.written = None;
         }
         self.write_regs(tid, regs)?;
@@ -346,7 +392,8 @@ impl Context for PtraceContext {
             Stop::Signal(signo) => {
                 let info =
                     ptrace::getsiginfo(tid).map_err(Error::host("reading the guest's signal"))?;
-                // SAFETY: si_addr is valid to read for every signal; it is 0 where unused.
+                // SAFETY: reading si_addr is memory-safe for every signal; the value means
+                // something only for faults and SIGSYS (for kill() it overlaps si_pid).
                 let addr = unsafe { info.si_addr() } as u64;
                 self.read_regs(tid, regs)?;
                 let info = SignalInfo {

@@ -18,7 +18,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use super::{wait_stop, Stop};
+use super::wait_stop;
 use crate::{Error, Result, PAGE_SIZE};
 
 /// Where the memory file sits in every stub's descriptor table.
@@ -126,9 +126,12 @@ fn stub_code(start: u64) -> Vec<u8> {
     code
 }
 
-/// The stub's own seccomp filter. It matters only for system calls the stub really executes,
-/// which are the ones the tracer injects (under PTRACE_SYSEMU, guest system calls stop before
-/// seccomp runs and are never executed): mapping the memory file, unmapping, protecting.
+/// The stub's own seccomp filter. It matters only for system calls the stub really executes:
+/// the ones the tracer injects (mapping the memory file, unmapping, protecting) and the
+/// legacy vsyscall page's time calls, which the host kernel emulates without a ptrace stop
+/// (guest system calls stop under PTRACE_SYSEMU before seccomp runs). Anything else traps
+/// with SIGSYS, which the tracer sees: the Sentry serves vsyscalls itself, and a SIGSYS
+/// during an injection kills the stub.
 pub(crate) fn stub_filter() -> Result<BpfProgram> {
     let bad = |_| Error::Host {
         what: "building the stub's seccomp filter",
@@ -160,7 +163,7 @@ pub(crate) fn stub_filter() -> Result<BpfProgram> {
     .collect();
     let filter = SeccompFilter::new(
         rules,
-        SeccompAction::KillProcess,
+        SeccompAction::Trap,
         SeccompAction::Allow,
         TargetArch::x86_64,
     )
@@ -216,28 +219,10 @@ pub(crate) fn spawn_stub(memory: &OwnedFd, filter: &BpfProgram, page: &StubPage)
             errno,
         });
     }
-    loop {
-        let stop = wait_stop(pid).map_err(Error::host("waiting for the stub to start"))?;
-        match stop {
-            Stop::Signal(libc::SIGTRAP) => return Ok(pid),
-            // Some other signal reached the child while it set itself up: discard it.
-            Stop::Signal(_) | Stop::Event(_) | Stop::Syscall => {
-                ptrace::cont(pid, None).map_err(Error::host("resuming the stub"))?
-            }
-            Stop::Exited(code) => {
-                return Err(Error::StubDied {
-                    pid: pid.as_raw(),
-                    how: format!("exited with {code} while starting"),
-                })
-            }
-            Stop::Killed(signo) => {
-                return Err(Error::StubDied {
-                    pid: pid.as_raw(),
-                    how: format!("killed by signal {signo} while starting"),
-                })
-            }
-        }
-    }
+    // The first int3, after the stub has unmapped everything else, leaves rip at the
+    // syscall site.
+    super::wait_for_trap(pid, page.start + SYSCALL_SITE, "starting the stub")?;
+    Ok(pid)
 }
 
 /// The signature glibc registers rseq areas with on x86 (RSEQ_SIG).
@@ -303,19 +288,25 @@ unsafe fn stub_child(
         // fork kept glibc's rseq registration of the parent thread; once its memory is
         // unmapped the kernel's next rseq update would fault and kill the stub.
         if let Some((area, len)) = rseq {
-            libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG);
+            if libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) != 0 {
+                libc::_exit(4);
+            }
         }
         let empty: libc::sigset_t = std::mem::zeroed();
         libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
         if libc::dup2(memory_fd, STUB_MEMORY_FD) < 0 {
             libc::_exit(2);
         }
-        libc::syscall(
+        // Every Sentry descriptor but the memory file must go (close_range: Linux 5.9).
+        if libc::syscall(
             libc::SYS_close_range,
             STUB_MEMORY_FD as u32 + 1,
             u32::MAX,
             0u32,
-        );
+        ) != 0
+        {
+            libc::_exit(5);
+        }
         if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
             || libc::syscall(
                 libc::SYS_seccomp,

@@ -174,6 +174,8 @@ pub struct Kernel {
     pub root: Location,
     /// System call numbers already reported as unsupported, so each is logged once.
     unsupported: Mutex<HashSet<u64>>,
+    /// Other notices already logged.
+    notices: Mutex<HashSet<&'static str>>,
 }
 
 impl Kernel {
@@ -193,15 +195,39 @@ impl Kernel {
             mounts,
             root,
             unsupported: Mutex::new(HashSet::new()),
+            notices: Mutex::new(HashSet::new()),
         })
     }
 
     /// Logs, once per number, that the guest used a system call the Sentry does not serve.
+    /// Numbers no Linux uses are logged once together, so a guest cannot grow the set or
+    /// flood the log.
     pub fn report_unsupported(&self, nr: u64) {
+        const ANY_OTHER: u64 = u64::MAX;
+        let key = if nr < 1024 { nr } else { ANY_OTHER };
         let mut seen = self.unsupported.lock().unwrap_or_else(|e| e.into_inner());
-        if seen.insert(nr) {
+        if !seen.insert(key) {
+            return;
+        }
+        if key == ANY_OTHER {
+            log::warn!(
+                "unsupported system call number {nr} (and any other above 1023): returning ENOSYS"
+            );
+        } else {
             let name = crate::syscalls::name(nr);
             log::warn!("unsupported system call {name} ({nr}): returning ENOSYS");
+        }
+    }
+
+    /// Logs `message` once.
+    pub fn report_once(&self, message: &'static str) {
+        if self
+            .notices
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(message)
+        {
+            log::warn!("{message}");
         }
     }
 

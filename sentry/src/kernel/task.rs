@@ -141,6 +141,19 @@ impl Task {
             match self.context.switch(space.address_space(), &mut self.regs) {
                 Ok(Event::Syscall) => self.syscall(),
                 Ok(Event::Fault(info)) => self.synchronous_signal(info),
+                Ok(Event::Signal(info)) if crate::syscalls::is_vsyscall(&info) => {
+                    self.regs.rax = match crate::syscalls::vsyscall(self, info.addr) {
+                        Some(Ok(value)) => value,
+                        Some(Err(errno)) => (-(errno as i64)) as u64,
+                        None => {
+                            self.synchronous_signal(SignalInfo {
+                                signo: libc::SIGSEGV,
+                                ..info
+                            });
+                            continue;
+                        }
+                    };
+                }
                 Ok(Event::Signal(info)) if info.is_synchronous() => self.synchronous_signal(info),
                 // Signals sent to the stub from outside the sandbox are not the guest's.
                 Ok(Event::Signal(_)) | Ok(Event::Interrupted) => {}
@@ -176,12 +189,21 @@ impl Task {
         ];
         let entry = crate::syscalls::lookup(nr);
         let result = match entry {
+            _ if self.is_int80() => {
+                self.kernel.report_once(
+                    "32-bit system calls (int $0x80) are not supported: returning ENOSYS",
+                );
+                Err(Errno::ENOSYS)
+            }
             Some(entry) => (entry.handler)(self, &args),
             None => {
                 self.kernel.report_unsupported(nr);
                 Err(Errno::ENOSYS)
             }
         };
+        if result == Err(Errno::EPIPE) {
+            self.sigpipe();
+        }
         if self.kernel.config.strace {
             let line = crate::strace::format_call(self, nr, entry, &args, &result);
             eprintln!("{line}");
@@ -190,6 +212,29 @@ impl Task {
             Ok(value) => value,
             Err(errno) => (-(errno as i64)) as u64,
         };
+    }
+
+    /// Whether the trap came from `int $0x80` (the 32-bit ABI) rather than `syscall`: the two
+    /// bytes before rip are the instruction that trapped.
+    fn is_int80(&self) -> bool {
+        let mut insn = [0u8; 2];
+        self.mm
+            .copy_in(self.regs.rip.wrapping_sub(2), &mut insn)
+            .is_ok()
+            && insn == [0xcd, 0x80]
+    }
+
+    /// A write to a broken pipe: SIGPIPE, whose default action kills the process; if it is
+    /// ignored or blocked the call just fails with EPIPE.
+    fn sigpipe(&mut self) {
+        const SIGPIPE: i32 = 13;
+        let action = self.tg.actions()[(SIGPIPE - 1) as usize];
+        let blocked = self.signal_mask & sig_bit(SIGPIPE) != 0;
+        match action.handler {
+            0 if !blocked => self.exit = Some(ExitStatus::Signaled(SIGPIPE)),
+            0 | 1 => {}
+            _ => log::warn!("SIGPIPE has a handler, but signal delivery is not implemented yet"),
+        }
     }
 
     /// A signal raised by the guest's own execution (a fault, an illegal instruction, …).

@@ -86,14 +86,18 @@ impl MemoryFile {
         if len == 0 {
             return;
         }
-        // Punching the hole also makes the range read as zeros when it is allocated again.
-        let _ = fallocate(
+        // Punching the hole also makes the range read as zeros when it is allocated again;
+        // a range whose old contents could not be dropped is never handed out again.
+        let punched = fallocate(
             &self.fd,
             FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE,
             offset as i64,
             len as i64,
         );
-        self.lock().free(offset, len);
+        match punched {
+            Ok(()) => self.lock().free(offset, len),
+            Err(e) => log::warn!("releasing guest memory failed ({e}); {len} bytes stay reserved"),
+        }
     }
 
     /// Bytes currently allocated (not the host memory in use, which is at most this).

@@ -57,6 +57,8 @@ pub enum Placement {
     Fixed(u64),
     /// Exactly here, failing with EEXIST if anything is mapped (MAP_FIXED_NOREPLACE).
     FixedNoReplace(u64),
+    /// Anywhere in `[low, high)` (MAP_32BIT: the first 2 GiB), else ENOMEM.
+    Within { low: u64, high: u64 },
 }
 
 /// The layout limits of an address space.
@@ -135,28 +137,36 @@ impl MemoryManager {
                     return Err(Errno::EINVAL);
                 }
                 let end = addr.checked_add(len).ok_or(Errno::ENOMEM)?;
-                if addr < self.layout.min || end > self.layout.max {
-                    return Err(if addr < self.layout.min {
-                        Errno::EPERM
-                    } else {
-                        Errno::ENOMEM
-                    });
+                if addr < self.layout.min {
+                    return Err(Errno::EPERM);
                 }
-                if state.overlaps(addr, end) {
-                    if matches!(placement, Placement::FixedNoReplace(_)) {
-                        return Err(Errno::EEXIST);
-                    }
-                    self.unmap_locked(state, addr, end)?;
+                if end > self.layout.max {
+                    return Err(Errno::ENOMEM);
+                }
+                if matches!(placement, Placement::FixedNoReplace(_)) && state.overlaps(addr, end) {
+                    return Err(Errno::EEXIST);
                 }
                 addr
             }
             Placement::Hint(hint) => self.find_free(state, page_down(hint), len)?,
+            Placement::Within { low, high } => Self::highest_gap(
+                state,
+                low.max(self.layout.min),
+                high.min(self.layout.max),
+                len,
+            )
+            .ok_or(Errno::ENOMEM)?,
         };
         let file_offset = self.file.allocate(len)?;
+        // The host mapping replaces whatever was there (MAP_FIXED) in one step; only once
+        // it succeeded do the old VMAs go, so the Sentry's view never departs from the stub's.
         if let Err(e) = self.space.map_file(start, len, file_offset, prot) {
             log::warn!("mapping guest memory failed: {e}");
             self.file.free(file_offset, len);
             return Err(Errno::ENOMEM);
+        }
+        for old in state.carve(start, start + len) {
+            self.file.free(old.file_offset, old.len());
         }
         let vma = Vma {
             start,
@@ -167,6 +177,18 @@ impl MemoryManager {
         };
         state.vmas.insert(start, vma);
         Ok(start)
+    }
+
+    /// The highest free range of `len` bytes in `[low, high)`.
+    fn highest_gap(state: &State, low: u64, high: u64, len: u64) -> Option<u64> {
+        let mut end = high;
+        for vma in state.vmas.range(..high).rev().map(|(_, v)| v) {
+            if vma.end <= end && end - vma.end >= len && end - len >= low {
+                return Some(end - len);
+            }
+            end = end.min(vma.start);
+        }
+        (end >= low && end - low >= len).then(|| end - len)
     }
 
     /// A free range of `len` bytes: at `hint` if it fits, else the highest one below
@@ -184,21 +206,9 @@ impl MemoryManager {
         {
             return Ok(hint);
         }
-        for ceiling in [mmap_base, max] {
-            let mut end = ceiling;
-            // Walk the gaps below `ceiling` from the top down.
-            for vma in state.vmas.range(..ceiling).rev() {
-                let vma = vma.1;
-                if vma.end <= end && end - vma.end >= len {
-                    return Ok(end - len);
-                }
-                end = end.min(vma.start);
-            }
-            if end >= min && end - min >= len {
-                return Ok(end - len);
-            }
-        }
-        Err(Errno::ENOMEM)
+        Self::highest_gap(state, min, mmap_base, len)
+            .or_else(|| Self::highest_gap(state, min, max, len))
+            .ok_or(Errno::ENOMEM)
     }
 
     /// munmap: removes every mapping in `[addr, addr + len)`.
@@ -217,16 +227,25 @@ impl MemoryManager {
     }
 
     fn unmap_locked(&self, state: &mut State, start: u64, end: u64) -> Result<(), Errno> {
-        let removed = state.carve(start, end);
-        if removed.is_empty() {
+        // Only the span that is mapped goes to the host: never beyond the guest's layout
+        // (the platform's own pages may live there).
+        let hit: Vec<&Vma> = state
+            .vmas
+            .range(..end)
+            .rev()
+            .take_while(|(_, v)| v.end > start)
+            .map(|(_, v)| v)
+            .collect();
+        let (Some(highest), Some(lowest)) = (hit.first(), hit.last()) else {
             return Ok(());
-        }
-        if let Err(e) = self.space.unmap(start, end - start) {
-            // The guest may still see the pages: keep them allocated rather than reuse them.
+        };
+        let (first, last) = (lowest.start.max(start), highest.end.min(end));
+        if let Err(e) = self.space.unmap(first, last - first) {
+            // Nothing changed in the stub's mappings as far as we know: keep our view too.
             log::warn!("unmapping guest memory failed: {e}");
             return Err(Errno::ENOMEM);
         }
-        for vma in removed {
+        for vma in state.carve(start, end) {
             self.file.free(vma.file_offset, vma.len());
         }
         Ok(())
@@ -378,6 +397,13 @@ impl MemoryManager {
 impl Drop for MemoryManager {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        // Take the pages out of the guest before the file ranges can be handed to another
+        // address space (the stub itself dies when `space` is dropped after this).
+        if let (Some(first), Some(last)) =
+            (state.vmas.values().next(), state.vmas.values().next_back())
+        {
+            let _ = self.space.unmap(first.start, last.end - first.start);
+        }
         for vma in std::mem::take(&mut state.vmas).into_values() {
             self.file.free(vma.file_offset, vma.len());
         }

@@ -7,8 +7,9 @@ use crate::mm::Placement;
 /// Every flag Linux knows for mmap (MAP_SHARED_VALIDATE rejects others).
 const MAP_KNOWN: u64 = 0x1ff_f7f;
 const PROT_RWX: u64 = PROT_READ | PROT_WRITE | PROT_EXEC;
-/// Where MAP_32BIT mappings are placed (the first 2 GiB).
-const MAP_32BIT_HINT: u64 = 0x4000_0000;
+/// Where MAP_32BIT mappings are placed on x86_64 Linux: between 1 and 2 GiB.
+const MAP_32BIT_LOW: u64 = 0x4000_0000;
+const MAP_32BIT_HIGH: u64 = 0x8000_0000;
 
 pub fn brk(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(t.mm.brk(a[0]))
@@ -16,6 +17,11 @@ pub fn brk(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [addr, len, prot, flags, fd, offset] = *a;
+    // sys_mmap checks the offset before anything else.
+    if offset % PAGE_SIZE != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let flags = flags as u32 as u64;
     let anonymous = flags & MAP_ANONYMOUS != 0;
     if !anonymous {
         t.fds.get(fd)?;
@@ -30,7 +36,7 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
         (MAP_SHARED_VALIDATE, false) => true,
         _ => return Err(Errno::EINVAL),
     };
-    if len == 0 || offset % PAGE_SIZE != 0 {
+    if len == 0 {
         return Err(Errno::EINVAL);
     }
     if page_up(len).is_none_or(|l| l > TASK_SIZE_MAX) {
@@ -40,12 +46,16 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
         // A file mapping: the only files are the standard streams, which cannot be mapped.
         return Err(Errno::ENODEV);
     }
-    let placement = if flags & MAP_FIXED != 0 {
-        Placement::Fixed(addr)
-    } else if flags & MAP_FIXED_NOREPLACE != 0 {
+    // MAP_FIXED_NOREPLACE wins over MAP_FIXED when both are given (do_mmap).
+    let placement = if flags & MAP_FIXED_NOREPLACE != 0 {
         Placement::FixedNoReplace(addr)
-    } else if flags & MAP_32BIT != 0 && addr == 0 {
-        Placement::Hint(MAP_32BIT_HINT)
+    } else if flags & MAP_FIXED != 0 {
+        Placement::Fixed(addr)
+    } else if flags & MAP_32BIT != 0 {
+        Placement::Within {
+            low: MAP_32BIT_LOW,
+            high: MAP_32BIT_HIGH,
+        }
     } else {
         Placement::Hint(addr)
     };

@@ -77,6 +77,28 @@ pub fn lookup(nr: u64) -> Option<&'static Syscall> {
     BY_NR.get(usize::try_from(nr).ok()?).copied().flatten()
 }
 
+/// Where the legacy vsyscall page is (it is fixed in every x86_64 process).
+const VSYSCALL_PAGE: u64 = 0xffff_ffff_ff60_0000;
+
+/// Whether `info` is the SIGSYS the stub's seccomp filter raises when the guest calls into the
+/// legacy vsyscall page (the host kernel emulates those calls without a ptrace stop).
+pub fn is_vsyscall(info: &platform::SignalInfo) -> bool {
+    const SYS_SECCOMP: i32 = 1;
+    info.signo == libc::SIGSYS && info.code == SYS_SECCOMP && info.addr & !0xfff == VSYSCALL_PAGE
+}
+
+/// Serves a vsyscall at `addr`: gettimeofday, time or getcpu, with the usual arguments.
+/// The host kernel has already emulated the `ret`; None for an address that is no entry.
+pub fn vsyscall(t: &mut Task, addr: u64) -> Option<SysResult> {
+    let args = [t.regs.rdi, t.regs.rsi, t.regs.rdx, 0, 0, 0];
+    Some(match addr - VSYSCALL_PAGE {
+        0x000 => time::gettimeofday(t, &args),
+        0x400 => time::time(t, &args),
+        0x800 => process::getcpu(t, &args),
+        _ => return None,
+    })
+}
+
 /// The name of system call `nr` (known to Linux or not).
 pub fn name(nr: u64) -> String {
     usize::try_from(nr)

@@ -155,7 +155,7 @@ pub fn rseq(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let (code, addr) = (a[0], a[1]);
+    let (code, addr) = (a[0] as u32 as u64, a[1]);
     match code {
         ARCH_SET_FS | ARCH_SET_GS if addr >= TASK_SIZE_MAX => Err(Errno::EPERM),
         ARCH_SET_FS => {
@@ -176,7 +176,7 @@ pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
 }
 
 pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    match a[0] {
+    match a[0] as u32 as u64 {
         PR_SET_NAME => {
             // Like strncpy_from_user(comm, name, 15): stop at a NUL or after 15 bytes.
             let mut name = Vec::with_capacity(15);
@@ -243,11 +243,12 @@ pub fn setrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [pid, len, mask, ..] = *a;
+    let len = len as u32 as u64;
     if pid as i32 != 0 && pid as i32 != t.tid {
         return Err(Errno::ESRCH);
     }
     let cpus = &t.kernel.host.cpu_mask;
-    if len % 8 != 0 || (len as usize) < cpus.len() {
+    if !len.is_multiple_of(8) || (len as usize) < cpus.len() {
         return Err(Errno::EINVAL);
     }
     t.mm.copy_out(mask, cpus)?;

@@ -9,17 +9,20 @@ pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if sigsetsize != 8 {
         return Err(Errno::EINVAL);
     }
-    let sig = sig as i32;
-    if !(1..=NSIG).contains(&sig) || (act != 0 && sig_bit(sig) & UNBLOCKABLE != 0) {
-        return Err(Errno::EINVAL);
-    }
+    // Linux reads the new action before it looks at the signal number.
     let new = if act != 0 {
         let mut new: SigAction = t.mm.read_obj(act)?;
         new.mask &= !UNBLOCKABLE;
+        // Bits Linux does not know are dropped (since 5.11), so programs can probe for them.
+        new.flags &= SA_KNOWN;
         Some(new)
     } else {
         None
     };
+    let sig = sig as i32;
+    if !(1..=NSIG).contains(&sig) || (new.is_some() && sig_bit(sig) & UNBLOCKABLE != 0) {
+        return Err(Errno::EINVAL);
+    }
     let old = {
         let mut actions = t.tg.actions();
         let slot = &mut actions[(sig - 1) as usize];
@@ -35,8 +38,14 @@ pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// The sa_flags bits x86_64 Linux keeps (UAPI_SA_FLAGS): NOCLDSTOP, NOCLDWAIT, SIGINFO,
+/// EXPOSE_TAGBITS, RESTORER, ONSTACK, RESTART, NODEFER, RESETHAND.
+const SA_KNOWN: u64 =
+    0x1 | 0x2 | 0x4 | 0x800 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x4000_0000 | 0x8000_0000;
+
 pub fn rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [how, set, oldset, sigsetsize, ..] = *a;
+    let how = how as u32 as u64;
     if sigsetsize != 8 {
         return Err(Errno::EINVAL);
     }

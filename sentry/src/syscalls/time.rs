@@ -10,7 +10,7 @@ use crate::kernel::Task;
 
 /// The host clock behind guest clock `id`, or EINVAL for clocks the guest cannot name.
 fn host_clock(id: u64) -> Result<ClockId, Errno> {
-    match id {
+    match id as u32 as u64 {
         CLOCK_REALTIME
         | CLOCK_MONOTONIC
         | CLOCK_MONOTONIC_RAW
@@ -25,6 +25,7 @@ fn host_clock(id: u64) -> Result<ClockId, Errno> {
 }
 
 fn now(t: &Task, id: u64) -> Result<Timespec, Errno> {
+    let id = id as u32 as u64;
     match id {
         // One thread per process for now: the process's CPU time is the thread's.
         CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => {
