@@ -99,7 +99,7 @@ pub fn run(args: DoArgs) -> i32 {
             .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
             .unwrap_or_default(),
     };
-    let kernel = Kernel::new(platform, memory, config);
+    let kernel = Kernel::new(platform, memory, config, sentry::fs::tmpfs_root(), "tmpfs");
     match kernel.run(&exec) {
         Ok(status) => status.code(),
         Err(e @ sentry::kernel::Error::Exec { .. }) => {

@@ -4,49 +4,39 @@ pub mod devices;
 pub mod host;
 pub mod tmpfs;
 
-use crate::vfs::{Location, MountTable, NewNode, Owner, SetAttr};
+use std::sync::Arc;
+
+use crate::vfs::{Inode, Location, MountTable, NewNode, Owner, SetAttr};
 use tmpfs::Tmpfs;
 
-/// The tree the sandbox starts with: a tmpfs root with /dev (device nodes) and /tmp
-/// mounted on it. (The root served by the gofer replaces the tmpfs root when it lands.)
-pub fn boot_root(mounts: &MountTable) -> Location {
+/// An empty tmpfs to use as the root (tests, and `do` without a gofer).
+pub fn tmpfs_root() -> Arc<dyn Inode> {
+    Tmpfs::new(devices::makedev(0, 1)).root()
+}
+
+/// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
+/// /dev and a tmpfs on /tmp. Missing mount points are created where the root allows it;
+/// where it does not, that mount is skipped with a log line.
+pub fn boot_root(mounts: &MountTable, root: Arc<dyn Inode>, fs_type: &'static str) -> Location {
     let root_owner = Owner { uid: 0, gid: 0 };
-    let rootfs = Tmpfs::new(devices::makedev(0, 1));
-    let root = mounts.root(rootfs.root(), "tmpfs");
-    for dir in ["dev", "tmp", "proc", "sys"] {
-        // A fresh tmpfs cannot already hold these names.
-        let _ = root.dentry.inode.create(
-            dir.as_bytes(),
-            &NewNode::Directory { mode: 0o755 },
-            root_owner,
-        );
-    }
-    let mount_on = |name: &str, fs: std::sync::Arc<Tmpfs>, mode: u32| {
+    let root = mounts.root(root, fs_type);
+    let mount_on = |name: &str, fs: Arc<Tmpfs>, mode: u32| {
+        let dir = NewNode::Directory { mode: 0o755 };
+        let _ = root.dentry.inode.create(name.as_bytes(), &dir, root_owner);
         let Ok(dentry) = root.dentry.lookup(name.as_bytes()) else {
+            log::warn!("the root has no /{name} and it cannot be made: not mounting one");
             return;
         };
-        let at = Location {
-            mount: root.mount.clone(),
-            dentry,
-        };
+        let at = Location { mount: root.mount.clone(), dentry };
         let fs_root = fs.root();
-        let _ = fs_root.set_attr(&SetAttr {
-            mode: Some(mode),
-            ..SetAttr::default()
-        });
-        for (node, rdev, perm) in if name == "dev" {
-            devices::DEV_NODES
-        } else {
-            &[]
-        } {
+        let _ = fs_root.set_attr(&SetAttr { mode: Some(mode), ..SetAttr::default() });
+        for (node, rdev, perm) in if name == "dev" { devices::DEV_NODES } else { &[] } {
             let mode = crate::vfs::S_IFCHR | perm;
-            let _ = fs_root.create(
-                node.as_bytes(),
-                &NewNode::Device { mode, rdev: *rdev },
-                root_owner,
-            );
+            let _ = fs_root.create(node.as_bytes(), &NewNode::Device { mode, rdev: *rdev }, root_owner);
         }
-        let _ = mounts.mount(&at, fs_root, "tmpfs", false);
+        if let Err(e) = mounts.mount(&at, fs_root, "tmpfs", false) {
+            log::warn!("mounting /{name}: {e}");
+        }
     };
     mount_on("dev", Tmpfs::new(devices::makedev(0, 2)), 0o755);
     mount_on("tmp", Tmpfs::new(devices::makedev(0, 3)), 0o1777);

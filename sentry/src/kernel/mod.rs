@@ -183,9 +183,11 @@ impl Kernel {
         platform: Box<dyn Platform>,
         memory: Arc<MemoryFile>,
         config: Config,
+        root: Arc<dyn crate::vfs::Inode>,
+        root_type: &'static str,
     ) -> Arc<Kernel> {
         let mounts = MountTable::default();
-        let root = crate::fs::boot_root(&mounts);
+        let root = crate::fs::boot_root(&mounts, root, root_type);
         Arc::new(Kernel {
             platform,
             memory,
