@@ -9,6 +9,7 @@
 
 use std::any::Any;
 
+pub mod fd;
 pub mod ptrace;
 pub mod shm;
 

@@ -158,23 +158,29 @@ fn a_null_write_kills_with_sigsegv() {
 
 #[test]
 fn errors_of_runsc_itself_are_one_line() {
+    use std::os::unix::fs::PermissionsExt;
     let _g = shared();
-    for (prog, code, message) in [
-        (
-            "/nonexistent/prog",
-            127,
-            "runsc-rs: /nonexistent/prog: no such program\n",
-        ),
-        (
-            "/etc/passwd",
-            126,
-            "runsc-rs: /etc/passwd: not an ELF executable\n",
-        ),
-    ] {
+    // Not in /tmp: the sandbox has its own tmpfs there.
+    let not_elf = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("runsc-not-elf-{}", std::process::id()));
+    std::fs::write(&not_elf, "just text\n").expect("write");
+    std::fs::set_permissions(&not_elf, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let not_elf = not_elf.to_string_lossy().into_owned();
+    let cases = [
+        ("/nonexistent/prog", 127, "no such program"),
+        ("no-such-program-anywhere", 127, "no such program"),
+        (not_elf.as_str(), 126, "not an ELF executable"),
+        ("/etc/passwd", 126, "permission denied"),
+    ];
+    for (prog, code, why) in cases {
         let out = run(sandboxed(std::path::Path::new(prog), &[]));
-        assert_eq!(out.status.code(), Some(code), "{prog}");
-        assert_eq!(String::from_utf8_lossy(&out.stderr), message);
+        assert_eq!(out.status.code(), Some(code), "{prog}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            format!("runsc-rs: {prog}: {why}\n")
+        );
     }
+    let _ = std::fs::remove_file(&not_elf);
 }
 
 #[test]

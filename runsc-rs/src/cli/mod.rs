@@ -24,6 +24,19 @@ struct Cli {
 enum Command {
     /// Run a program in a new sandbox.
     Do(run_do::DoArgs),
+    /// Serve a root file system to a Sentry (started by runsc-rs itself).
+    #[command(hide = true)]
+    Gofer(GoferArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GoferArgs {
+    /// The directory to serve.
+    #[arg(long)]
+    root: PathBuf,
+    /// Refuse every change.
+    #[arg(long)]
+    read_only: bool,
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -35,5 +48,12 @@ pub fn main() -> i32 {
     }
     match cli.command {
         Command::Do(args) => run_do::run(args),
+        Command::Gofer(args) => match crate::gofer::serve(&args.root, args.read_only) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("runsc-rs gofer: {e}");
+                1
+            }
+        },
     }
 }

@@ -2,9 +2,10 @@
 
 use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use crate::gofer::Gofer;
 
 use clap::{Args, ValueEnum};
 use sentry::kernel::Exec;
@@ -25,6 +26,15 @@ pub enum PlatformName {
     Ptrace,
 }
 
+/// Where the sandbox's writes to its root go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverlayMode {
+    /// Into sandbox memory, over a read-only root: the host is never changed.
+    Memory,
+    /// Through to the root directory itself.
+    None,
+}
+
 #[derive(Debug, Args)]
 pub struct DoArgs {
     /// How guest code runs and traps.
@@ -33,6 +43,12 @@ pub struct DoArgs {
     /// Print every system call the program makes on stderr, strace style.
     #[arg(long)]
     strace: bool,
+    /// The host directory served as the sandbox's root.
+    #[arg(long, default_value = "/", value_name = "DIR")]
+    rootfs: PathBuf,
+    /// Where writes to the root go.
+    #[arg(long, value_enum, default_value = "memory")]
+    overlay: OverlayMode,
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -44,17 +60,14 @@ pub struct DoArgs {
 }
 
 pub fn run(args: DoArgs) -> i32 {
-    let program = &args.command[0];
-    let Some(host_path) = find_program(program) else {
-        eprintln!("runsc-rs: {}: no such program", program.to_string_lossy());
-        return EXIT_NOT_FOUND;
+    let program = args.command[0].to_string_lossy().into_owned();
+    // With the host's root the sandbox starts where runsc-rs was started; elsewhere at "/".
+    let cwd = match std::env::current_dir() {
+        Ok(dir) if args.rootfs == Path::new("/") => dir.to_string_lossy().into_owned(),
+        _ => "/".to_string(),
     };
-    // The guest sees the resolved path, as Linux records it for /proc/self/exe.
-    let guest_path = std::fs::canonicalize(&host_path).unwrap_or_else(|_| host_path.clone());
     let exec = Exec {
-        execfn: host_path.to_string_lossy().into_owned(),
-        host_path,
-        guest_path: guest_path.to_string_lossy().into_owned(),
+        program,
         argv: args.command.iter().map(|a| a.as_bytes().to_vec()).collect(),
         envp: std::env::vars_os()
             .map(|(k, v)| {
@@ -64,6 +77,7 @@ pub fn run(args: DoArgs) -> i32 {
                 kv
             })
             .collect(),
+        cwd,
     };
 
     let memory = match MemoryFile::new(MEMORY_FILE_SIZE) {
@@ -91,6 +105,43 @@ pub fn run(args: DoArgs) -> i32 {
             }
         }
     };
+    let read_only = args.overlay == OverlayMode::Memory;
+    let gofer = match Gofer::start(&args.rootfs, read_only) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("runsc-rs: {e}");
+            return EXIT_INTERNAL;
+        }
+    };
+    let lower = match sentry::fs::gofer::root(gofer.client.clone()) {
+        Ok(root) => root,
+        Err(e) => {
+            eprintln!(
+                "runsc-rs: the root {} cannot be served: {e}",
+                args.rootfs.display()
+            );
+            gofer.stop();
+            return EXIT_INTERNAL;
+        }
+    };
+    let (root, fs_type) = match args.overlay {
+        OverlayMode::Memory => {
+            use sentry::fs::devices::makedev;
+            let upper = sentry::fs::tmpfs::Tmpfs::new(makedev(0, 4));
+            match sentry::fs::overlay::overlay(lower, upper, makedev(0, 5)) {
+                Ok(root) => (root, "overlay"),
+                Err(e) => {
+                    eprintln!(
+                        "runsc-rs: the root {} cannot be served: {e}",
+                        args.rootfs.display()
+                    );
+                    gofer.stop();
+                    return EXIT_INTERNAL;
+                }
+            }
+        }
+        OverlayMode::None => (lower, "gofer"),
+    };
     let config = Config {
         strace: args.strace,
         uid: nix::unistd::getuid().as_raw(),
@@ -99,9 +150,13 @@ pub fn run(args: DoArgs) -> i32 {
             .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
             .unwrap_or_default(),
     };
-    let kernel = Kernel::new(platform, memory, config, sentry::fs::tmpfs_root(), "tmpfs");
-    match kernel.run(&exec) {
+    let kernel = Kernel::new(platform, memory, config, root, fs_type);
+    let code = match kernel.run(&exec) {
         Ok(status) => status.code(),
+        Err(e @ sentry::kernel::Error::NotFound(_)) => {
+            eprintln!("runsc-rs: {e}");
+            EXIT_NOT_FOUND
+        }
         Err(e @ sentry::kernel::Error::Exec { .. }) => {
             eprintln!("runsc-rs: {e}");
             EXIT_CANNOT_EXECUTE
@@ -110,21 +165,7 @@ pub fn run(args: DoArgs) -> i32 {
             eprintln!("runsc-rs: {e}");
             EXIT_INTERNAL
         }
-    }
-}
-
-/// The host file `program` names: itself if it has a slash, else the first executable of
-/// that name on PATH.
-fn find_program(program: &OsString) -> Option<PathBuf> {
-    let path = Path::new(program);
-    if program.as_bytes().contains(&b'/') {
-        return path.exists().then(|| path.to_path_buf());
-    }
-    let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    std::env::split_paths(&search)
-        .map(|dir| dir.join(program))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    };
+    gofer.stop();
+    code
 }

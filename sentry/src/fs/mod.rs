@@ -1,7 +1,9 @@
 //! The file systems: each implements the VFS's `Inode` and `FileOps`.
 
 pub mod devices;
+pub mod gofer;
 pub mod host;
+pub mod overlay;
 pub mod tmpfs;
 
 use std::sync::Arc;
@@ -27,12 +29,26 @@ pub fn boot_root(mounts: &MountTable, root: Arc<dyn Inode>, fs_type: &'static st
             log::warn!("the root has no /{name} and it cannot be made: not mounting one");
             return;
         };
-        let at = Location { mount: root.mount.clone(), dentry };
+        let at = Location {
+            mount: root.mount.clone(),
+            dentry,
+        };
         let fs_root = fs.root();
-        let _ = fs_root.set_attr(&SetAttr { mode: Some(mode), ..SetAttr::default() });
-        for (node, rdev, perm) in if name == "dev" { devices::DEV_NODES } else { &[] } {
+        let _ = fs_root.set_attr(&SetAttr {
+            mode: Some(mode),
+            ..SetAttr::default()
+        });
+        for (node, rdev, perm) in if name == "dev" {
+            devices::DEV_NODES
+        } else {
+            &[]
+        } {
             let mode = crate::vfs::S_IFCHR | perm;
-            let _ = fs_root.create(node.as_bytes(), &NewNode::Device { mode, rdev: *rdev }, root_owner);
+            let _ = fs_root.create(
+                node.as_bytes(),
+                &NewNode::Device { mode, rdev: *rdev },
+                root_owner,
+            );
         }
         if let Err(e) = mounts.mount(&at, fs_root, "tmpfs", false) {
             log::warn!("mounting /{name}: {e}");

@@ -4,7 +4,6 @@ mod fd_table;
 mod task;
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -49,6 +48,8 @@ impl ExitStatus {
 /// Failures to start a guest; each is one line for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("{0}: no such program")]
+    NotFound(String),
     #[error("{path}: {reason}")]
     Exec { path: String, reason: String },
     #[error("{0}")]
@@ -60,14 +61,38 @@ pub enum Error {
 /// What to run as the sandbox's first process.
 #[derive(Debug, Clone)]
 pub struct Exec {
-    /// Where the Sentry reads the executable from on the host.
-    pub host_path: PathBuf,
-    /// The executable's resolved path as the guest sees it (/proc/self/exe).
-    pub guest_path: String,
-    /// The path it was executed by, unresolved (AT_EXECFN).
-    pub execfn: String,
+    /// The program as the user named it: a path in the sandbox (relative to `cwd`), or a
+    /// name to look up on the PATH in `envp`.
+    pub program: String,
     pub argv: Vec<Vec<u8>>,
     pub envp: Vec<Vec<u8>>,
+    /// The working directory in the sandbox; "/" if it does not exist there.
+    pub cwd: String,
+}
+
+/// Reads a whole executable through the VFS: it must be a regular file with an execute bit
+/// (EACCES otherwise, as execve).
+fn read_executable(location: &Location) -> Result<Vec<u8>, Errno> {
+    /// Larger executables are refused rather than read into the Sentry's heap.
+    const MAX_EXECUTABLE: u64 = 1 << 30;
+    let attr = location.dentry.inode.attr()?;
+    if attr.file_type() != Some(crate::vfs::FileType::Regular) || attr.mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    if attr.size > MAX_EXECUTABLE {
+        return Err(Errno::EFBIG);
+    }
+    let file = location.dentry.inode.clone().open(crate::vfs::O_RDONLY)?;
+    let mut bytes = vec![0u8; attr.size as usize];
+    let mut done = 0;
+    while done < bytes.len() {
+        match file.read(done as u64, &mut bytes[done..])? {
+            0 => break,
+            n => done += n,
+        }
+    }
+    bytes.truncate(done);
+    Ok(bytes)
 }
 
 /// Facts about the host, captured once at start-up, that the guest is shown.
@@ -241,11 +266,26 @@ impl Kernel {
 
     /// Creates pid 1 with `exec` loaded, ready to run.
     fn start_init(self: &Arc<Kernel>, exec: &Exec) -> Result<Task, Error> {
+        let fs = Arc::new(FsContext::new(self.root.clone()));
+        let start = crate::vfs::Start {
+            mounts: &self.mounts,
+            root: &self.root,
+            at: &self.root,
+        };
+        if let Ok(cwd) = crate::vfs::resolve(start, exec.cwd.as_bytes(), true) {
+            if cwd.dentry.is_dir() {
+                fs.lock().cwd = cwd;
+            }
+        }
+        let (location, execfn) = self.find_program(&fs, exec)?;
+        let guest_path =
+            String::from_utf8_lossy(&crate::vfs::path::absolute(&location, &self.root))
+                .into_owned();
         let exec_err = |reason: String| Error::Exec {
-            path: exec.guest_path.clone(),
+            path: exec.program.clone(),
             reason,
         };
-        let bytes = std::fs::read(&exec.host_path).map_err(|e| exec_err(e.to_string()))?;
+        let bytes = read_executable(&location).map_err(|e| exec_err(e.desc().to_lowercase()))?;
         let space = self.platform.new_address_space()?;
         let stack_limit = self.host.rlimits[RLIMIT_STACK as usize].cur;
         let layout = self.layout(stack_limit);
@@ -288,7 +328,7 @@ impl Kernel {
         let info = StackInfo {
             argv: &exec.argv,
             envp: &exec.envp,
-            execfn: exec.execfn.as_bytes(),
+            execfn: execfn.as_bytes(),
             auxv: &auxv,
             random,
         };
@@ -298,12 +338,7 @@ impl Kernel {
                 LoadError::TooBig => exec_err(e.to_string()),
                 e => Error::Memory(e.errno()),
             })?;
-        let tg = Arc::new(ThreadGroup::new(
-            1,
-            exec.guest_path.clone(),
-            self.host.rlimits,
-        ));
-        let fs = Arc::new(FsContext::new(self.root.clone()));
+        let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
         let mut task = Task::new(
             self.clone(),
             tg,
@@ -312,16 +347,46 @@ impl Kernel {
             fs,
             creds,
         );
-        task.set_comm(
-            exec.guest_path
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        task.set_comm(guest_path.rsplit('/').next().unwrap_or_default().as_bytes());
         task.regs.rip = image.entry;
         task.regs.rsp = sp;
         Ok(task)
+    }
+
+    /// Finds `exec.program` in the sandbox as execvp(3) would: a name with a slash is a
+    /// path, anything else is looked up on the PATH of `exec.envp`. Returns the file and the
+    /// path it was found by (AT_EXECFN).
+    fn find_program(&self, fs: &FsContext, exec: &Exec) -> Result<(Location, String), Error> {
+        let state = fs.lock().clone();
+        let start = crate::vfs::Start {
+            mounts: &self.mounts,
+            root: &state.root,
+            at: &state.cwd,
+        };
+        let usable = |path: &str| {
+            let location = crate::vfs::resolve(start, path.as_bytes(), true).ok()?;
+            let attr = location.dentry.inode.attr().ok()?;
+            let regular = attr.file_type() == Some(crate::vfs::FileType::Regular);
+            (regular && attr.mode & 0o111 != 0).then_some(location)
+        };
+        if exec.program.contains('/') {
+            let location = crate::vfs::resolve(start, exec.program.as_bytes(), true)
+                .map_err(|_| Error::NotFound(exec.program.clone()))?;
+            return Ok((location, exec.program.clone()));
+        }
+        let path_var = exec
+            .envp
+            .iter()
+            .find_map(|e| e.strip_prefix(b"PATH="))
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+        for dir in path_var.split(':').filter(|d| !d.is_empty()) {
+            let candidate = format!("{}/{}", dir.trim_end_matches('/'), exec.program);
+            if let Some(location) = usable(&candidate) {
+                return Ok((location, candidate));
+            }
+        }
+        Err(Error::NotFound(exec.program.clone()))
     }
 
     /// The first address above the guest's stack: one guard page below the platform's limit.

@@ -635,40 +635,7 @@ pub fn getcwd(t: &mut Task, a: &[u64; 6]) -> SysResult {
 /// The absolute path of `location` as seen from the task's root.
 pub(crate) fn path_of(t: &Task, location: &Location) -> Vec<u8> {
     let root = t.fs.lock().root.clone();
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    let mut at = location.clone();
-    loop {
-        if at.same(&root) {
-            break;
-        }
-        if Arc::ptr_eq(&at.dentry, &at.mount.root) {
-            match &at.mount.mountpoint {
-                Some(below) => {
-                    at = below.clone();
-                    continue;
-                }
-                None => break,
-            }
-        }
-        names.push(at.dentry.name.clone());
-        match &at.dentry.parent {
-            Some(p) => {
-                at = Location {
-                    mount: at.mount.clone(),
-                    dentry: p.clone(),
-                }
-            }
-            None => break,
-        }
-    }
-    if names.is_empty() {
-        return b"/".to_vec();
-    }
-    names
-        .iter()
-        .rev()
-        .flat_map(|n| [b"/".as_slice(), n.as_slice()].concat())
-        .collect()
+    vfs::path::absolute(location, &root)
 }
 
 pub fn umask_call(t: &mut Task, a: &[u64; 6]) -> SysResult {

@@ -167,6 +167,44 @@ fn follow_link(
     resolve_inner(from, &target, true, links)
 }
 
+/// The absolute path of `location` as seen from `root` (climbing out of mounts).
+pub fn absolute(location: &Location, root: &Location) -> Vec<u8> {
+    let mut names: Vec<Vec<u8>> = Vec::new();
+    let mut at = location.clone();
+    loop {
+        if at.same(root) {
+            break;
+        }
+        if std::sync::Arc::ptr_eq(&at.dentry, &at.mount.root) {
+            match &at.mount.mountpoint {
+                Some(below) => {
+                    at = below.clone();
+                    continue;
+                }
+                None => break,
+            }
+        }
+        names.push(at.dentry.name.clone());
+        match &at.dentry.parent {
+            Some(p) => {
+                at = Location {
+                    mount: at.mount.clone(),
+                    dentry: p.clone(),
+                }
+            }
+            None => break,
+        }
+    }
+    if names.is_empty() {
+        return b"/".to_vec();
+    }
+    names
+        .iter()
+        .rev()
+        .flat_map(|n| [b"/".as_slice(), n.as_slice()].concat())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

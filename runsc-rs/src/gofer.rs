@@ -1,0 +1,157 @@
+//! Starting the gofer: the process that serves the sandbox's root file system to the Sentry
+//! over a shared-memory ring. runsc-rs re-executes itself as `runsc-rs gofer`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use gofer::client::{Client, ClientOptions};
+use gofer::ring::{RingConfig, RingFds, ShmBackEnd, ShmFrontEnd};
+use gofer::server::{Server, ServerOptions};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::spawn::{posix_spawn, PosixSpawnAttr, PosixSpawnFileActions};
+use nix::sys::stat::Mode;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+/// The ring's shape: 64 requests in flight, 1 MiB payloads (reads and writes are split into
+/// pieces of this size).
+pub const RING: RingConfig = RingConfig {
+    slots: 64,
+    data_slot_size: 1 << 20,
+};
+
+/// Where the gofer finds its ring: memory, request eventfd, response eventfd.
+const RING_FDS: [i32; 3] = [3, 4, 5];
+
+/// A running gofer process and the client connected to it.
+pub struct Gofer {
+    pub client: Arc<Client>,
+    pid: Pid,
+    /// Set when runsc-rs itself shuts the gofer down, so its exit is not reported as a death.
+    stopping: Arc<AtomicBool>,
+}
+
+impl Gofer {
+    /// Starts `runsc-rs gofer` serving `root` (read-only if asked) and connects to it.
+    pub fn start(root: &Path, read_only: bool) -> Result<Gofer, String> {
+        let (front, fds) =
+            ShmFrontEnd::create(RING).map_err(|e| format!("creating the gofer's ring: {e}"))?;
+        let exe = std::fs::read_link("/proc/self/exe")
+            .map_err(|e| format!("finding runsc-rs itself: {e}"))?;
+        let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
+        let mut args = vec![cstr("runsc-rs")?, cstr("gofer")?, cstr("--root")?];
+        args.push(
+            CString::new(root.as_os_str().as_encoded_bytes())
+                .map_err(|_| "root path has a NUL byte".to_string())?,
+        );
+        if read_only {
+            args.push(cstr("--read-only")?);
+        }
+        let env: Vec<CString> = Vec::new();
+        let mut actions =
+            PosixSpawnFileActions::init().map_err(|e| format!("posix_spawn set-up: {e}"))?;
+        // Duplicate each ring descriptor above the target numbers first, so dup2 never meets
+        // a descriptor already at its target (which would keep close-on-exec set).
+        let ring = [fds.memory, fds.requests, fds.responses];
+        let mut high: Vec<OwnedFd> = Vec::new();
+        for (fd, target) in ring.iter().zip(RING_FDS) {
+            let dup = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(64))
+                .map_err(|e| format!("duplicating a ring descriptor: {e}"))?;
+            let dup = nix_owned(dup)?;
+            actions
+                .add_dup2(dup.as_raw_fd(), target)
+                .map_err(|e| format!("posix_spawn set-up: {e}"))?;
+            high.push(dup);
+        }
+        actions
+            .add_open(0, c"/dev/null", OFlag::O_RDONLY, Mode::empty())
+            .and_then(|()| actions.add_open(1, c"/dev/null", OFlag::O_WRONLY, Mode::empty()))
+            .map_err(|e| format!("posix_spawn set-up: {e}"))?;
+        let attr = PosixSpawnAttr::init().map_err(|e| format!("posix_spawn set-up: {e}"))?;
+        let pid = posix_spawn(exe.as_path(), &actions, &attr, &args, &env)
+            .map_err(|e| format!("starting the gofer: {e}"))?;
+        drop(high);
+        let pidfd = rustix::process::Pid::from_raw(pid.as_raw()).and_then(|p| {
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok()
+        });
+        let options = ClientOptions {
+            timeout: Duration::from_secs(30),
+            server_process: pidfd,
+        };
+        let client = Client::connect(front, options).map_err(|e| {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+            format!("connecting to the gofer: {e}")
+        })?;
+        let stopping = Arc::new(AtomicBool::new(false));
+        watch(pid, stopping.clone());
+        Ok(Gofer {
+            client: Arc::new(client),
+            pid,
+            stopping,
+        })
+    }
+
+    /// Asks the gofer to stop (the watcher thread reaps it).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        if self.client.shutdown().is_err() {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+/// Takes ownership of a descriptor nix returned as a raw number.
+fn nix_owned(fd: i32) -> Result<OwnedFd, String> {
+    platform::fd::take_inherited(fd).map_err(|e| format!("taking a descriptor: {e}"))
+}
+
+/// Reaps the gofer when it exits, and says so once if that was not asked for: from then on
+/// the guest's file calls fail with EIO.
+fn watch(pid: Pid, stopping: Arc<AtomicBool>) {
+    std::thread::spawn(move || {
+        let how = match waitpid(pid, None) {
+            Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
+            Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
+            Ok(other) => format!("stopped ({other:?})"),
+            Err(e) => format!("could not be waited for ({e})"),
+        };
+        if !stopping.load(Ordering::SeqCst) {
+            eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
+        }
+    });
+}
+
+/// `runsc-rs gofer`: serves `root` on the ring whose descriptors were inherited.
+pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
+    // Die with runsc-rs; if it is already gone, stop now.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(|e| format!("prctl: {e}"))?;
+    if nix::unistd::getppid() == Pid::from_raw(1) {
+        return Err("runsc-rs exited before the gofer started".into());
+    }
+    let take =
+        |fd| platform::fd::take_inherited(fd).map_err(|e| format!("ring descriptor {fd}: {e}"));
+    let fds = RingFds {
+        memory: take(RING_FDS[0])?,
+        requests: take(RING_FDS[1])?,
+        responses: take(RING_FDS[2])?,
+    };
+    let root_fd = nix::fcntl::open(
+        root,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| format!("opening the root {}: {e}", root.display()))?;
+    let ring = ShmBackEnd::attach(RING, fds).map_err(|e| format!("attaching to the ring: {e}"))?;
+    let options = ServerOptions {
+        read_only,
+        ..ServerOptions::default()
+    };
+    let mut server = Server::new(ring, root_fd, options).map_err(|e| e.to_string())?;
+    server.serve().map_err(|e| e.to_string())
+}
