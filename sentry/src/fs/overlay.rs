@@ -507,18 +507,39 @@ impl Inode for OvlInode {
             (s.upper.clone(), s.unlinked)
         };
         let mut attr = match (upper, &self.lower) {
-            (Some(upper), _) => upper.attr()?,
+            (Some(upper), lower) => {
+                let mut attr = upper.attr()?;
+                // A merged directory shows the lower directory's size and link count (its
+                // upper half is only a container for what changed), as ls shows natively.
+                let merged_dir =
+                    attr.file_type() == Some(FileType::Directory) && !unlinked && attr.nlink > 0;
+                if let Some(lower) = lower.as_ref().filter(|_| merged_dir) {
+                    if let Ok(l) = lower.attr() {
+                        if l.file_type() == Some(FileType::Directory) {
+                            attr.size = l.size;
+                            attr.nlink = l.nlink;
+                            attr.blocks = l.blocks;
+                        }
+                    }
+                }
+                attr.dev = self.fs.dev;
+                attr
+            }
             (None, Some(lower)) => {
                 let mut attr = lower.attr()?;
                 if unlinked {
                     attr.nlink = 0;
+                }
+                // Like Linux overlayfs without xino: a non-directory still in the lower layer
+                // keeps its real device; directories are the overlay's.
+                if attr.file_type() == Some(FileType::Directory) {
+                    attr.dev = self.fs.dev;
                 }
                 attr
             }
             (None, None) => return Err(Errno::EIO),
         };
         attr.ino = self.ino;
-        attr.dev = self.fs.dev;
         Ok(attr)
     }
 

@@ -202,6 +202,55 @@ pub fn pwritev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     writev_at(t, &file, a[1], a[2], offset_arg(a[3])?)
 }
 
+/// sendfile(2): copies up to `count` bytes from `in_fd` (at `*offset` if given, which is then
+/// advanced, else at its file offset) to `out_fd`.
+pub fn sendfile(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [out_fd, in_fd, offset_ptr, count, ..] = *a;
+    let input = t.fds.get(in_fd)?;
+    let output = t.fds.get(out_fd)?;
+    if !input.readable() || !output.writable() {
+        return Err(Errno::EBADF);
+    }
+    let mut offset = if offset_ptr != 0 {
+        let o: i64 = t.mm.read_obj(offset_ptr)?;
+        Some(u64::try_from(o).map_err(|_| Errno::EINVAL)?)
+    } else {
+        None
+    };
+    let count = count.min(MAX_RW_COUNT);
+    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
+    let mut done = 0u64;
+    while done < count {
+        let want = ((count - done) as usize).min(buf.len());
+        let read = match offset {
+            Some(o) => input.pread(o, &mut buf[..want]),
+            None => input.read(&mut buf[..want]),
+        };
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        };
+        let written = match output.write(&buf[..n]) {
+            Ok(w) => w,
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => 0,
+        };
+        done += written as u64;
+        if let Some(o) = offset.as_mut() {
+            *o += written as u64;
+        }
+        if written < n {
+            break;
+        }
+    }
+    if let (Some(o), true) = (offset, offset_ptr != 0) {
+        t.mm.write_obj(offset_ptr, &(o as i64))?;
+    }
+    Ok(done)
+}
+
 pub fn lseek(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
     file.seek(a[1] as i64, a[2])
@@ -451,4 +500,128 @@ pub(super) fn status_flags(flags: u32) -> u32 {
     use crate::vfs::{O_CREAT, O_EXCL, O_TRUNC};
     const O_NOCTTY: u32 = 0o400;
     (flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC)) | O_LARGEFILE
+}
+
+/// `struct pollfd`.
+#[repr(C)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    zerocopy::FromBytes,
+    zerocopy::IntoBytes,
+    zerocopy::Immutable,
+    zerocopy::KnownLayout,
+)]
+struct PollFd {
+    fd: i32,
+    events: i16,
+    revents: i16,
+}
+
+const POLLIN: i16 = 0x1;
+const POLLPRI: i16 = 0x2;
+const POLLOUT: i16 = 0x4;
+const POLLERR: i16 = 0x8;
+const POLLHUP: i16 = 0x10;
+const POLLNVAL: i16 = 0x20;
+const POLLRDNORM: i16 = 0x40;
+const POLLWRNORM: i16 = 0x100;
+
+pub fn poll(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let timeout = a[2] as i32;
+    let timeout = (timeout >= 0).then(|| std::time::Duration::from_millis(timeout as u64));
+    poll_fds(t, a[0], a[1], timeout)
+}
+
+pub fn ppoll(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let timeout = if a[2] != 0 {
+        let ts: Timespec = t.mm.read_obj(a[2])?;
+        Some(ts.to_duration()?)
+    } else {
+        None
+    };
+    if a[3] != 0 && a[4] != 8 {
+        return Err(Errno::EINVAL);
+    }
+    // The signal mask only matters while signals are delivered, which comes later.
+    poll_fds(t, a[0], a[1], timeout)
+}
+
+/// poll(2) over the files that exist so far: every file but runsc-rs's own stdio is always
+/// ready (files, directories, devices never block); stdio is polled on the host.
+fn poll_fds(t: &Task, addr: u64, count: u64, timeout: Option<std::time::Duration>) -> SysResult {
+    let limit = nofile_limit(t);
+    if count > limit.max(1024) {
+        return Err(Errno::EINVAL);
+    }
+    let mut fds = vec![PollFd::default(); count as usize];
+    t.mm.copy_in(addr, fds.as_mut_slice().as_mut_bytes())?;
+    let mut host: Vec<(usize, std::os::fd::BorrowedFd<'static>)> = Vec::new();
+    let mut ready = 0;
+    for (i, pfd) in fds.iter_mut().enumerate() {
+        pfd.revents = 0;
+        if pfd.fd < 0 {
+            continue;
+        }
+        let Ok(file) = t.fds.get(pfd.fd as u64) else {
+            pfd.revents = POLLNVAL;
+            ready += 1;
+            continue;
+        };
+        match file
+            .inode
+            .as_any()
+            .downcast_ref::<crate::fs::host::HostFile>()
+        {
+            Some(h) => host.push((i, h.stream.host_fd())),
+            None => {
+                let always = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
+                pfd.revents = pfd.events & always;
+                if pfd.revents != 0 {
+                    ready += 1;
+                }
+            }
+        }
+    }
+    if !host.is_empty() {
+        use nix::poll::{PollFd as HostPollFd, PollFlags, PollTimeout};
+        let wait = if ready > 0 {
+            PollTimeout::ZERO
+        } else {
+            match timeout {
+                None => PollTimeout::NONE,
+                Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+            }
+        };
+        let mut polled: Vec<HostPollFd> = host
+            .iter()
+            .map(|(i, fd)| {
+                HostPollFd::new(
+                    *fd,
+                    PollFlags::from_bits_truncate(fds[*i].events | POLLERR | POLLHUP),
+                )
+            })
+            .collect();
+        loop {
+            match nix::poll::poll(&mut polled, wait) {
+                Ok(_) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        for ((i, _), p) in host.iter().zip(&polled) {
+            let revents = p.revents().map_or(0, |r| r.bits());
+            fds[*i].revents = revents & (fds[*i].events | POLLERR | POLLHUP | POLLNVAL | POLLPRI);
+            if fds[*i].revents != 0 {
+                ready += 1;
+            }
+        }
+    } else if ready == 0 {
+        // Nothing can become ready: sleep out the timeout (forever is the guest's choice).
+        std::thread::sleep(timeout.unwrap_or(std::time::Duration::MAX));
+    }
+    t.mm.copy_out(addr, fds.as_bytes())?;
+    Ok(ready)
 }

@@ -1,0 +1,210 @@
+//! The sandbox's file system: the host root served by the gofer under the memory overlay,
+//! other roots with --rootfs, and what a hostile rootfs cannot do.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tests::*;
+
+fn native(args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(busybox());
+    cmd.args(args).current_dir("/");
+    run(cmd)
+}
+
+fn sandbox(args: &[&str]) -> std::process::Output {
+    let mut cmd = sandboxed(&busybox(), args);
+    cmd.current_dir("/");
+    run(cmd)
+}
+
+#[test]
+fn host_files_read_as_natively() {
+    let _g = shared();
+    for args in [
+        &["cat", "/etc/os-release"][..],
+        &["find", "/usr/share/doc", "-maxdepth", "1"][..],
+        // Files only: directories show the overlay's device, as with Linux overlayfs.
+        &["stat", "/etc/os-release", "/usr/bin/busybox"][..],
+        &["ls", "-la", "/usr/lib"][..],
+    ] {
+        let (n, s) = (native(args), sandbox(args));
+        assert_eq!(s.status.code(), Some(0), "{args:?}: {s:?}");
+        assert_eq!(stdout(&n), stdout(&s), "{args:?}");
+        assert!(!stdout(&s).is_empty());
+    }
+}
+
+#[test]
+fn ls_of_the_root_matches_but_for_the_sandbox_mounts() {
+    let _g = shared();
+    // /dev, /tmp and /proc, /sys are the sandbox's own; the total block count includes them.
+    let keep = |out: &std::process::Output| -> Vec<String> {
+        stdout(out)
+            .lines()
+            .filter(|l| !l.starts_with("total"))
+            .filter(|l| {
+                !["dev", "tmp", "proc", "sys"]
+                    .iter()
+                    .any(|m| l.ends_with(&format!(" {m}")))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let (n, s) = (native(&["ls", "-la", "/"]), sandbox(&["ls", "-la", "/"]));
+    assert_eq!(keep(&n), keep(&s));
+    assert!(keep(&s).len() > 5);
+}
+
+#[test]
+fn writes_stay_in_the_sandbox() {
+    let _g = shared();
+    let before = std::fs::read("/etc/hostname").expect("host /etc/hostname");
+    // echo and read are shell builtins: no fork is needed.
+    let script = "echo sandboxed > /etc/hostname; read l < /etc/hostname; echo \"$l\"; \
+                  echo new > /usr/new-file; read m < /usr/new-file; echo \"$m\"";
+    let out = sandbox(&["sh", "-c", script]);
+    assert_eq!(stdout(&out), "sandboxed\nnew\n", "{out:?}");
+    assert_eq!(
+        std::fs::read("/etc/hostname").expect("host /etc/hostname"),
+        before
+    );
+    assert!(!Path::new("/usr/new-file").exists());
+}
+
+/// A rootfs holding a static busybox, in the target's temp folder (not /tmp, which the
+/// sandbox replaces with its own tmpfs).
+fn rootfs(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bin")).expect("mkdir rootfs/bin");
+    std::fs::copy(busybox(), dir.join("bin/busybox")).expect("copy busybox");
+    dir
+}
+
+fn in_rootfs(root: &Path, overlay: &str, script: &str) -> std::process::Output {
+    let mut cmd = Command::new(runsc());
+    cmd.arg("do")
+        .arg("--rootfs")
+        .arg(root)
+        .args(["--overlay", overlay, "--"]);
+    cmd.args(["/bin/busybox", "sh", "-c", script]);
+    run(cmd)
+}
+
+#[test]
+fn overlay_none_writes_through_to_the_rootfs() {
+    let _g = shared();
+    let root = rootfs("rootfs-none");
+    let out = in_rootfs(&root, "memory", "echo kept-in-memory > /data");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        !root.join("data").exists(),
+        "the memory overlay wrote to the rootfs"
+    );
+    let out = in_rootfs(
+        &root,
+        "none",
+        "echo written > /data; read l < /data; echo \"$l\"",
+    );
+    assert_eq!(stdout(&out), "written\n", "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("data")).expect("data"),
+        "written\n"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn symlinks_in_the_rootfs_never_lead_out_of_it() {
+    use std::os::unix::fs::symlink;
+    let _g = shared();
+    let root = rootfs("rootfs-escape");
+    let secret =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("secret-{}", std::process::id()));
+    std::fs::write(&secret, "SECRET\n").expect("write secret");
+    let depth = "../".repeat(root.components().count() + 2);
+    let relative = format!("{depth}{}", secret.display());
+    symlink(&secret, root.join("absolute")).expect("symlink");
+    symlink(&relative, root.join("relative")).expect("symlink");
+    symlink(
+        format!("/proc/self/root{}", secret.display()),
+        root.join("procroot"),
+    )
+    .expect("symlink");
+    symlink("/etc/shadow", root.join("shadow")).expect("symlink");
+    symlink("../../../../../../../..", root.join("up")).expect("symlink");
+    // The host itself can follow them (the test is meaningful).
+    assert_eq!(
+        std::fs::read_to_string(root.join("absolute")).expect("host follows"),
+        "SECRET\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("relative")).expect("host follows"),
+        "SECRET\n"
+    );
+    for overlay in ["memory", "none"] {
+        let script = "for f in /absolute /relative /procroot /shadow /up/etc/shadow; do \
+                      read l < $f && echo \"read $f: $l\"; done; echo checked";
+        let out = in_rootfs(&root, overlay, script);
+        let text = stdout(&out);
+        assert_eq!(text, "checked\n", "{overlay}: {out:?}");
+    }
+    let _ = std::fs::remove_file(&secret);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The gofer process runsc-rs `pid` started.
+fn gofer_of(pid: u32) -> Option<i32> {
+    let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|c| c.parse::<i32>().ok())
+        .find(|c| {
+            std::fs::read(format!("/proc/{c}/cmdline"))
+                .map(|cmd| cmd.split(|&b| b == 0).nth(1) == Some(b"gofer"))
+                .unwrap_or(false)
+        })
+}
+
+#[test]
+fn killing_the_gofer_gives_eio_and_one_line_and_no_hang() {
+    let _g = shared();
+    let script = "while read l < /etc/os-release; do :; done; echo loop ended";
+    let mut child = sandboxed(&busybox(), &["sh", "-c", script])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn runsc-rs");
+    let pid = child.id();
+    let mut gofer = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        gofer = gofer_of(pid);
+        gofer.is_some()
+    }));
+    std::thread::sleep(Duration::from_millis(300));
+    let gofer = gofer.expect("gofer pid");
+    let killed = Command::new("kill")
+        .args(["-KILL", &gofer.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(
+        wait_until(Duration::from_secs(15), || child
+            .try_wait()
+            .ok()
+            .flatten()
+            .is_some()),
+        "runsc-rs did not exit after its gofer died"
+    );
+    let out = child.wait_with_output().expect("output");
+    assert_eq!(stdout(&out), "loop ended\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains("gofer")).collect();
+    assert_eq!(lines.len(), 1, "stderr:\n{err}");
+    assert!(
+        lines[0].contains(&format!("the gofer (pid {gofer}) was killed by SIGKILL")),
+        "{err}"
+    );
+}
