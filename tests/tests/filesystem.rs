@@ -39,7 +39,8 @@ fn host_files_read_as_natively() {
 #[test]
 fn ls_of_the_root_matches_but_for_the_sandbox_mounts() {
     let _g = shared();
-    // /dev, /tmp and /proc, /sys are the sandbox's own; the total block count includes them.
+    // /dev, /proc and /sys are the sandbox's own, and /tmp changes as tests run; the total
+    // block count includes them.
     let keep = |out: &std::process::Output| -> Vec<String> {
         stdout(out)
             .lines()

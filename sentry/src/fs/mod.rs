@@ -17,8 +17,10 @@ pub fn tmpfs_root() -> Arc<dyn Inode> {
 }
 
 /// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
-/// /dev and a tmpfs on /tmp. Missing mount points are created where the root allows it;
-/// where it does not, that mount is skipped with a log line.
+/// /dev and, unless the root is already an in-memory overlay, a tmpfs on /tmp. (Over the
+/// host's root the overlay keeps /tmp's writes in memory already, and hiding the host's
+/// /tmp would hide the programs people run from it.) Missing mount points are created where
+/// the root allows it; where it does not, that mount is skipped with a log line.
 pub fn boot_root(mounts: &MountTable, root: Arc<dyn Inode>, fs_type: &'static str) -> Location {
     let root_owner = Owner { uid: 0, gid: 0 };
     let root = mounts.root(root, fs_type);
@@ -55,6 +57,8 @@ pub fn boot_root(mounts: &MountTable, root: Arc<dyn Inode>, fs_type: &'static st
         }
     };
     mount_on("dev", Tmpfs::new(devices::makedev(0, 2)), 0o755);
-    mount_on("tmp", Tmpfs::new(devices::makedev(0, 3)), 0o1777);
+    if fs_type != "overlay" {
+        mount_on("tmp", Tmpfs::new(devices::makedev(0, 3)), 0o1777);
+    }
     root
 }
