@@ -3,13 +3,34 @@
 //!
 //! Run with `cargo build --release --workspace && target/release/bench`.
 
+mod ring;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Repetitions of each variant; the median is reported.
-const REPS: usize = 7;
+const REPS: usize = 5;
 /// getpid calls per repetition.
-const CALLS: &str = "100000";
+const GETPID_CALLS: &str = "100000";
+/// Files stat'ed, and created and deleted, per repetition.
+const FILES: usize = 10_000;
+/// Size of the file read through the gofer.
+const READ_BYTES: usize = 256 << 20;
+
+/// One way of running a benchmark program.
+struct Variant {
+    name: &'static str,
+    command: Command,
+}
+
+/// A benchmark: variants that each print "<label> <value> <unit>"; the first is native.
+struct Benchmark {
+    title: &'static str,
+    unit: &'static str,
+    /// Higher values are better (throughput) rather than lower (latency).
+    higher_is_better: bool,
+    variants: Vec<Variant>,
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -26,70 +47,163 @@ fn main() {
         std::process::exit(code);
     }
     let runsc = sibling("runsc-rs");
-    let getpid = Path::new(env!("OUT_DIR")).join("getpid");
+    let out = Path::new(env!("OUT_DIR"));
+    let (getpid, fs) = (out.join("getpid"), out.join("fs"));
     let me = std::env::current_exe().expect("own path");
-
-    let variants: [(&str, Command); 3] = [
-        ("native", command(&getpid, &[CALLS])),
-        (
-            "ptrace floor",
-            command(&me, &["--floor", path(&getpid), CALLS]),
-        ),
-        (
-            "sandbox (ptrace)",
-            command(&runsc, &["do", "--", path(&getpid), CALLS]),
-        ),
+    let data = setup_data();
+    let stat_dir = data.join("stat");
+    let read_file = data.join("read.bin");
+    let create_dir = data.join("create");
+    let sandbox = |args: &[&str]| {
+        let mut cmd = Command::new(&runsc);
+        cmd.args(["do", "--"]).args(args);
+        cmd
+    };
+    let sandbox_through = |args: &[&str]| {
+        let mut cmd = Command::new(&runsc);
+        cmd.args(["do", "--overlay", "none", "--"]).args(args);
+        cmd
+    };
+    let p = |p: &Path| p.to_str().expect("UTF-8 path").to_string();
+    let files = FILES.to_string();
+    let mut benchmarks = vec![
+        Benchmark {
+            title: "getpid",
+            unit: "ns/call",
+            higher_is_better: false,
+            variants: vec![
+                Variant {
+                    name: "native",
+                    command: command(&getpid, &[GETPID_CALLS]),
+                },
+                Variant {
+                    name: "ptrace floor",
+                    command: command(&me, &["--floor", &p(&getpid), GETPID_CALLS]),
+                },
+                Variant {
+                    name: "sandbox (ptrace)",
+                    command: sandbox(&[&p(&getpid), GETPID_CALLS]),
+                },
+            ],
+        },
+        Benchmark {
+            title: "stat of 10,000 host files",
+            unit: "ns/stat",
+            higher_is_better: false,
+            variants: vec![
+                Variant {
+                    name: "native",
+                    command: command(&fs, &["stat", &p(&stat_dir), &files]),
+                },
+                Variant {
+                    name: "sandbox (gofer, overlay)",
+                    command: sandbox(&[&p(&fs), "stat", &p(&stat_dir), &files]),
+                },
+            ],
+        },
+        Benchmark {
+            title: "reading a 256 MiB host file",
+            unit: "MB/s",
+            higher_is_better: true,
+            variants: vec![
+                Variant {
+                    name: "native",
+                    command: command(&fs, &["read", &p(&read_file)]),
+                },
+                Variant {
+                    name: "sandbox (gofer, overlay)",
+                    command: sandbox(&[&p(&fs), "read", &p(&read_file)]),
+                },
+            ],
+        },
+        Benchmark {
+            title: "create+write+close, then unlink, 10,000 small files",
+            unit: "ns/file",
+            higher_is_better: false,
+            variants: vec![
+                Variant {
+                    name: "native (host disk)",
+                    command: command(&fs, &["create", &p(&create_dir), &files]),
+                },
+                Variant {
+                    name: "sandbox, memory overlay",
+                    command: sandbox(&[&p(&fs), "create", &p(&create_dir), &files]),
+                },
+                Variant {
+                    name: "sandbox, through the gofer (--overlay none)",
+                    command: sandbox_through(&[&p(&fs), "create", &p(&create_dir), &files]),
+                },
+            ],
+        },
     ];
-    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); variants.len()];
-    let mut variants = variants;
-    for _ in 0..REPS {
-        for (i, (name, cmd)) in variants.iter_mut().enumerate() {
-            samples[i].push(ns_per_call(name, cmd));
-        }
-    }
-    let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
-    let (native, floor, sandbox) = (medians[0], medians[1], medians[2]);
-
     let mut report = String::new();
     report.push_str("# Benchmark results\n\n");
     report.push_str(&machine());
     report.push_str(&format!(
-        "\nEach figure is the median of {REPS} interleaved runs of {CALLS} calls; \
-         `target/release/bench` produced this file.\n\n"
+        "\nEach figure is the median of {REPS} interleaved runs; `target/release/bench` produced \
+         this file. Ratios are against the native run (for throughput, native / sandbox, so a \
+         ratio above 1 is always the sandbox being slower).\n"
     ));
-    report.push_str(
-        "## getpid\n\n| variant | ns/call | vs native | vs floor |\n|---|---:|---:|---:|\n",
-    );
-    for (i, (name, _)) in variants.iter().enumerate() {
-        let m = medians[i];
+    for b in &mut benchmarks {
+        let mut samples: Vec<Vec<f64>> = vec![Vec::new(); b.variants.len()];
+        for _ in 0..REPS {
+            for (i, v) in b.variants.iter_mut().enumerate() {
+                samples[i].push(measure(v.name, &mut v.command));
+            }
+        }
+        let medians: Vec<f64> = samples.iter_mut().map(|s| median(s)).collect();
         report.push_str(&format!(
-            "| {name} | {m:.0} | {:.1}x | {:.2}x |\n",
-            m / native,
-            m / floor
+            "\n## {}\n\n| variant | {} | vs native |\n|---|---:|---:|\n",
+            b.title, b.unit
         ));
+        for (v, m) in b.variants.iter().zip(&medians) {
+            let ratio = if b.higher_is_better {
+                medians[0] / m
+            } else {
+                m / medians[0]
+            };
+            report.push_str(&format!("| {} | {m:.0} | {ratio:.2}x |\n", v.name));
+        }
+        if b.title == "getpid" {
+            report.push_str(&format!(
+                "\nThe floor is a bare PTRACE_SYSEMU tracer in the project \
+                 (`platform::ptrace::floor`): waitpid, GETREGS, POKEUSER rax, resume, with the \
+                 tracer and tracee on one CPU. The sandbox costs **{:.2}x** the floor per getpid.\n",
+                medians[2] / medians[1]
+            ));
+        }
     }
-    report.push_str(&format!(
-        "\nThe floor is a bare PTRACE_SYSEMU tracer in the project \
-         (`platform::ptrace::floor`): waitpid, GETREGS, POKEUSER rax, resume, with the tracer \
-         and tracee on one CPU. The sandbox costs **{:.2}x** the floor per getpid.\n",
-        sandbox / floor
-    ));
+    report.push_str(&ring::report(REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     if let Err(e) = std::fs::write(&out, &report) {
         eprintln!("bench: writing {}: {e}", out.display());
         std::process::exit(1);
     }
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// Makes the files the file system benchmarks read, under target/ (not /tmp).
+fn setup_data() -> PathBuf {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data");
+    let _ = std::fs::remove_dir_all(&data);
+    let made = std::fs::create_dir_all(data.join("stat"))
+        .and_then(|()| std::fs::create_dir_all(data.join("create")))
+        .and_then(|()| {
+            (0..FILES).try_for_each(|i| std::fs::write(data.join(format!("stat/f{i}")), b"x"))
+        })
+        .and_then(|()| std::fs::write(data.join("read.bin"), vec![0x5au8; READ_BYTES]));
+    if let Err(e) = made {
+        eprintln!("bench: preparing {}: {e}", data.display());
+        std::process::exit(1);
+    }
+    data
 }
 
 fn command(prog: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(prog);
     cmd.args(args);
     cmd
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// A binary built beside this one (same target directory and profile).
@@ -106,8 +220,8 @@ fn sibling(name: &str) -> PathBuf {
     bin
 }
 
-/// Runs `cmd` and parses "getpid <ns> ns/call" from its output.
-fn ns_per_call(name: &str, cmd: &mut Command) -> f64 {
+/// Runs `cmd` and parses the value from its "<label> <value> <unit>" output.
+fn measure(name: &str, cmd: &mut Command) -> f64 {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {name}: {e}"));

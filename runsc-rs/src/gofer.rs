@@ -148,9 +148,20 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
     )
     .map_err(|e| format!("opening the root {}: {e}", root.display()))?;
     let ring = ShmBackEnd::attach(RING, fds).map_err(|e| format!("attaching to the ring: {e}"))?;
+    // Every fid the Sentry holds is a host descriptor here: allow as many as the host lets
+    // this process have.
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let max_fids = match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((_, hard)) => {
+            let hard = hard.min(1 << 20);
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+            (hard as usize).saturating_sub(64).max(256)
+        }
+        Err(_) => ServerOptions::default().max_fids,
+    };
     let options = ServerOptions {
         read_only,
-        ..ServerOptions::default()
+        max_fids,
     };
     let mut server = Server::new(ring, root_fd, options).map_err(|e| e.to_string())?;
     server.serve().map_err(|e| e.to_string())

@@ -105,6 +105,10 @@ pub fn run(args: DoArgs) -> i32 {
             }
         }
     };
+    // The Sentry waits for every gofer reply, so they never need to run at once; on one CPU a
+    // reply costs a same-CPU wake-up instead of a cross-CPU one (platform-limits.md §7).
+    // The gofer inherits this pin; the ptrace platform keeps the Sentry thread on it.
+    pin_to_current_cpu();
     let read_only = args.overlay == OverlayMode::Memory;
     let gofer = match Gofer::start(&args.rootfs, read_only) {
         Ok(g) => g,
@@ -168,4 +172,14 @@ pub fn run(args: DoArgs) -> i32 {
     };
     gofer.stop();
     code
+}
+
+/// Pins the calling thread to the CPU it is running on (within any affinity it was given).
+fn pin_to_current_cpu() {
+    use nix::sched::{sched_getcpu, sched_setaffinity, CpuSet};
+    let Ok(cpu) = sched_getcpu() else { return };
+    let mut set = CpuSet::new();
+    if set.set(cpu).is_ok() {
+        let _ = sched_setaffinity(nix::unistd::Pid::from_raw(0), &set);
+    }
 }

@@ -18,6 +18,9 @@ use crate::abi::{Errno, Stat, Timespec};
 pub use file::*;
 pub use path::{resolve, resolve_parent, Resolved, Start};
 
+/// A directory's dentry caches at most about this many unused names.
+const MAX_CACHED_CHILDREN: usize = 1024;
+
 /// The most symlinks one resolution may follow (Linux's MAXSYMLINKS).
 pub const MAX_SYMLINKS: usize = 40;
 /// The longest file name (NAME_MAX).
@@ -351,11 +354,13 @@ impl Dentry {
             inode,
             children: Mutex::new(HashMap::new()),
         });
-        Ok(self
-            .children()
-            .entry(name.to_vec())
-            .or_insert(child)
-            .clone())
+        let mut children = self.children();
+        if children.len() >= MAX_CACHED_CHILDREN {
+            // Forget the names nobody uses: no open file, working directory, mount or cached
+            // child holds them, so only this map does. Their inodes (and gofer fids) go too.
+            children.retain(|_, c| Arc::strong_count(c) > 1);
+        }
+        Ok(children.entry(name.to_vec()).or_insert(child).clone())
     }
 
     /// Forgets the cached child `name` (after unlink or rename).
