@@ -209,3 +209,100 @@ fn killing_the_gofer_gives_eio_and_one_line_and_no_hang() {
         "{err}"
     );
 }
+
+#[test]
+fn every_change_reaches_the_rootfs_through_the_confined_gofer() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let _g = shared();
+    let root = rootfs("rootfs-changes");
+    // One applet per run: a shell would need fork for each, which comes with processes.
+    let steps: &[&[&str]] = &[
+        &["mkdir", "/d"],
+        &["chmod", "700", "/d"],
+        &["touch", "/d/f"],
+        &["truncate", "-s", "10", "/d/f"],
+        &["ln", "-s", "f", "/d/sym"],
+        &["ln", "/d/f", "/d/hard"],
+        &["mv", "/d/f", "/d/g"],
+        &["touch", "-d", "2001-02-03 04:05:06", "/d/g"],
+        &["chown", "0:0", "/d/g"],
+        &["rm", "/d/hard"],
+    ];
+    for step in steps {
+        let mut cmd = Command::new(runsc());
+        cmd.arg("do")
+            .arg("--rootfs")
+            .arg(&root)
+            .args(["--overlay", "none", "--", "/bin/busybox"]);
+        cmd.args(*step);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{step:?}: {out:?}");
+    }
+    let d = root.join("d");
+    assert_eq!(
+        std::fs::metadata(&d).expect("d").permissions().mode() & 0o777,
+        0o700
+    );
+    let g = std::fs::metadata(d.join("g")).expect("g");
+    assert_eq!((g.len(), g.nlink()), (10, 1));
+    assert_eq!(g.mtime(), 981173106, "touch -d set the time");
+    assert_eq!(
+        std::fs::read_link(d.join("sym")).expect("sym"),
+        Path::new("f")
+    );
+    assert!(!d.join("f").exists() && !d.join("hard").exists());
+    let out = run({
+        let mut cmd = Command::new(runsc());
+        cmd.arg("do").arg("--rootfs").arg(&root).args([
+            "--overlay",
+            "none",
+            "--",
+            "/bin/busybox",
+            "rm",
+            "-r",
+            "/d",
+        ]);
+        cmd
+    });
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(!d.exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn the_gofer_sees_only_its_root_and_runs_under_seccomp() {
+    let _g = shared();
+    let root = rootfs("rootfs-confined");
+    let mut cmd = Command::new(runsc());
+    cmd.arg("do")
+        .arg("--rootfs")
+        .arg(&root)
+        .args(["--", "/bin/busybox", "sleep", "5"]);
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    let mut gofer = None;
+    assert!(wait_until(Duration::from_secs(10), || {
+        gofer = gofer_of(pid);
+        gofer.is_some()
+    }));
+    let gofer = gofer.expect("gofer");
+    // Give it a moment to finish setting up (pivot_root, seccomp) after the handshake.
+    assert!(wait_until(Duration::from_secs(5), || {
+        std::fs::read_to_string(format!("/proc/{gofer}/status"))
+            .is_ok_and(|s| s.contains("Seccomp:\t2"))
+    }));
+    // Its root is the rootfs, pivoted into: only what the rootfs holds is there.
+    let seen: Vec<String> = std::fs::read_dir(format!("/proc/{gofer}/root"))
+        .expect("gofer root")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(seen, ["bin"]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -918,3 +918,75 @@ fn statfs_of(location: &Location) -> Statfs {
         f_spare: [0; 4],
     }
 }
+
+/// utimensat's special tv_nsec values.
+const UTIME_NOW: i64 = (1 << 30) - 1;
+const UTIME_OMIT: i64 = (1 << 30) - 2;
+
+/// utimensat(2); a NULL path means `dirfd` itself (futimens).
+pub fn utimensat(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [dirfd, path, times, flags, ..] = *a;
+    let flags = flags as u32 as u64;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let [atime, mtime] = if times != 0 {
+        let ts: [Timespec; 2] = t.mm.read_obj(times)?;
+        ts
+    } else {
+        [Timespec {
+            tv_sec: 0,
+            tv_nsec: UTIME_NOW,
+        }; 2]
+    };
+    for ts in [atime, mtime] {
+        if ts.tv_nsec != UTIME_NOW
+            && ts.tv_nsec != UTIME_OMIT
+            && !(0..1_000_000_000).contains(&ts.tv_nsec)
+        {
+            return Err(Errno::EINVAL);
+        }
+    }
+    let location = if path == 0 {
+        t.fds.get(dirfd)?.location.clone().ok_or(Errno::EBADF)?
+    } else {
+        let path = read_path(t, path)?;
+        if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+            t.fds.get(dirfd)?.location.clone().ok_or(Errno::EBADF)?
+        } else {
+            lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        }
+    };
+    if atime.tv_nsec == UTIME_OMIT && mtime.tv_nsec == UTIME_OMIT {
+        return Ok(0);
+    }
+    check_writable_mount(Some(&location))?;
+    let attr = location.dentry.inode.attr()?;
+    let owner_or_root = t.creds.euid == 0 || t.creds.euid == attr.uid;
+    let both_now = atime.tv_nsec == UTIME_NOW && mtime.tv_nsec == UTIME_NOW;
+    // Setting explicit times needs ownership; setting "now" also works with write access.
+    let may_touch = both_now && permitted(t, &attr, MAY_WRITE, false);
+    if !(owner_or_root || may_touch) {
+        return Err(if both_now {
+            Errno::EACCES
+        } else {
+            Errno::EPERM
+        });
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(Timespec::from_duration)
+        .unwrap_or_default();
+    let resolve = |ts: Timespec| match ts.tv_nsec {
+        UTIME_OMIT => None,
+        UTIME_NOW => Some(now),
+        _ => Some(ts),
+    };
+    let changes = SetAttr {
+        atime: resolve(atime),
+        mtime: resolve(mtime),
+        ..SetAttr::default()
+    };
+    location.dentry.inode.set_attr(&changes)?;
+    Ok(0)
+}

@@ -85,6 +85,7 @@ pub static TABLE: &[Syscall] = &[
     sys!(lchown, fs::lchown, [Str, Dec, Dec]),
     sys!(fchown, fs::fchown, [Fd, Dec, Dec]),
     sys!(fchownat, fs::fchownat, [Fd, Str, Dec, Dec, Hex]),
+    sys!(utimensat, fs::utimensat, [Fd, Str, Ptr, Hex]),
     // Memory (mm.rs).
     sys!(brk, mm::brk, [Hex], hex),
     sys!(
