@@ -718,16 +718,7 @@ fn change_attr(t: &Task, location: &Location, changes: SetAttr) -> SysResult {
 }
 
 pub fn chmod(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let path = read_path(t, a[0])?;
-    let location = lookup(t, AT_FDCWD as u64, &path, true)?;
-    change_attr(
-        t,
-        &location,
-        SetAttr {
-            mode: Some(a[1] as u32 & 0o7777),
-            ..SetAttr::default()
-        },
-    )
+    chmod_at(t, AT_FDCWD as u64, a[0], a[1], 0)
 }
 
 /// The location of a descriptor that is not O_PATH (fchmod, fchown), else EBADF.
@@ -741,52 +732,42 @@ fn io_location(t: &Task, fd: u64) -> Result<Location, Errno> {
 
 pub fn fchmod(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let location = io_location(t, a[0])?;
-    change_attr(
-        t,
-        &location,
-        SetAttr {
-            mode: Some(a[1] as u32 & 0o7777),
-            ..SetAttr::default()
-        },
-    )
+    chmod_location(t, &location, a[1])
 }
 
 pub fn fchmodat(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let path = read_path(t, a[1])?;
-    let location = lookup(t, a[0], &path, true)?;
-    change_attr(
-        t,
-        &location,
-        SetAttr {
-            mode: Some(a[2] as u32 & 0o7777),
-            ..SetAttr::default()
-        },
-    )
+    // The raw fchmodat has no flags argument: it always follows symlinks.
+    chmod_at(t, a[0], a[1], a[2], 0)
 }
 
 pub fn fchmodat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let flags = a[3];
+    chmod_at(t, a[0], a[1], a[2], a[3])
+}
+
+/// The chmod family by path: fchmodat2 semantics (AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH).
+fn chmod_at(t: &Task, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
     }
-    let path = read_path(t, a[1])?;
+    let path = read_path(t, path)?;
     let location = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        t.fds.get(a[0])?.location.clone().ok_or(Errno::EBADF)?
+        t.fds.get(dirfd)?.location.clone().ok_or(Errno::EBADF)?
     } else {
-        lookup(t, a[0], &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
     };
     // Linux cannot change a symlink's mode: EOPNOTSUPP.
     if location.dentry.inode.attr()?.file_type() == Some(FileType::Symlink) {
         return Err(Errno::EOPNOTSUPP);
     }
-    change_attr(
-        t,
-        &location,
-        SetAttr {
-            mode: Some(a[2] as u32 & 0o7777),
-            ..SetAttr::default()
-        },
-    )
+    chmod_location(t, &location, mode)
+}
+
+fn chmod_location(t: &Task, location: &Location, mode: u64) -> SysResult {
+    let changes = SetAttr {
+        mode: Some(mode as u32 & 0o7777),
+        ..SetAttr::default()
+    };
+    change_attr(t, location, changes)
 }
 
 /// The uid or gid argument of chown: -1 leaves it alone.
