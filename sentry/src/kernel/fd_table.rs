@@ -128,6 +128,35 @@ impl FdTable {
         }
     }
 
+    /// A copy of the table for a forked child: the same open file descriptions at the same
+    /// numbers.
+    pub fn fork(&self) -> FdTable {
+        FdTable {
+            files: Mutex::new(self.lock().clone()),
+        }
+    }
+
+    /// execve: closes every close-on-exec descriptor.
+    pub fn close_on_exec(&self) {
+        // Dropped after the lock is released: a last close may talk to the gofer.
+        let mut closed = Vec::new();
+        self.lock().retain(|_, d| {
+            if d.cloexec {
+                closed.push(d.file.clone());
+            }
+            !d.cloexec
+        });
+        drop(closed);
+    }
+
+    /// Every open descriptor, by number, with its close-on-exec flag (for /proc).
+    pub fn entries(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
+        self.lock()
+            .iter()
+            .map(|(&fd, d)| (fd, d.file.clone(), d.cloexec))
+            .collect()
+    }
+
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Descriptor>> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -169,5 +198,12 @@ impl FsContext {
 
     pub fn lock(&self) -> MutexGuard<'_, FsState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy for a child forked without CLONE_FS.
+    pub fn fork(&self) -> FsContext {
+        FsContext {
+            state: Mutex::new(self.lock().clone()),
+        }
     }
 }

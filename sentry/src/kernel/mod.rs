@@ -1,6 +1,7 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
 
 mod fd_table;
+pub mod processes;
 mod task;
 
 use std::collections::HashSet;
@@ -14,7 +15,8 @@ use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
 use crate::vfs::{Location, MountTable};
 pub use fd_table::{FdTable, FsContext, FsState};
-pub use task::{Credentials, Task, ThreadGroup};
+use processes::ProcessTable;
+pub use task::{entry_regs, Credentials, Forked, ProcessView, Task, ThreadGroup, VforkDone};
 
 /// How the sandbox was asked to behave.
 #[derive(Debug, Clone, Default)]
@@ -51,11 +53,43 @@ pub enum Error {
     #[error("{0}: no such program")]
     NotFound(String),
     #[error("{path}: {reason}")]
-    Exec { path: String, reason: String },
+    Exec {
+        path: String,
+        reason: String,
+        errno: Errno,
+    },
     #[error("{0}")]
     Platform(#[from] platform::Error),
     #[error("setting up the guest's memory: {0}")]
     Memory(Errno),
+}
+
+impl Error {
+    /// What execve returns for this failure.
+    pub fn errno(&self) -> Errno {
+        match self {
+            Error::NotFound(_) => Errno::ENOENT,
+            Error::Exec { errno, .. } | Error::Memory(errno) => *errno,
+            Error::Platform(_) => Errno::ENOMEM,
+        }
+    }
+}
+
+/// A program loaded into a new address space: its memory and where it starts.
+pub struct Loaded {
+    pub mm: Arc<MemoryManager>,
+    pub entry: u64,
+    pub sp: u64,
+}
+
+/// What `Kernel::load` needs besides the executable.
+pub struct LoadArgs<'a> {
+    /// The path the program was found by (AT_EXECFN), and the name for errors.
+    pub execfn: &'a [u8],
+    pub argv: &'a [Vec<u8>],
+    pub envp: &'a [Vec<u8>],
+    pub creds: &'a Credentials,
+    pub stack_limit: u64,
 }
 
 /// What to run as the sandbox's first process.
@@ -195,6 +229,8 @@ pub struct Kernel {
     pub started: Instant,
     /// Every mount of the sandbox.
     pub mounts: MountTable,
+    /// Every process of the sandbox.
+    pub processes: ProcessTable,
     /// The root of the sandbox's file system tree.
     pub root: Location,
     /// System call numbers already reported as unsupported, so each is logged once.
@@ -220,6 +256,7 @@ impl Kernel {
             host: HostInfo::capture(),
             started: Instant::now(),
             mounts,
+            processes: ProcessTable::default(),
             root,
             unsupported: Mutex::new(HashSet::new()),
             notices: Mutex::new(HashSet::new()),
@@ -260,8 +297,8 @@ impl Kernel {
 
     /// Runs `exec` as pid 1 on the calling thread until the sandbox's init exits.
     pub fn run(self: &Arc<Kernel>, exec: &Exec) -> Result<ExitStatus, Error> {
-        let mut task = self.start_init(exec)?;
-        Ok(task.run())
+        let task = self.start_init(exec)?;
+        Ok(task.run_to_exit())
     }
 
     /// Creates pid 1 with `exec` loaded, ready to run.
@@ -281,20 +318,56 @@ impl Kernel {
         let guest_path =
             String::from_utf8_lossy(&crate::vfs::path::absolute(&location, &self.root))
                 .into_owned();
-        let exec_err = |reason: String| Error::Exec {
-            path: exec.program.clone(),
-            reason,
+        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
+        let args = LoadArgs {
+            execfn: execfn.as_bytes(),
+            argv: &exec.argv,
+            envp: &exec.envp,
+            creds: &creds,
+            stack_limit: self.host.rlimits[RLIMIT_STACK as usize].cur,
         };
-        let bytes = read_executable(&location).map_err(|e| exec_err(e.desc().to_lowercase()))?;
+        let loaded = self.load(&location, &args).map_err(|e| match e {
+            Error::Exec { reason, errno, .. } => Error::Exec {
+                path: exec.program.clone(),
+                reason,
+                errno,
+            },
+            e => e,
+        })?;
+        let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
+        self.processes.add_init(tg.clone());
+        let mut task = Task::new(
+            self.clone(),
+            tg,
+            loaded.mm,
+            Arc::new(FdTable::with_stdio()),
+            fs,
+            creds,
+        );
+        task.set_comm(guest_path.rsplit('/').next().unwrap_or_default().as_bytes());
+        task.regs.rip = loaded.entry;
+        task.regs.rsp = loaded.sp;
+        Ok(task)
+    }
+
+    /// Loads the executable at `location` into a new address space, made on the calling
+    /// thread (the one that will run it), with its initial stack.
+    pub fn load(&self, location: &Location, args: &LoadArgs<'_>) -> Result<Loaded, Error> {
+        let exec_err = |reason: String, errno: Errno| Error::Exec {
+            path: String::from_utf8_lossy(args.execfn).into_owned(),
+            reason,
+            errno,
+        };
+        let bytes = read_executable(location).map_err(|e| exec_err(e.desc().to_lowercase(), e))?;
         let space = self.platform.new_address_space()?;
-        let stack_limit = self.host.rlimits[RLIMIT_STACK as usize].cur;
-        let layout = self.layout(stack_limit);
+        let layout = self.layout(args.stack_limit);
         let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
-        let image = loader::load_elf(&mm, &bytes).map_err(|e| exec_err(e.to_string()))?;
+        let image =
+            loader::load_elf(&mm, &bytes).map_err(|e| exec_err(e.to_string(), e.errno()))?;
         mm.set_brk_start(image.brk);
 
         let stack_top = self.stack_top();
-        let stack_size = stack_limit.clamp(128 * 1024, 8 << 20);
+        let stack_size = args.stack_limit.clamp(128 * 1024, 8 << 20);
         let stack_size = crate::abi::page_down(stack_size);
         let rw = PROT_READ | PROT_WRITE;
         mm.map_anonymous(
@@ -304,7 +377,7 @@ impl Kernel {
             false,
         )
         .map_err(Error::Memory)?;
-        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
+        let creds = args.creds;
         let auxv = [
             (AT_PHDR, image.phdr),
             (AT_PHENT, image.phent),
@@ -326,31 +399,23 @@ impl Kernel {
         let mut random = [0u8; 16];
         let _ = rustix::rand::getrandom(&mut random, rustix::rand::GetRandomFlags::empty());
         let info = StackInfo {
-            argv: &exec.argv,
-            envp: &exec.envp,
-            execfn: execfn.as_bytes(),
+            argv: args.argv,
+            envp: args.envp,
+            execfn: args.execfn,
             auxv: &auxv,
             random,
         };
         // Linux allows argument and environment strings a quarter of the stack limit.
         let sp =
             loader::build_stack(&mm, stack_top, stack_size / 4, &info).map_err(|e| match e {
-                LoadError::TooBig => exec_err(e.to_string()),
+                LoadError::TooBig => exec_err(e.to_string(), Errno::E2BIG),
                 e => Error::Memory(e.errno()),
             })?;
-        let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
-        let mut task = Task::new(
-            self.clone(),
-            tg,
+        Ok(Loaded {
             mm,
-            Arc::new(FdTable::with_stdio()),
-            fs,
-            creds,
-        );
-        task.set_comm(guest_path.rsplit('/').next().unwrap_or_default().as_bytes());
-        task.regs.rip = image.entry;
-        task.regs.rsp = sp;
-        Ok(task)
+            entry: image.entry,
+            sp,
+        })
     }
 
     /// Finds `exec.program` in the sandbox as execvp(3) would: a name with a slash is a

@@ -1,9 +1,10 @@
 //! Tasks (guest threads) and thread groups (guest processes), and the task loop.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use platform::{Context, Event, Regs, SignalInfo};
 
+use super::processes::Exited;
 use super::{ExitStatus, FdTable, FsContext, Kernel};
 use crate::abi::*;
 use crate::mm::MemoryManager;
@@ -40,21 +41,75 @@ impl Credentials {
 pub struct ThreadGroup {
     /// The process id in the sandbox's pid namespace.
     pub pid: i32,
-    /// The executable's path as the guest sees it.
-    pub exe: String,
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     /// Signal dispositions, index `signo - 1`.
     pub actions: Mutex<[SigAction; NSIG as usize]>,
+    view: Mutex<ProcessView>,
+}
+
+/// What other tasks and /proc may see of a process. Its task keeps this current
+/// ([`Task::publish`]) and empties it when it exits, so a zombie holds no files or memory.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessView {
+    /// The executable's path as the guest sees it.
+    pub exe: String,
+    pub comm: [u8; 16],
+    pub mm: Option<Arc<MemoryManager>>,
+    pub fds: Option<Arc<FdTable>>,
+    pub fs: Option<Arc<FsContext>>,
+    pub creds: Option<Credentials>,
 }
 
 impl ThreadGroup {
     pub fn new(pid: i32, exe: String, rlimits: [Rlimit; RLIM_NLIMITS]) -> ThreadGroup {
         ThreadGroup {
             pid,
-            exe,
             rlimits: Mutex::new(rlimits),
             actions: Mutex::new([SigAction::default(); NSIG as usize]),
+            view: Mutex::new(ProcessView {
+                exe,
+                ..ProcessView::default()
+            }),
         }
+    }
+
+    /// A child forked from `self`: the same limits, signal dispositions and executable.
+    pub fn fork(&self, pid: i32) -> ThreadGroup {
+        ThreadGroup {
+            pid,
+            rlimits: Mutex::new(*self.rlimits()),
+            actions: Mutex::new(*self.actions()),
+            view: Mutex::new(ProcessView {
+                exe: self.view().exe.clone(),
+                ..ProcessView::default()
+            }),
+        }
+    }
+
+    /// A snapshot of what the process shows others.
+    pub fn view(&self) -> ProcessView {
+        self.view.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_view(&self, view: ProcessView) {
+        *self.view.lock().unwrap_or_else(|e| e.into_inner()) = view;
+    }
+
+    /// The executable's path as the guest sees it.
+    pub fn exe(&self) -> String {
+        self.view
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .exe
+            .clone()
+    }
+
+    /// Whether its children are reaped as they exit, without a wait: SIGCHLD is ignored or
+    /// has SA_NOCLDWAIT.
+    pub fn ignores_children(&self) -> bool {
+        const SA_NOCLDWAIT: u64 = 2;
+        let action = self.actions()[(super::processes::SIGCHLD - 1) as usize];
+        action.handler == 1 || action.flags & SA_NOCLDWAIT != 0
     }
 
     pub fn rlimits(&self) -> MutexGuard<'_, [Rlimit; RLIM_NLIMITS]> {
@@ -88,7 +143,30 @@ pub struct Task {
     pub comm: [u8; 16],
     /// Set when the task has exited; the loop stops.
     pub exit: Option<ExitStatus>,
+    /// For a child of vfork: the parent waits on this until the child execs or exits.
+    pub vfork_done: Option<Arc<VforkDone>>,
     context: Box<dyn Context>,
+}
+
+/// A vfork parent's wait for its child to let go of it (by execve or exit).
+#[derive(Debug, Default)]
+pub struct VforkDone {
+    done: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl VforkDone {
+    pub fn release(&self) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.cv.notify_all();
+    }
+
+    pub fn wait(&self) {
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        while !*done {
+            done = self.cv.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 impl Task {
@@ -101,14 +179,7 @@ impl Task {
         creds: Credentials,
     ) -> Task {
         let context = kernel.platform.new_context();
-        // Registers at process entry, as Linux's start_thread leaves them.
-        let regs = Regs {
-            cs: USER_CS,
-            ss: USER_DS,
-            eflags: 0x202,
-            orig_rax: u64::MAX,
-            ..zero_regs()
-        };
+        let regs = entry_regs(0, 0);
         Task {
             kernel,
             tid: tg.pid,
@@ -124,6 +195,7 @@ impl Task {
             rseq: None,
             comm: [0; 16],
             exit: None,
+            vfork_done: None,
             context,
         }
     }
@@ -132,6 +204,74 @@ impl Task {
         let n = name.len().min(15);
         self.comm = [0; 16];
         self.comm[..n].copy_from_slice(&name[..n]);
+        self.publish();
+    }
+
+    /// Shows the task's current resources to other tasks and /proc.
+    pub fn publish(&self) {
+        let exe = self.tg.exe();
+        self.tg.set_view(ProcessView {
+            exe,
+            comm: self.comm,
+            mm: Some(self.mm.clone()),
+            fds: Some(self.fds.clone()),
+            fs: Some(self.fs.clone()),
+            creds: Some(self.creds.clone()),
+        });
+    }
+
+    /// Sets the executable's path (execve).
+    pub fn set_exe(&mut self, exe: String) {
+        self.tg.set_view(ProcessView {
+            exe,
+            ..ProcessView::default()
+        });
+        self.publish();
+    }
+
+    /// Lets a vfork parent go on (at execve or exit).
+    pub fn release_vfork_parent(&mut self) {
+        if let Some(done) = self.vfork_done.take() {
+            done.release();
+        }
+    }
+
+    /// Runs the task until it exits, then lets go of its memory and files and leaves its
+    /// process a zombie for the parent to reap. Returns how it ended.
+    pub fn run_to_exit(mut self) -> ExitStatus {
+        let status = self.run();
+        if self.clear_child_tid != 0 {
+            // CLONE_CHILD_CLEARTID: zero the tid word (futex wake arrives with futexes).
+            let _ = self.mm.write_obj(self.clear_child_tid, &0u32);
+        }
+        let cpu = self.cpu_time();
+        self.release_vfork_parent();
+        let exe = self.tg.exe();
+        self.tg.set_view(ProcessView {
+            exe,
+            comm: self.comm,
+            ..ProcessView::default()
+        });
+        let Task {
+            kernel,
+            tg,
+            mm,
+            fds,
+            fs,
+            creds,
+            context,
+            ..
+        } = self;
+        // Files close and the stub goes before the parent can see the exit, as in Linux
+        // (a pipe's reader sees EOF once its writers have exited).
+        drop((fds, fs, context, mm));
+        kernel.processes.exit(Exited {
+            pid: tg.pid,
+            uid: creds.uid,
+            status,
+            cpu,
+        });
+        status
     }
 
     /// Runs the task until it exits: switch to the guest, handle what stopped it, repeat.
@@ -256,6 +396,95 @@ impl Task {
             );
         }
         self.exit = Some(ExitStatus::Signaled(info.signo));
+    }
+}
+
+/// A child made by fork or clone, waiting for its own Sentry thread: its address space
+/// must be created by the thread that will trace it.
+pub struct Forked {
+    pub tg: Arc<ThreadGroup>,
+    pub memory: crate::mm::ForkedMemory,
+    pub fds: Arc<FdTable>,
+    pub fs: Arc<FsContext>,
+    pub creds: Credentials,
+    pub regs: Regs,
+    pub signal_mask: SigSet,
+    pub comm: [u8; 16],
+    pub rseq: Option<(u64, u32, u32)>,
+    /// CLONE_CHILD_SETTID: where the child's tid is written in its own memory.
+    pub set_child_tid: u64,
+    /// CLONE_CHILD_CLEARTID.
+    pub clear_child_tid: u64,
+    pub vfork_done: Option<Arc<VforkDone>>,
+}
+
+impl Kernel {
+    /// Starts `child` on a Sentry thread of its own.
+    pub fn start_forked(self: &Arc<Kernel>, child: Forked) -> Result<(), Errno> {
+        let kernel = self.clone();
+        let pid = child.tg.pid;
+        std::thread::Builder::new()
+            .name(format!("task {pid}"))
+            .spawn(move || kernel.run_forked(child))
+            .map(drop)
+            .map_err(|e| {
+                log::warn!("starting a Sentry thread for process {pid}: {e}");
+                Errno::EAGAIN
+            })
+    }
+
+    fn run_forked(self: Arc<Kernel>, child: Forked) {
+        let pid = child.tg.pid;
+        let mm = self
+            .platform
+            .new_address_space()
+            .map_err(|e| e.to_string())
+            .and_then(|space| {
+                MemoryManager::from_fork(space, self.memory.clone(), child.memory)
+                    .map_err(|e| e.desc().to_string())
+            });
+        let mm = match mm {
+            Ok(mm) => Arc::new(mm),
+            Err(e) => {
+                log::error!("process {pid} could not start: {e}");
+                if let Some(done) = child.vfork_done {
+                    done.release();
+                }
+                self.processes.exit(Exited {
+                    pid,
+                    uid: child.creds.uid,
+                    status: ExitStatus::Signaled(SIGKILL),
+                    cpu: std::time::Duration::ZERO,
+                });
+                return;
+            }
+        };
+        let mut task = Task::new(self, child.tg, mm, child.fds, child.fs, child.creds);
+        task.regs = child.regs;
+        task.signal_mask = child.signal_mask;
+        task.comm = child.comm;
+        task.rseq = child.rseq;
+        task.clear_child_tid = child.clear_child_tid;
+        task.vfork_done = child.vfork_done;
+        if child.set_child_tid != 0 {
+            // As Linux, a bad address here is not the parent's problem: the write is skipped.
+            let _ = task.mm.write_obj(child.set_child_tid, &(pid as u32));
+        }
+        task.publish();
+        task.run_to_exit();
+    }
+}
+
+/// Registers at process entry, as Linux's start_thread leaves them.
+pub fn entry_regs(rip: u64, rsp: u64) -> Regs {
+    Regs {
+        cs: USER_CS,
+        ss: USER_DS,
+        eflags: 0x202,
+        orig_rax: u64::MAX,
+        rip,
+        rsp,
+        ..zero_regs()
     }
 }
 

@@ -245,5 +245,16 @@ pub fn build_stack(
     mm.copy_out_force(strings_start, &strings)?;
     let raw: Vec<u8> = table.iter().flat_map(|v| v.to_le_bytes()).collect();
     mm.copy_out_force(sp, &raw)?;
+    let args_start = addr(platform_at + PLATFORM.len());
+    mm.set_arg_env(
+        (
+            args_start,
+            addr(envp_at.first().copied().unwrap_or(execfn_at)),
+        ),
+        (
+            addr(envp_at.first().copied().unwrap_or(execfn_at)),
+            addr(execfn_at),
+        ),
+    );
     Ok(sp)
 }

@@ -22,14 +22,65 @@ pub const PROT_READ: Prot = libc::PROT_READ;
 pub const PROT_WRITE: Prot = libc::PROT_WRITE;
 pub const PROT_EXEC: Prot = libc::PROT_EXEC;
 
-/// One mapping: `[start, end)` backed by the memory file from `file_offset`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A range of the memory file that VMAs map. It goes back to the file when the last VMA
+/// using it is gone: the pieces of a split VMA share it, and so do parent and child for a
+/// shared mapping after fork.
+pub struct Backing {
+    file: Arc<MemoryFile>,
+    offset: u64,
+    len: u64,
+}
+
+impl std::fmt::Debug for Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backing({:#x}+{:#x})", self.offset, self.len)
+    }
+}
+
+impl Backing {
+    fn allocate(file: &Arc<MemoryFile>, len: u64) -> Result<Arc<Backing>, Errno> {
+        Ok(Arc::new(Backing {
+            file: file.clone(),
+            offset: file.allocate(len)?,
+            len,
+        }))
+    }
+}
+
+impl Drop for Backing {
+    fn drop(&mut self) {
+        self.file.free(self.offset, self.len);
+    }
+}
+
+/// One mapping: `[start, end)` backed by the memory file from `file_offset`, which lies in
+/// `backing`.
+#[derive(Debug, Clone)]
 pub struct Vma {
     pub start: u64,
     pub end: u64,
     pub prot: Prot,
     pub shared: bool,
     pub file_offset: u64,
+    backing: Arc<Backing>,
+}
+
+impl PartialEq for Vma {
+    fn eq(&self, other: &Vma) -> bool {
+        (
+            self.start,
+            self.end,
+            self.prot,
+            self.shared,
+            self.file_offset,
+        ) == (
+            other.start,
+            other.end,
+            other.prot,
+            other.shared,
+            other.file_offset,
+        ) && Arc::ptr_eq(&self.backing, &other.backing)
+    }
 }
 
 impl Vma {
@@ -72,6 +123,25 @@ pub struct Layout {
     pub mmap_base: u64,
 }
 
+/// A forked child's memory before it has an address space: the parent's VMAs with private
+/// memory copied and shared memory shared, and the program break.
+#[derive(Debug)]
+pub struct ForkedMemory {
+    vmas: Vec<Vma>,
+    brk_start: u64,
+    brk: u64,
+    arg_env: ArgEnv,
+    layout: Layout,
+}
+
+/// Where the argument and environment strings lie (`[start, end)` each), as Linux's
+/// mm_struct keeps them for /proc/PID/cmdline and environ.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArgEnv {
+    pub args: (u64, u64),
+    pub env: (u64, u64),
+}
+
 /// A guest address space. `state` guards the VMAs and the program break.
 pub struct MemoryManager {
     space: Box<dyn AddressSpace>,
@@ -86,6 +156,7 @@ struct State {
     vmas: BTreeMap<u64, Vma>,
     brk_start: u64,
     brk: u64,
+    arg_env: ArgEnv,
 }
 
 impl MemoryManager {
@@ -96,6 +167,60 @@ impl MemoryManager {
             layout,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// fork: a copy of this address space's memory, taken now (the caller's task is
+    /// stopped, so nothing changes during the copy). Private memory is copied, without its
+    /// untouched pages; shared memory stays shared.
+    pub fn fork(&self) -> Result<ForkedMemory, Errno> {
+        let state = self.lock();
+        let mut vmas = Vec::with_capacity(state.vmas.len());
+        for vma in state.vmas.values() {
+            if vma.shared {
+                vmas.push(vma.clone());
+                continue;
+            }
+            let backing = Backing::allocate(&self.file, vma.len())?;
+            self.file
+                .copy_within(vma.file_offset, backing.offset, vma.len())?;
+            vmas.push(Vma {
+                file_offset: backing.offset,
+                backing,
+                ..vma.clone()
+            });
+        }
+        Ok(ForkedMemory {
+            vmas,
+            brk_start: state.brk_start,
+            brk: state.brk,
+            arg_env: state.arg_env,
+            layout: self.layout,
+        })
+    }
+
+    /// The child's memory manager over `space`, a new address space on the child's thread.
+    pub fn from_fork(
+        space: Box<dyn AddressSpace>,
+        file: Arc<MemoryFile>,
+        forked: ForkedMemory,
+    ) -> Result<MemoryManager, Errno> {
+        let mm = MemoryManager::new(space, file, forked.layout);
+        {
+            let mut state = mm.lock();
+            state.brk_start = forked.brk_start;
+            state.brk = forked.brk;
+            state.arg_env = forked.arg_env;
+            for vma in forked.vmas {
+                mm.space
+                    .map_file(vma.start, vma.len(), vma.file_offset, vma.prot)
+                    .map_err(|e| {
+                        log::warn!("mapping a forked child's memory failed: {e}");
+                        Errno::ENOMEM
+                    })?;
+                state.vmas.insert(vma.start, vma);
+            }
+        }
+        Ok(mm)
     }
 
     pub fn address_space(&self) -> &dyn AddressSpace {
@@ -157,16 +282,16 @@ impl MemoryManager {
             )
             .ok_or(Errno::ENOMEM)?,
         };
-        let file_offset = self.file.allocate(len)?;
+        let backing = Backing::allocate(&self.file, len)?;
+        let file_offset = backing.offset;
         // The host mapping replaces whatever was there (MAP_FIXED) in one step; only once
         // it succeeded do the old VMAs go, so the Sentry's view never departs from the stub's.
         if let Err(e) = self.space.map_file(start, len, file_offset, prot) {
             log::warn!("mapping guest memory failed: {e}");
-            self.file.free(file_offset, len);
             return Err(Errno::ENOMEM);
         }
         for old in state.carve(start, start + len) {
-            self.file.free(old.file_offset, old.len());
+            self.release(old);
         }
         let vma = Vma {
             start,
@@ -174,6 +299,7 @@ impl MemoryManager {
             prot,
             shared,
             file_offset,
+            backing,
         };
         state.vmas.insert(start, vma);
         Ok(start)
@@ -246,9 +372,19 @@ impl MemoryManager {
             return Err(Errno::ENOMEM);
         }
         for vma in state.carve(start, end) {
-            self.file.free(vma.file_offset, vma.len());
+            self.release(vma);
         }
         Ok(())
+    }
+
+    /// Drops a VMA that left the address space. Its private pages go back to the host at
+    /// once (no other VMA maps them); a shared backing waits for its last user.
+    fn release(&self, vma: Vma) {
+        if !vma.shared {
+            if let Err(e) = self.file.punch(vma.file_offset, vma.len()) {
+                log::warn!("releasing unmapped guest memory failed: {e}");
+            }
+        }
     }
 
     /// mprotect: every page of `[addr, addr + len)` must be mapped (else ENOMEM).
@@ -275,6 +411,15 @@ impl MemoryManager {
             state.vmas.insert(vma.start, vma);
         }
         Ok(())
+    }
+
+    /// Records where the argument and environment strings were put.
+    pub fn set_arg_env(&self, args: (u64, u64), env: (u64, u64)) {
+        self.lock().arg_env = ArgEnv { args, env };
+    }
+
+    pub fn arg_env(&self) -> ArgEnv {
+        self.lock().arg_env
     }
 
     /// Sets where the program break starts (after loading an executable).
@@ -315,7 +460,7 @@ impl MemoryManager {
 
     /// The VMAs, in address order (for diagnostics and /proc later).
     pub fn vmas(&self) -> Vec<Vma> {
-        self.lock().vmas.values().copied().collect()
+        self.lock().vmas.values().cloned().collect()
     }
 
     /// Copies guest memory at `addr` into `buf`; EFAULT unless all of it is readable.
@@ -394,6 +539,12 @@ impl MemoryManager {
     }
 }
 
+impl std::fmt::Debug for MemoryManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryManager").finish_non_exhaustive()
+    }
+}
+
 impl Drop for MemoryManager {
     fn drop(&mut self) {
         let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
@@ -404,9 +555,8 @@ impl Drop for MemoryManager {
         {
             let _ = self.space.unmap(first.start, last.end - first.start);
         }
-        for vma in std::mem::take(&mut state.vmas).into_values() {
-            self.file.free(vma.file_offset, vma.len());
-        }
+        // Each backing returns to the file when its last VMA goes.
+        state.vmas.clear();
     }
 }
 
@@ -458,7 +608,7 @@ impl State {
                     vma.start,
                     Vma {
                         end: cut_start,
-                        ..vma
+                        ..vma.clone()
                     },
                 );
             }
@@ -466,7 +616,7 @@ impl State {
                 let tail = Vma {
                     start: cut_end,
                     file_offset: vma.file_offset + (cut_end - vma.start),
-                    ..vma
+                    ..vma.clone()
                 };
                 self.vmas.insert(cut_end, tail);
             }
@@ -508,6 +658,17 @@ impl State {
 mod tests {
     use super::*;
 
+    /// One backing for every test VMA: the tests look at offsets, not at memory.
+    fn backing() -> Arc<Backing> {
+        static BACKING: std::sync::OnceLock<Arc<Backing>> = std::sync::OnceLock::new();
+        BACKING
+            .get_or_init(|| {
+                let file = Arc::new(MemoryFile::new(1 << 20).unwrap());
+                Backing::allocate(&file, 1 << 20).unwrap()
+            })
+            .clone()
+    }
+
     fn vma(start: u64, end: u64, file_offset: u64) -> Vma {
         Vma {
             start,
@@ -515,6 +676,7 @@ mod tests {
             prot: PROT_READ,
             shared: false,
             file_offset,
+            backing: backing(),
         }
     }
 
@@ -528,7 +690,7 @@ mod tests {
             removed,
             vec![vma(0x2000, 0x5000, 0x11000), vma(0x6000, 0x7000, 0x20000)]
         );
-        let left: Vec<Vma> = s.vmas.values().copied().collect();
+        let left: Vec<Vma> = s.vmas.values().cloned().collect();
         assert_eq!(
             left,
             vec![vma(0x1000, 0x2000, 0x10000), vma(0x7000, 0x8000, 0x21000)]

@@ -14,7 +14,7 @@ use crate::vfs::{
 const PATH_MAX: usize = 4096;
 
 /// Reads a path argument: EFAULT, ENAMETOOLONG past PATH_MAX.
-fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
+pub(super) fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
     t.mm.read_cstring(addr, PATH_MAX - 1)
 }
 
@@ -38,7 +38,7 @@ fn start_dir(t: &Task, dirfd: u64, path: &[u8]) -> Result<Location, Errno> {
 }
 
 /// Resolves `path` from `dirfd`; `follow` says whether a final symlink is followed.
-fn lookup(t: &Task, dirfd: u64, path: &[u8], follow: bool) -> Result<Location, Errno> {
+pub(super) fn lookup(t: &Task, dirfd: u64, path: &[u8], follow: bool) -> Result<Location, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
@@ -334,7 +334,7 @@ fn readlink_at(t: &Task, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResul
     // Until procfs lands, /proc/self/exe is answered here.
     let own = format!("/proc/{}/exe", t.tg.pid);
     let target = if path == b"/proc/self/exe" || path == own.as_bytes() {
-        t.tg.exe.as_bytes().to_vec()
+        t.tg.exe().into_bytes()
     } else if path.is_empty() {
         // readlinkat(fd, ""): the link open (O_PATH|O_NOFOLLOW) at fd; ENOENT for others.
         if dirfd as i32 == AT_FDCWD {

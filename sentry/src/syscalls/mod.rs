@@ -6,6 +6,7 @@
 
 mod file;
 mod fs;
+mod lifecycle;
 mod mm;
 mod process;
 mod signal;

@@ -1,18 +1,7 @@
-//! Process and thread system calls: exit, identity, thread-local state, limits, affinity.
+//! Process and thread system calls: identity, thread-local state, limits, affinity.
 
 use crate::abi::*;
-use crate::kernel::{ExitStatus, Task};
-
-pub fn exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    // With one thread per process (until clone lands) the thread's exit ends the process.
-    t.exit = Some(ExitStatus::Exited(a[0] as u8));
-    Ok(0)
-}
-
-pub fn exit_group(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    t.exit = Some(ExitStatus::Exited(a[0] as u8));
-    Ok(0)
-}
+use crate::kernel::Task;
 
 pub fn getpid(t: &mut Task, _: &[u64; 6]) -> SysResult {
     Ok(t.tg.pid as u64)
@@ -20,11 +9,6 @@ pub fn getpid(t: &mut Task, _: &[u64; 6]) -> SysResult {
 
 pub fn gettid(t: &mut Task, _: &[u64; 6]) -> SysResult {
     Ok(t.tid as u64)
-}
-
-pub fn getppid(_: &mut Task, _: &[u64; 6]) -> SysResult {
-    // The first process's parent is outside its pid namespace, which Linux shows as 0.
-    Ok(0)
 }
 
 pub fn getuid(t: &mut Task, _: &[u64; 6]) -> SysResult {

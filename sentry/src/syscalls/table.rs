@@ -4,7 +4,7 @@
 use syscalls::Sysno;
 
 use super::Arg::*;
-use super::{file, fs, mm, process, signal, sys, time, Arg, Ret, Syscall};
+use super::{file, fs, lifecycle, mm, process, signal, sys, time, Arg, Ret, Syscall};
 use crate::abi::*;
 
 macro_rules! sys {
@@ -96,12 +96,30 @@ pub static TABLE: &[Syscall] = &[
     ),
     sys!(munmap, mm::munmap, [Hex, Dec]),
     sys!(mprotect, mm::mprotect, [Hex, Dec, Flags(PROT)]),
+    // Life cycle (lifecycle.rs).
+    sys!(clone, lifecycle::clone, [Hex, Hex, Ptr, Ptr, Hex], hex),
+    sys!(clone3, lifecycle::clone3, [Ptr, Dec]),
+    sys!(fork, lifecycle::fork, []),
+    sys!(vfork, lifecycle::vfork, []),
+    sys!(execve, lifecycle::execve, [Str, Ptr, Ptr]),
+    sys!(
+        execveat,
+        lifecycle::execveat,
+        [Fd, Str, Ptr, Ptr, Flags(AT_FLAGS)]
+    ),
+    sys!(exit, lifecycle::exit, [Dec]),
+    sys!(exit_group, lifecycle::exit_group, [Dec]),
+    sys!(wait4, lifecycle::wait4, [Dec, Ptr, Hex, Ptr]),
+    sys!(waitid, lifecycle::waitid, [Dec, Dec, Ptr, Hex, Ptr]),
+    sys!(getppid, lifecycle::getppid, []),
+    sys!(getpgid, lifecycle::getpgid, [Dec]),
+    sys!(getpgrp, lifecycle::getpgrp, []),
+    sys!(setpgid, lifecycle::setpgid, [Dec, Dec]),
+    sys!(getsid, lifecycle::getsid, [Dec]),
+    sys!(setsid, lifecycle::setsid, []),
     // Processes and threads (process.rs).
-    sys!(exit, process::exit, [Dec]),
-    sys!(exit_group, process::exit_group, [Dec]),
     sys!(getpid, process::getpid, []),
     sys!(gettid, process::gettid, []),
-    sys!(getppid, process::getppid, []),
     sys!(getuid, process::getuid, []),
     sys!(geteuid, process::geteuid, []),
     sys!(getgid, process::getgid, []),
