@@ -87,13 +87,29 @@ impl Gofer {
             let _ = waitpid(pid, None);
             format!("connecting to the gofer: {e}")
         })?;
-        let stopping = Arc::new(AtomicBool::new(false));
-        watch(pid, stopping.clone());
         Ok(Gofer {
             client: Arc::new(client),
             pid,
-            stopping,
+            stopping: Arc::new(AtomicBool::new(false)),
         })
+    }
+
+    /// Starts a thread that reaps the gofer when it exits and says so once if that was not
+    /// asked for: from then on the guest's file calls fail with EIO. (Separate from `start`
+    /// so that the caller can confine itself before it has threads.)
+    pub fn watch(&self) {
+        let (pid, stopping) = (self.pid, self.stopping.clone());
+        std::thread::spawn(move || {
+            let how = match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
+                Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
+                Ok(other) => format!("stopped ({other:?})"),
+                Err(e) => format!("could not be waited for ({e})"),
+            };
+            if !stopping.load(Ordering::SeqCst) {
+                eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
+            }
+        });
     }
 
     /// Asks the gofer to stop (the watcher thread reaps it).
@@ -108,22 +124,6 @@ impl Gofer {
 /// Takes ownership of a descriptor nix returned as a raw number.
 fn nix_owned(fd: i32) -> Result<OwnedFd, String> {
     platform::fd::take_inherited(fd).map_err(|e| format!("taking a descriptor: {e}"))
-}
-
-/// Reaps the gofer when it exits, and says so once if that was not asked for: from then on
-/// the guest's file calls fail with EIO.
-fn watch(pid: Pid, stopping: Arc<AtomicBool>) {
-    std::thread::spawn(move || {
-        let how = match waitpid(pid, None) {
-            Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
-            Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
-            Ok(other) => format!("stopped ({other:?})"),
-            Err(e) => format!("could not be waited for ({e})"),
-        };
-        if !stopping.load(Ordering::SeqCst) {
-            eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
-        }
-    });
 }
 
 /// `runsc-rs gofer`: serves `root` on the ring whose descriptors were inherited.
@@ -141,7 +141,7 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
         requests: take(RING_FDS[1])?,
         responses: take(RING_FDS[2])?,
     };
-    let root = confine_mounts(root, read_only)?;
+    let root = crate::confine::pivot_into(root, read_only, "the gofer")?;
     let root_fd = nix::fcntl::open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -165,123 +165,76 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
         max_fids,
     };
     let mut server = Server::new(ring, root_fd, options).map_err(|e| e.to_string())?;
-    install_seccomp()?;
+    let allowed = crate::confine::Allowed {
+        calls: GOFER_SYSCALLS,
+        ioctls: &[],
+        refused: &[],
+    };
+    crate::confine::seccomp("the gofer", &allowed, false)?;
     server.serve().map_err(|e| e.to_string())
 }
 
-/// Gives the gofer a mount namespace of its own in which `root` is all there is: it is
-/// bind-mounted on itself (read-only if nothing may be written), made the root with
-/// pivot_root, and the old root is detached. Returns the path to serve from then on.
-/// Serving the host's "/" itself, there is nothing narrower to pivot into.
-fn confine_mounts(root: &Path, read_only: bool) -> Result<&'static Path, String> {
-    use nix::mount::{mount, umount2, MntFlags, MsFlags};
-    let fail = |what: &str, e: nix::errno::Errno| format!("confining the gofer ({what}): {e}");
-    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-        .map_err(|e| fail("unshare(CLONE_NEWNS)", e))?;
-    // Nothing mounted or unmounted here may reach the host's namespace.
-    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
-    mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
-        .map_err(|e| fail("making mounts private", e))?;
-    let root =
-        std::fs::canonicalize(root).map_err(|e| format!("the root {}: {e}", root.display()))?;
-    if root == Path::new("/") {
-        return Ok(Path::new("/"));
-    }
-    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
-    mount(Some(&root), &root, None::<&str>, bind, None::<&str>)
-        .map_err(|e| fail("bind-mounting the root", e))?;
-    if read_only {
-        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
-        mount(None::<&str>, &root, None::<&str>, flags, None::<&str>)
-            .map_err(|e| fail("making the root read-only", e))?;
-    }
-    nix::unistd::chdir(&root).map_err(|e| fail("chdir", e))?;
-    nix::unistd::pivot_root(".", ".").map_err(|e| fail("pivot_root", e))?;
-    umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail("detaching the old root", e))?;
-    nix::unistd::chdir("/").map_err(|e| fail("chdir /", e))?;
-    Ok(Path::new("/"))
-}
-
-/// The gofer's seccomp allow-list: the file operations it serves, its ring (eventfd read,
-/// write, poll) and what the Rust runtime needs. Anything else kills it (SIGSYS), which the
-/// Sentry then reports as the gofer dying.
-fn install_seccomp() -> Result<(), String> {
-    use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
-    let allowed = [
-        // Ring and housekeeping.
-        libc::SYS_read,
-        libc::SYS_write,
-        libc::SYS_readv,
-        libc::SYS_writev,
-        libc::SYS_poll,
-        libc::SYS_ppoll,
-        libc::SYS_close,
-        libc::SYS_fcntl,
-        libc::SYS_dup,
-        libc::SYS_dup3,
-        libc::SYS_mmap,
-        libc::SYS_munmap,
-        libc::SYS_mremap,
-        libc::SYS_mprotect,
-        libc::SYS_madvise,
-        libc::SYS_brk,
-        libc::SYS_futex,
-        libc::SYS_sched_yield,
-        libc::SYS_exit,
-        libc::SYS_exit_group,
-        libc::SYS_rt_sigreturn,
-        libc::SYS_rt_sigaction,
-        libc::SYS_rt_sigprocmask,
-        libc::SYS_sigaltstack,
-        libc::SYS_getpid,
-        libc::SYS_gettid,
-        libc::SYS_tgkill,
-        libc::SYS_clock_gettime,
-        libc::SYS_clock_nanosleep,
-        libc::SYS_nanosleep,
-        libc::SYS_getrandom,
-        libc::SYS_restart_syscall,
-        // File operations, always relative to a descriptor the server holds.
-        libc::SYS_openat,
-        libc::SYS_openat2,
-        libc::SYS_newfstatat,
-        libc::SYS_fstat,
-        libc::SYS_statx,
-        libc::SYS_fstatfs,
-        libc::SYS_getdents64,
-        libc::SYS_lseek,
-        libc::SYS_pread64,
-        libc::SYS_pwrite64,
-        libc::SYS_preadv,
-        libc::SYS_pwritev,
-        libc::SYS_readlinkat,
-        libc::SYS_mkdirat,
-        libc::SYS_mknodat,
-        libc::SYS_symlinkat,
-        libc::SYS_linkat,
-        libc::SYS_unlinkat,
-        libc::SYS_renameat,
-        libc::SYS_renameat2,
-        libc::SYS_fchmod,
-        libc::SYS_fchmodat,
-        libc::SYS_fchown,
-        libc::SYS_fchownat,
-        libc::SYS_ftruncate,
-        libc::SYS_utimensat,
-        libc::SYS_fsync,
-        libc::SYS_fdatasync,
-    ];
-    let rules = allowed.iter().map(|&nr| (nr, vec![])).collect();
-    let filter = SeccompFilter::new(
-        rules,
-        SeccompAction::KillProcess,
-        SeccompAction::Allow,
-        TargetArch::x86_64,
-    )
-    .map_err(|e| format!("building the gofer's seccomp filter: {e}"))?;
-    let program: BpfProgram = filter
-        .try_into()
-        .map_err(|e| format!("compiling the gofer's seccomp filter: {e:?}"))?;
-    seccompiler::apply_filter(&program)
-        .map_err(|e| format!("installing the gofer's seccomp filter: {e}"))
-}
+/// What the gofer may ask of the host once it serves: file operations relative to the
+/// descriptors it holds, ring I/O, memory, threads, time. Anything else kills it.
+const GOFER_SYSCALLS: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_close,
+    libc::SYS_fcntl,
+    libc::SYS_dup,
+    libc::SYS_dup3,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mremap,
+    libc::SYS_mprotect,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_futex,
+    libc::SYS_sched_yield,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_sigaltstack,
+    libc::SYS_getpid,
+    libc::SYS_gettid,
+    libc::SYS_tgkill,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_getrandom,
+    libc::SYS_restart_syscall,
+    libc::SYS_openat,
+    libc::SYS_openat2,
+    libc::SYS_newfstatat,
+    libc::SYS_fstat,
+    libc::SYS_statx,
+    libc::SYS_fstatfs,
+    libc::SYS_getdents64,
+    libc::SYS_lseek,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_preadv,
+    libc::SYS_pwritev,
+    libc::SYS_readlinkat,
+    libc::SYS_mkdirat,
+    libc::SYS_mknodat,
+    libc::SYS_symlinkat,
+    libc::SYS_linkat,
+    libc::SYS_unlinkat,
+    libc::SYS_renameat,
+    libc::SYS_renameat2,
+    libc::SYS_fchmod,
+    libc::SYS_fchmodat,
+    libc::SYS_fchown,
+    libc::SYS_fchownat,
+    libc::SYS_ftruncate,
+    libc::SYS_utimensat,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+];

@@ -3,6 +3,7 @@
 //! `cli/` parses the command line; each command does its work through the library crates.
 
 mod cli;
+mod confine;
 mod gofer;
 mod logger;
 

@@ -155,6 +155,13 @@ pub fn run(args: DoArgs) -> i32 {
             .unwrap_or_default(),
     };
     let kernel = Kernel::new(platform, memory, config, root, fs_type);
+    // From here on the Sentry needs no host path: the gofer serves every file.
+    if let Err(e) = crate::confine::sentry() {
+        eprintln!("runsc-rs: {e}");
+        gofer.stop();
+        return EXIT_INTERNAL;
+    }
+    gofer.watch();
     let code = match kernel.run(&exec) {
         Ok(status) => status.code(),
         Err(e @ sentry::kernel::Error::NotFound(_)) => {
