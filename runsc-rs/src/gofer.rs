@@ -121,6 +121,12 @@ impl Gofer {
     }
 }
 
+impl Drop for Gofer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Takes ownership of a descriptor nix returned as a raw number.
 fn nix_owned(fd: i32) -> Result<OwnedFd, String> {
     platform::fd::take_inherited(fd).map_err(|e| format!("taking a descriptor: {e}"))

@@ -306,3 +306,47 @@ fn the_gofer_sees_only_its_root_and_runs_under_seccomp() {
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn volumes_write_through_to_the_host_and_ro_volumes_refuse() {
+    let _g = shared();
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("volume");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(dir.join("in.txt"), "from the host\n").expect("write");
+    let rw = format!("{}:/data/rw", dir.display());
+    let ro = format!("{}:/data/ro:ro", dir.display());
+    let mut cmd = Command::new(runsc());
+    cmd.args(["do", "-v", &rw, "-v", &ro, "--", "/bin/busybox", "sh", "-c"])
+        .arg(
+            "read line < /data/ro/in.txt; echo \"$line\"; echo out > /data/rw/out.txt; \
+             echo no > /data/ro/no.txt || echo refused",
+        );
+    let out = run(cmd);
+    assert_eq!(stdout(&out), "from the host\nrefused\n", "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"));
+    assert_eq!(
+        std::fs::read_to_string(dir.join("out.txt")).expect("out.txt on the host"),
+        "out\n"
+    );
+    assert!(!dir.join("no.txt").exists());
+    // A volume that is not there is one clear line and exit 125.
+    let mut cmd = Command::new(runsc());
+    cmd.args([
+        "do",
+        "-v",
+        "/nonexistent-volume:/x",
+        "--",
+        "/bin/busybox",
+        "true",
+    ]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent-volume: No such file or directory"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

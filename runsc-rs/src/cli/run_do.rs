@@ -49,6 +49,10 @@ pub struct DoArgs {
     /// Where writes to the root go.
     #[arg(long, value_enum, default_value = "memory")]
     overlay: OverlayMode,
+    /// Mount host directory HOST at GUEST in the sandbox, served by a gofer of its own;
+    /// writes go to HOST unless `:ro`. May be given several times.
+    #[arg(long = "volume", short = 'v', value_name = "HOST:GUEST[:ro]")]
+    volumes: Vec<Volume>,
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -79,90 +83,14 @@ pub fn run(args: DoArgs) -> i32 {
             .collect(),
         cwd,
     };
-
-    let memory = match MemoryFile::new(MEMORY_FILE_SIZE) {
-        Ok(m) => Arc::new(m),
-        Err(e) => {
-            eprintln!("runsc-rs: creating the sandbox's memory file: {e}");
-            return EXIT_INTERNAL;
-        }
-    };
-    let platform: Box<dyn platform::Platform> = match args.platform {
-        PlatformName::Ptrace => {
-            let fd = match memory.fd().try_clone_to_owned() {
-                Ok(fd) => fd,
-                Err(e) => {
-                    eprintln!("runsc-rs: duplicating the memory file descriptor: {e}");
-                    return EXIT_INTERNAL;
-                }
-            };
-            match platform::ptrace::PtracePlatform::new(fd) {
-                Ok(p) => Box::new(p),
-                Err(e) => {
-                    eprintln!("runsc-rs: starting the ptrace platform: {e}");
-                    return EXIT_INTERNAL;
-                }
-            }
-        }
-    };
-    // The Sentry waits for every gofer reply, so they never need to run at once; on one CPU a
-    // reply costs a same-CPU wake-up instead of a cross-CPU one (platform-limits.md §7).
-    // The gofer inherits this pin; the ptrace platform keeps the Sentry thread on it.
-    pin_to_current_cpu();
-    let read_only = args.overlay == OverlayMode::Memory;
-    let gofer = match Gofer::start(&args.rootfs, read_only) {
-        Ok(g) => g,
+    let sandbox = match Sandbox::boot(&args) {
+        Ok(sandbox) => sandbox,
         Err(e) => {
             eprintln!("runsc-rs: {e}");
             return EXIT_INTERNAL;
         }
     };
-    let lower = match sentry::fs::gofer::root(gofer.client.clone()) {
-        Ok(root) => root,
-        Err(e) => {
-            eprintln!(
-                "runsc-rs: the root {} cannot be served: {e}",
-                args.rootfs.display()
-            );
-            gofer.stop();
-            return EXIT_INTERNAL;
-        }
-    };
-    let (root, fs_type) = match args.overlay {
-        OverlayMode::Memory => {
-            use sentry::fs::devices::makedev;
-            let upper = sentry::fs::tmpfs::Tmpfs::new(makedev(0, 4));
-            match sentry::fs::overlay::overlay(lower, upper, makedev(0, 5)) {
-                Ok(root) => (root, "overlay"),
-                Err(e) => {
-                    eprintln!(
-                        "runsc-rs: the root {} cannot be served: {e}",
-                        args.rootfs.display()
-                    );
-                    gofer.stop();
-                    return EXIT_INTERNAL;
-                }
-            }
-        }
-        OverlayMode::None => (lower, "gofer"),
-    };
-    let config = Config {
-        strace: args.strace,
-        uid: nix::unistd::getuid().as_raw(),
-        gid: nix::unistd::getgid().as_raw(),
-        groups: nix::unistd::getgroups()
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_default(),
-    };
-    let kernel = Kernel::new(platform, memory, config, root, fs_type);
-    // From here on the Sentry needs no host path: the gofer serves every file.
-    if let Err(e) = crate::confine::sentry() {
-        eprintln!("runsc-rs: {e}");
-        gofer.stop();
-        return EXIT_INTERNAL;
-    }
-    gofer.watch();
-    let code = match kernel.run(&exec) {
+    match sandbox.kernel.run(&exec) {
         Ok(status) => status.code(),
         Err(e @ sentry::kernel::Error::NotFound(_)) => {
             eprintln!("runsc-rs: {e}");
@@ -176,9 +104,142 @@ pub fn run(args: DoArgs) -> i32 {
             eprintln!("runsc-rs: {e}");
             EXIT_INTERNAL
         }
-    };
-    gofer.stop();
-    code
+    }
+}
+
+/// A host directory mounted in the sandbox (`--volume HOST:GUEST[:ro]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    host: PathBuf,
+    guest: String,
+    read_only: bool,
+}
+
+impl std::str::FromStr for Volume {
+    type Err = String;
+
+    fn from_str(spec: &str) -> Result<Volume, String> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let (host, guest, read_only) = match parts[..] {
+            [host, guest] => (host, guest, false),
+            [host, guest, "ro"] => (host, guest, true),
+            [host, guest, "rw"] => (host, guest, false),
+            _ => return Err(format!("{spec:?} is not HOST:GUEST[:ro|rw]")),
+        };
+        if !guest.starts_with('/') {
+            return Err(format!(
+                "{guest:?}: the path in the sandbox must be absolute"
+            ));
+        }
+        if host.is_empty() {
+            return Err(format!("{spec:?}: the host directory is empty"));
+        }
+        Ok(Volume {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            read_only,
+        })
+    }
+}
+
+/// A booted sandbox: its kernel and the gofers serving its files (each stops when
+/// dropped).
+struct Sandbox {
+    kernel: Arc<Kernel>,
+    /// Dropped after the kernel has run, which stops them.
+    _gofers: Vec<Gofer>,
+}
+
+impl Sandbox {
+    /// Creates the memory file and the platform, starts the gofers (the root's and one per
+    /// volume), builds the kernel with its mounts, then confines runsc-rs itself.
+    fn boot(args: &DoArgs) -> Result<Sandbox, String> {
+        let memory = MemoryFile::new(MEMORY_FILE_SIZE)
+            .map_err(|e| format!("creating the sandbox's memory file: {e}"))?;
+        let memory = Arc::new(memory);
+        let platform: Box<dyn platform::Platform> = match args.platform {
+            PlatformName::Ptrace => {
+                let fd = memory
+                    .fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("duplicating the memory file descriptor: {e}"))?;
+                let ptrace = platform::ptrace::PtracePlatform::new(fd)
+                    .map_err(|e| format!("starting the ptrace platform: {e}"))?;
+                Box::new(ptrace)
+            }
+        };
+        // The Sentry waits for every gofer reply, so they never need to run at once; on one
+        // CPU a reply costs a same-CPU wake-up instead of a cross-CPU one
+        // (platform-limits.md §7). The gofers inherit this pin; the ptrace platform keeps
+        // the Sentry's threads on it.
+        pin_to_current_cpu();
+        let mut gofers = Vec::new();
+        let read_only = args.overlay == OverlayMode::Memory;
+        let lower = serve(&mut gofers, &args.rootfs, read_only)?;
+        let (root, fs_type) = match args.overlay {
+            OverlayMode::Memory => {
+                use sentry::fs::devices::makedev;
+                let upper = sentry::fs::tmpfs::Tmpfs::new(makedev(0, 4));
+                let root =
+                    sentry::fs::overlay::overlay(lower, upper, makedev(0, 5)).map_err(|e| {
+                        format!("the root {} cannot be served: {e}", args.rootfs.display())
+                    })?;
+                (root, "overlay")
+            }
+            OverlayMode::None => (lower, "gofer"),
+        };
+        let mut volumes = Vec::new();
+        for volume in &args.volumes {
+            volumes.push((volume, serve(&mut gofers, &volume.host, volume.read_only)?));
+        }
+        let config = Config {
+            strace: args.strace,
+            uid: nix::unistd::getuid().as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            groups: nix::unistd::getgroups()
+                .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+                .unwrap_or_default(),
+        };
+        let kernel = Kernel::new(platform, memory, config, root, fs_type);
+        for (volume, inode) in volumes {
+            kernel
+                .mount_at(volume.guest.as_bytes(), inode, "gofer", volume.read_only)
+                .map_err(|e| {
+                    format!(
+                        "mounting {} at {}: {e}",
+                        volume.host.display(),
+                        volume.guest
+                    )
+                })?;
+        }
+        // From here on the Sentry needs no host path: the gofers serve every file.
+        crate::confine::sentry()?;
+        for gofer in &gofers {
+            gofer.watch();
+        }
+        Ok(Sandbox {
+            kernel,
+            _gofers: gofers,
+        })
+    }
+}
+
+/// Starts a gofer serving `dir` and returns the root of the file system it serves.
+fn serve(
+    gofers: &mut Vec<Gofer>,
+    dir: &Path,
+    read_only: bool,
+) -> Result<Arc<dyn sentry::vfs::Inode>, String> {
+    // Checked here so that a mistyped path is one clear line, not the gofer's failure.
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => return Err(format!("{}: not a directory", dir.display())),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    let gofer = Gofer::start(dir, read_only)?;
+    let root = sentry::fs::gofer::root(gofer.client.clone());
+    gofers.push(gofer);
+    root.map_err(|e| format!("{} cannot be served: {e}", dir.display()))
 }
 
 /// Pins the calling thread to the CPU it is running on (within any affinity it was given).

@@ -263,6 +263,18 @@ impl Kernel {
         })
     }
 
+    /// Mounts the file system whose root is `fs_root` at `path` in the sandbox, making
+    /// missing directories on the way (volumes, before the sandbox runs).
+    pub fn mount_at(
+        &self,
+        path: &[u8],
+        fs_root: Arc<dyn crate::vfs::Inode>,
+        fs_type: &'static str,
+        read_only: bool,
+    ) -> Result<(), Errno> {
+        crate::fs::mount_at(&self.mounts, &self.root, path, fs_root, fs_type, read_only).map(drop)
+    }
+
     /// Logs, once per number, that the guest used a system call the Sentry does not serve.
     /// Numbers no Linux uses are logged once together, so a guest cannot grow the set or
     /// flood the log.
