@@ -11,15 +11,17 @@ pub mod path;
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crate::abi::{Errno, Stat, Timespec};
 
 pub use file::*;
 pub use path::{resolve, resolve_parent, Resolved, Start};
 
-/// A directory's dentry caches at most about this many unused names.
-const MAX_CACHED_CHILDREN: usize = 1024;
+/// The Sentry caches about this many dentries in all before it forgets unused ones (each
+/// may hold a gofer fid, a host descriptor in the gofer).
+const MAX_DENTRIES: usize = 1 << 16;
 
 /// The most symlinks one resolution may follow (Linux's MAXSYMLINKS).
 pub const MAX_SYMLINKS: usize = 40;
@@ -325,17 +327,72 @@ pub struct Dentry {
     pub parent: Option<Arc<Dentry>>,
     pub inode: Arc<dyn Inode>,
     children: Mutex<HashMap<Vec<u8>, Arc<Dentry>>>,
+    /// Whether it is on the cache's list of dentries with children.
+    listed: AtomicBool,
+}
+
+/// The bound on all cached dentries, across directories and mounts. A dentry that only its
+/// parent's map holds (no open file, working directory, mount, or cached child of its
+/// own) is unused; when the count passes the threshold, unused dentries are forgotten,
+/// leaves first, so whole unused subtrees go in a few rounds.
+struct DentryCache {
+    count: AtomicUsize,
+    /// The count that triggers the next shrink: at least MAX_DENTRIES, and twice what a
+    /// shrink could not free, so that a cache full of dentries in use is not rescanned at
+    /// every lookup.
+    threshold: AtomicUsize,
+    /// Dentries that have (had) cached children.
+    parents: Mutex<Vec<Weak<Dentry>>>,
+}
+
+static CACHE: DentryCache = DentryCache {
+    count: AtomicUsize::new(0),
+    threshold: AtomicUsize::new(MAX_DENTRIES),
+    parents: Mutex::new(Vec::new()),
+};
+
+impl DentryCache {
+    fn shrink(&self) {
+        let mut parents = self.parents.lock().unwrap_or_else(|e| e.into_inner());
+        // Each round frees the unused leaves; their parents may be leaves in the next.
+        for _ in 0..16 {
+            let before = self.count.load(Ordering::Relaxed);
+            parents.retain(|p| p.strong_count() > 0);
+            for parent in parents.iter().filter_map(Weak::upgrade) {
+                parent.children().retain(|_, c| Arc::strong_count(c) > 1);
+            }
+            let after = self.count.load(Ordering::Relaxed);
+            if after >= before || after <= MAX_DENTRIES / 2 {
+                break;
+            }
+        }
+        let left = self.count.load(Ordering::Relaxed);
+        self.threshold
+            .store(MAX_DENTRIES.max(2 * left), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Dentry {
+    fn drop(&mut self) {
+        CACHE.count.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Dentry {
-    /// The root dentry of a file system.
-    pub fn root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
+    fn new(name: Vec<u8>, parent: Option<Arc<Dentry>>, inode: Arc<dyn Inode>) -> Arc<Dentry> {
+        CACHE.count.fetch_add(1, Ordering::Relaxed);
         Arc::new(Dentry {
-            name: b"/".to_vec(),
-            parent: None,
+            name,
+            parent,
             inode,
             children: Mutex::new(HashMap::new()),
+            listed: AtomicBool::new(false),
         })
+    }
+
+    /// The root dentry of a file system.
+    pub fn root(inode: Arc<dyn Inode>) -> Arc<Dentry> {
+        Dentry::new(b"/".to_vec(), None, inode)
     }
 
     fn children(&self) -> MutexGuard<'_, HashMap<Vec<u8>, Arc<Dentry>>> {
@@ -348,19 +405,20 @@ impl Dentry {
             return Ok(child.clone());
         }
         let inode = self.inode.lookup(name)?;
-        let child = Arc::new(Dentry {
-            name: name.to_vec(),
-            parent: Some(self.clone()),
-            inode,
-            children: Mutex::new(HashMap::new()),
-        });
-        let mut children = self.children();
-        if children.len() >= MAX_CACHED_CHILDREN {
-            // Forget the names nobody uses: no open file, working directory, mount or cached
-            // child holds them, so only this map does. Their inodes (and gofer fids) go too.
-            children.retain(|_, c| Arc::strong_count(c) > 1);
+        let child = Dentry::new(name.to_vec(), Some(self.clone()), inode);
+        let child = self
+            .children()
+            .entry(name.to_vec())
+            .or_insert(child)
+            .clone();
+        if !self.listed.swap(true, Ordering::Relaxed) {
+            let mut parents = CACHE.parents.lock().unwrap_or_else(|e| e.into_inner());
+            parents.push(Arc::downgrade(self));
         }
-        Ok(children.entry(name.to_vec()).or_insert(child).clone())
+        if CACHE.count.load(Ordering::Relaxed) > CACHE.threshold.load(Ordering::Relaxed) {
+            CACHE.shrink();
+        }
+        Ok(child)
     }
 
     /// Forgets the cached child `name` (after unlink or rename).
@@ -372,6 +430,50 @@ impl Dentry {
         self.inode
             .attr()
             .is_ok_and(|a| a.file_type() == Some(FileType::Directory))
+    }
+}
+
+#[cfg(test)]
+mod dcache_tests {
+    use super::*;
+
+    /// A directory with every name in it, each another such directory.
+    struct Everything;
+
+    impl Inode for Everything {
+        fn attr(&self) -> Result<Attr, Errno> {
+            Ok(Attr {
+                mode: S_IFDIR | 0o755,
+                ..Attr::default()
+            })
+        }
+        fn lookup(&self, _: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
+            Ok(Arc::new(Everything))
+        }
+        fn open(self: Arc<Self>, _: u32) -> Result<Arc<dyn FileOps>, Errno> {
+            Err(Errno::EISDIR)
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn the_cache_stays_bounded_across_directories_and_keeps_what_is_used() {
+        let root = Dentry::root(Arc::new(Everything));
+        let kept = root.lookup(b"kept").unwrap().lookup(b"deep").unwrap();
+        // 300 directories of 600 names each: 180,000 dentries were looked up.
+        for d in 0..300 {
+            let dir = root.lookup(format!("d{d}").as_bytes()).unwrap();
+            for f in 0..600 {
+                dir.lookup(format!("f{f}").as_bytes()).unwrap();
+            }
+        }
+        let count = CACHE.count.load(Ordering::Relaxed);
+        assert!(count <= 2 * MAX_DENTRIES + 1000, "{count} dentries cached");
+        // What is held stays cached: the same dentry comes back.
+        let again = root.lookup(b"kept").unwrap().lookup(b"deep").unwrap();
+        assert!(Arc::ptr_eq(&kept, &again));
     }
 }
 
