@@ -257,11 +257,11 @@ impl ProcessTable {
     /// setpgid(2) by `caller`: moves `pid` (the caller or one of its children) into process
     /// group `pgid`, which must be its own pid or an existing group of the same session.
     pub fn setpgid(&self, caller: i32, pid: i32, pgid: i32) -> Result<(), Errno> {
+        let pid = if pid == 0 { caller } else { pid };
+        let pgid = if pgid == 0 { pid } else { pgid };
         if pgid < 0 {
             return Err(Errno::EINVAL);
         }
-        let pid = if pid == 0 { caller } else { pid };
-        let pgid = if pgid == 0 { pid } else { pgid };
         let mut tree = self.lock();
         let caller_sid = tree.processes.get(&caller).ok_or(Errno::ESRCH)?.sid;
         let target = tree.processes.get(&pid).ok_or(Errno::ESRCH)?;
