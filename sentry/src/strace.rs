@@ -20,6 +20,10 @@ pub fn format_call(
     result: &SysResult,
 ) -> String {
     let mut line = String::new();
+    // As `strace -f`: lines of every process but the first name their pid.
+    if t.tid != 1 {
+        let _ = write!(line, "[pid {:>5}] ", t.tid);
+    }
     let kinds = entry.map_or(crate::syscalls::table::UNKNOWN_ARGS, |e| e.args);
     line.push_str(&crate::syscalls::name(nr));
     line.push('(');
@@ -60,6 +64,9 @@ fn format_arg(
     match kind {
         Arg::Dec => {
             let _ = write!(out, "{}", v as i64);
+        }
+        Arg::Int => {
+            let _ = write!(out, "{}", v as i32);
         }
         Arg::Hex => {
             let _ = write!(out, "{v:#x}");

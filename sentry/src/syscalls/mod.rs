@@ -27,6 +27,8 @@ pub type Handler = fn(&mut Task, &[u64; 6]) -> SysResult;
 #[derive(Debug, Clone, Copy)]
 pub enum Arg {
     Dec,
+    /// A C `int` (a pid, a signal number): the low 32 bits, signed.
+    Int,
     Hex,
     Oct,
     Fd,
