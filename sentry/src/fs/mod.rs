@@ -3,47 +3,69 @@
 pub mod devices;
 pub mod gofer;
 pub mod host;
+pub mod kernfs;
 pub mod overlay;
+pub mod proc;
+pub mod sys;
 pub mod tmpfs;
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::abi::Errno;
+use crate::kernel::{HostInfo, Kernel};
 use crate::vfs::{Inode, Location, MountTable, NewNode, Owner, SetAttr, Start};
+use devices::makedev;
 use tmpfs::Tmpfs;
+
+/// The device numbers of the sandbox's own file systems at boot.
+const DEV_DEV: u64 = makedev(0, 2);
+const TMP_DEV: u64 = makedev(0, 3);
+const PROC_DEV: u64 = makedev(0, 6);
+const SYS_DEV: u64 = makedev(0, 7);
 
 /// An empty tmpfs to use as the root (tests, and `do` without a gofer).
 pub fn tmpfs_root() -> Arc<dyn Inode> {
-    Tmpfs::new(devices::makedev(0, 1)).root()
+    Tmpfs::new(makedev(0, 1)).root()
 }
 
 /// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
-/// /dev and, unless the root is already an in-memory overlay, a tmpfs on /tmp. (Over the
-/// host's root the overlay keeps /tmp's writes in memory already, and hiding the host's
-/// /tmp would hide the programs people run from it.) Missing mount points are created where
-/// the root allows it; where it does not, that mount is skipped with a log line.
-pub fn boot_root(mounts: &MountTable, root: Arc<dyn Inode>, fs_type: &'static str) -> Location {
+/// /dev, procfs on /proc, a read-only sysfs on /sys and, unless the root is already an
+/// in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
+/// writes in memory already, and hiding the host's /tmp would hide the programs people run
+/// from it.) Missing mount points are created where the root allows it; where it does not,
+/// that mount is skipped with a log line. procfs shows `kernel`, which is being made.
+pub fn boot_root(
+    mounts: &MountTable,
+    root: Arc<dyn Inode>,
+    fs_type: &'static str,
+    kernel: &Weak<Kernel>,
+    host: &HostInfo,
+) -> Location {
     let root = mounts.root(root, fs_type);
-    let mount_on = |name: &str, fs: Arc<Tmpfs>, mode: u32| {
-        let fs_root = fs.root();
+    let mount_on = |name: &str, fs_root: Arc<dyn Inode>, fs_type: &'static str, read_only| {
+        if let Err(e) = mount_at(mounts, &root, name.as_bytes(), fs_root, fs_type, read_only) {
+            log::warn!("mounting /{name}: {e}");
+        }
+    };
+    let tmpfs_with_mode = |dev: u64, mode: u32| {
+        let fs_root = Tmpfs::new(dev).root();
         let _ = fs_root.set_attr(&SetAttr {
             mode: Some(mode),
             ..SetAttr::default()
         });
-        if name == "dev" {
-            for (node, rdev, perm) in devices::DEV_NODES {
-                let mode = crate::vfs::S_IFCHR | perm;
-                let node_kind = NewNode::Device { mode, rdev: *rdev };
-                let _ = fs_root.create(node.as_bytes(), &node_kind, ROOT_OWNER);
-            }
-        }
-        if let Err(e) = mount_at(mounts, &root, name.as_bytes(), fs_root, "tmpfs", false) {
-            log::warn!("mounting /{name}: {e}");
-        }
+        fs_root
     };
-    mount_on("dev", Tmpfs::new(devices::makedev(0, 2)), 0o755);
+    let dev = tmpfs_with_mode(DEV_DEV, 0o755);
+    for (node, rdev, perm) in devices::DEV_NODES {
+        let mode = crate::vfs::S_IFCHR | perm;
+        let device = NewNode::Device { mode, rdev: *rdev };
+        let _ = dev.create(node.as_bytes(), &device, ROOT_OWNER);
+    }
+    mount_on("dev", dev, "tmpfs", false);
+    mount_on("proc", proc::new(kernel.clone(), PROC_DEV), "proc", false);
+    mount_on("sys", sys::new(SYS_DEV, &host.cpu_mask), "sysfs", true);
     if fs_type != "overlay" {
-        mount_on("tmp", Tmpfs::new(devices::makedev(0, 3)), 0o1777);
+        mount_on("tmp", tmpfs_with_mode(TMP_DEV, 0o1777), "tmpfs", false);
     }
     root
 }

@@ -4,9 +4,10 @@ mod fd_table;
 pub mod processes;
 mod task;
 
+use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Instant, SystemTime};
 
 use platform::Platform;
 
@@ -17,6 +18,28 @@ use crate::vfs::{Location, MountTable};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{entry_regs, Credentials, Forked, ProcessView, Task, ThreadGroup, VforkDone};
+
+/// The task a Sentry thread runs: each task is served by a host thread of its own, so
+/// "who is asking" (for /proc/self) is a property of the thread.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub tid: i32,
+    pub tg: Arc<ThreadGroup>,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// The task the calling thread runs, if it runs one (Sentry threads of their own do not).
+pub fn current() -> Option<Current> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Records the task the calling thread runs from now on (None when it is done).
+pub(crate) fn set_current(task: Option<Current>) {
+    CURRENT.with(|c| *c.borrow_mut() = task);
+}
 
 /// How the sandbox was asked to behave.
 #[derive(Debug, Clone, Default)]
@@ -139,6 +162,10 @@ pub struct HostInfo {
     pub minsigstksz: u64,
     pub utsname: Utsname,
     pub rlimits: [Rlimit; RLIM_NLIMITS],
+    /// The host's /proc/cpuinfo text (read now: later the Sentry can open no host file).
+    pub cpuinfo: Vec<u8>,
+    /// The host's memory in bytes (MemTotal), 0 if unknown.
+    pub mem_total: u64,
 }
 
 impl HostInfo {
@@ -191,8 +218,30 @@ impl HostInfo {
             minsigstksz: rustix::param::linux_minsigstksz() as u64,
             utsname,
             rlimits,
+            cpuinfo: read_host_file("/proc/cpuinfo"),
+            mem_total: mem_total(&read_host_file("/proc/meminfo")),
         }
     }
+}
+
+/// A host file's contents (at most 1 MiB), or nothing if it cannot be read.
+fn read_host_file(path: &str) -> Vec<u8> {
+    use std::io::Read;
+    const MAX: u64 = 1 << 20;
+    let mut bytes = Vec::new();
+    if let Ok(file) = std::fs::File::open(path) {
+        let _ = file.take(MAX).read_to_end(&mut bytes);
+    }
+    bytes
+}
+
+/// MemTotal of a /proc/meminfo text, in bytes.
+fn mem_total(meminfo: &[u8]) -> u64 {
+    String::from_utf8_lossy(meminfo)
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb.saturating_mul(1024))
 }
 
 /// The nix name of resource limit number `i`.
@@ -227,6 +276,8 @@ pub struct Kernel {
     pub host: HostInfo,
     /// When the sandbox started (CLOCK_MONOTONIC and uptime are relative to the host's).
     pub started: Instant,
+    /// The wall-clock time it started (the guest's boot time, /proc/stat's btime).
+    pub booted: SystemTime,
     /// Every mount of the sandbox.
     pub mounts: MountTable,
     /// Every process of the sandbox.
@@ -247,19 +298,25 @@ impl Kernel {
         root: Arc<dyn crate::vfs::Inode>,
         root_type: &'static str,
     ) -> Arc<Kernel> {
-        let mounts = MountTable::default();
-        let root = crate::fs::boot_root(&mounts, root, root_type);
-        Arc::new(Kernel {
-            platform,
-            memory,
-            config,
-            host: HostInfo::capture(),
-            started: Instant::now(),
-            mounts,
-            processes: ProcessTable::default(),
-            root,
-            unsupported: Mutex::new(HashSet::new()),
-            notices: Mutex::new(HashSet::new()),
+        // The file systems made at boot (procfs, sysfs) reach the kernel by a weak
+        // reference: the kernel owns them through its mount table.
+        let host = HostInfo::capture();
+        Arc::new_cyclic(|kernel: &Weak<Kernel>| {
+            let mounts = MountTable::default();
+            let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host);
+            Kernel {
+                platform,
+                memory,
+                config,
+                host,
+                started: Instant::now(),
+                booted: SystemTime::now(),
+                mounts,
+                processes: ProcessTable::default(),
+                root,
+                unsupported: Mutex::new(HashSet::new()),
+                notices: Mutex::new(HashSet::new()),
+            }
         })
     }
 
@@ -356,7 +413,13 @@ impl Kernel {
             fs,
             creds,
         );
-        task.set_comm(guest_path.rsplit('/').next().unwrap_or_default().as_bytes());
+        let comm = guest_path
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        task.set_exe(guest_path, location);
+        task.set_comm(comm.as_bytes());
         task.regs.rip = loaded.entry;
         task.regs.rsp = loaded.sp;
         Ok(task)

@@ -13,7 +13,7 @@ use super::{ExitStatus, ThreadGroup};
 use crate::abi::Errno;
 
 /// The highest pid (Linux's default pid_max is 4194304 on 64-bit machines).
-const PID_MAX: i32 = 4_194_304;
+pub const PID_MAX: i32 = 4_194_304;
 /// The signal a parent is sent when its child exits, by default.
 pub const SIGCHLD: i32 = 17;
 
@@ -45,6 +45,16 @@ struct Process {
     execed: bool,
     /// Set once it has exited: a zombie until its parent reaps it.
     exit: Option<Exited>,
+}
+
+/// A process's place in the tree and its exit, if it has exited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub parent: i32,
+    pub pgid: i32,
+    pub sid: i32,
+    pub exit_signal: i32,
+    pub exit: Option<Exited>,
 }
 
 /// What a zombie leaves for its parent.
@@ -319,6 +329,27 @@ impl ProcessTable {
             .filter(|p| p.exit.is_none())
             .map(|p| p.tg.clone())
             .collect()
+    }
+
+    /// Every pid in the table, live or zombie, in order (for /proc).
+    pub fn pids(&self) -> Vec<i32> {
+        self.lock().processes.keys().copied().collect()
+    }
+
+    /// Where `pid` stands in the tree (for /proc/PID/stat and status).
+    pub fn info(&self, pid: i32) -> Option<ProcessInfo> {
+        self.lock().processes.get(&pid).map(|p| ProcessInfo {
+            parent: p.parent,
+            pgid: p.pgid,
+            sid: p.sid,
+            exit_signal: p.exit_signal,
+            exit: p.exit,
+        })
+    }
+
+    /// The pid handed out last (/proc/loadavg shows it).
+    pub fn last_pid(&self) -> i32 {
+        (self.lock().next - 1).max(0)
     }
 
     /// Whether `pid` exists and has exited (a zombie).

@@ -1,6 +1,7 @@
 //! Tasks (guest threads) and thread groups (guest processes), and the task loop.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
 
 use platform::{Context, Event, Regs, SignalInfo};
 
@@ -8,6 +9,7 @@ use super::processes::Exited;
 use super::{ExitStatus, FdTable, FsContext, Kernel};
 use crate::abi::*;
 use crate::mm::MemoryManager;
+use crate::vfs::Location;
 
 /// User and group ids of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,15 +46,20 @@ pub struct ThreadGroup {
     pub rlimits: Mutex<[Rlimit; RLIM_NLIMITS]>,
     /// Signal dispositions, index `signo - 1`.
     pub actions: Mutex<[SigAction; NSIG as usize]>,
+    /// When the process was created (fork), for /proc/PID/stat's starttime.
+    pub started: Instant,
     view: Mutex<ProcessView>,
 }
 
 /// What other tasks and /proc may see of a process. Its task keeps this current
-/// ([`Task::publish`]) and empties it when it exits, so a zombie holds no files or memory.
+/// ([`Task::publish`]) and empties it when it exits, so a zombie holds no files or memory
+/// (it keeps its names and credentials).
 #[derive(Debug, Clone, Default)]
 pub struct ProcessView {
     /// The executable's path as the guest sees it.
     pub exe: String,
+    /// The executable itself, for /proc/PID/exe.
+    pub exe_file: Option<Location>,
     pub comm: [u8; 16],
     pub mm: Option<Arc<MemoryManager>>,
     pub fds: Option<Arc<FdTable>>,
@@ -66,6 +73,7 @@ impl ThreadGroup {
             pid,
             rlimits: Mutex::new(rlimits),
             actions: Mutex::new([SigAction::default(); NSIG as usize]),
+            started: Instant::now(),
             view: Mutex::new(ProcessView {
                 exe,
                 ..ProcessView::default()
@@ -75,12 +83,15 @@ impl ThreadGroup {
 
     /// A child forked from `self`: the same limits, signal dispositions and executable.
     pub fn fork(&self, pid: i32) -> ThreadGroup {
+        let view = self.view();
         ThreadGroup {
             pid,
             rlimits: Mutex::new(*self.rlimits()),
             actions: Mutex::new(*self.actions()),
+            started: Instant::now(),
             view: Mutex::new(ProcessView {
-                exe: self.view().exe.clone(),
+                exe: view.exe,
+                exe_file: view.exe_file,
                 ..ProcessView::default()
             }),
         }
@@ -209,9 +220,10 @@ impl Task {
 
     /// Shows the task's current resources to other tasks and /proc.
     pub fn publish(&self) {
-        let exe = self.tg.exe();
+        let ProcessView { exe, exe_file, .. } = self.tg.view();
         self.tg.set_view(ProcessView {
             exe,
+            exe_file,
             comm: self.comm,
             mm: Some(self.mm.clone()),
             fds: Some(self.fds.clone()),
@@ -220,10 +232,11 @@ impl Task {
         });
     }
 
-    /// Sets the executable's path (execve).
-    pub fn set_exe(&mut self, exe: String) {
+    /// Sets the executable: its path as the guest sees it, and the file (execve).
+    pub fn set_exe(&mut self, exe: String, file: Location) {
         self.tg.set_view(ProcessView {
             exe,
+            exe_file: Some(file),
             ..ProcessView::default()
         });
         self.publish();
@@ -239,6 +252,10 @@ impl Task {
     /// Runs the task until it exits, then lets go of its memory and files and leaves its
     /// process a zombie for the parent to reap. Returns how it ended.
     pub fn run_to_exit(mut self) -> ExitStatus {
+        super::set_current(Some(super::Current {
+            tid: self.tid,
+            tg: self.tg.clone(),
+        }));
         let status = self.run();
         if self.clear_child_tid != 0 {
             // CLONE_CHILD_CLEARTID: zero the tid word (futex wake arrives with futexes).
@@ -250,6 +267,7 @@ impl Task {
         self.tg.set_view(ProcessView {
             exe,
             comm: self.comm,
+            creds: Some(self.creds.clone()),
             ..ProcessView::default()
         });
         let Task {
@@ -271,6 +289,7 @@ impl Task {
             status,
             cpu,
         });
+        super::set_current(None);
         status
     }
 

@@ -246,15 +246,11 @@ pub fn build_stack(
     let raw: Vec<u8> = table.iter().flat_map(|v| v.to_le_bytes()).collect();
     mm.copy_out_force(sp, &raw)?;
     let args_start = addr(platform_at + PLATFORM.len());
-    mm.set_arg_env(
-        (
-            args_start,
-            addr(envp_at.first().copied().unwrap_or(execfn_at)),
-        ),
-        (
-            addr(envp_at.first().copied().unwrap_or(execfn_at)),
-            addr(execfn_at),
-        ),
-    );
+    let env_start = addr(envp_at.first().copied().unwrap_or(execfn_at));
+    mm.set_arg_env(crate::mm::ArgEnv {
+        args: (args_start, env_start),
+        env: (env_start, addr(execfn_at)),
+        stack: sp,
+    });
     Ok(sp)
 }

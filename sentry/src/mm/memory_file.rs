@@ -110,22 +110,11 @@ impl MemoryFile {
     /// zeros). Only the parts of `src` that hold pages are copied: untouched memory stays a
     /// hole in both, costing the host nothing.
     pub fn copy_within(&self, src: u64, dst: u64, len: u64) -> Result<(), Errno> {
-        use nix::unistd::{lseek, Whence};
         let end = src.checked_add(len).ok_or(Errno::EFAULT)?;
         self.range(src, len as usize)?;
         self.range(dst, len as usize)?;
         let mut at = src;
-        while at < end {
-            let data = match lseek(&self.fd, at as i64, Whence::SeekData) {
-                Ok(data) => data as u64,
-                Err(nix::errno::Errno::ENXIO) => break,
-                Err(e) => return Err(e),
-            };
-            if data >= end {
-                break;
-            }
-            let hole = lseek(&self.fd, data as i64, Whence::SeekHole)? as u64;
-            let stop = hole.min(end);
+        while let Some((data, stop)) = self.next_data(at, end)? {
             let (from, to) = (self.range(data, 0)?, self.range(dst + (data - src), 0)?);
             // SAFETY: both ranges were checked to lie inside the mapping above and do not
             // overlap (the caller allocated them separately); raw copies tolerate a guest
@@ -134,6 +123,39 @@ impl MemoryFile {
             at = stop;
         }
         Ok(())
+    }
+
+    /// How many bytes of `[offset, offset + len)` hold pages (0 if that cannot be told).
+    pub fn resident(&self, offset: u64, len: u64) -> u64 {
+        let Some(end) = offset.checked_add(len) else {
+            return 0;
+        };
+        let mut at = offset;
+        let mut total = 0;
+        while let Ok(Some((data, stop))) = self.next_data(at, end) {
+            total += stop - data;
+            at = stop;
+        }
+        total
+    }
+
+    /// The first run of pages `[start, stop)` at or after `at`, cut at `end` (SEEK_DATA,
+    /// SEEK_HOLE); None if there is no data before `end`.
+    fn next_data(&self, at: u64, end: u64) -> Result<Option<(u64, u64)>, Errno> {
+        use nix::unistd::{lseek, Whence};
+        if at >= end {
+            return Ok(None);
+        }
+        let data = match lseek(&self.fd, at as i64, Whence::SeekData) {
+            Ok(data) => data as u64,
+            Err(nix::errno::Errno::ENXIO) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if data >= end {
+            return Ok(None);
+        }
+        let hole = lseek(&self.fd, data as i64, Whence::SeekHole)? as u64;
+        Ok(Some((data, hole.min(end))))
     }
 
     /// Bytes currently allocated (not the host memory in use, which is at most this).
@@ -301,6 +323,9 @@ mod tests {
         use nix::unistd::{lseek, Whence};
         let data = lseek(&mf.fd, (dst + PAGE_SIZE) as i64, Whence::SeekData).unwrap() as u64;
         assert_eq!(data, dst + 6 * PAGE_SIZE);
+        assert_eq!(mf.resident(src, 8 * PAGE_SIZE), 2 * PAGE_SIZE);
+        assert_eq!(mf.resident(dst, 8 * PAGE_SIZE), 2 * PAGE_SIZE);
+        assert_eq!(mf.resident(dst + PAGE_SIZE, 5 * PAGE_SIZE), 0);
         let mut buf = [0u8; 5];
         mf.read(dst + 5, &mut buf).unwrap();
         assert_eq!(&buf, b"first");

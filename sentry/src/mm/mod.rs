@@ -134,12 +134,15 @@ pub struct ForkedMemory {
     layout: Layout,
 }
 
-/// Where the argument and environment strings lie (`[start, end)` each), as Linux's
-/// mm_struct keeps them for /proc/PID/cmdline and environ.
+/// Where the argument and environment strings lie (`[start, end)` each) and where the
+/// initial stack starts, as Linux's mm_struct keeps them for /proc/PID/cmdline, environ,
+/// stat and maps (whose `[stack]` is the VMA holding `stack`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ArgEnv {
     pub args: (u64, u64),
     pub env: (u64, u64),
+    /// The stack pointer at process entry (start_stack).
+    pub stack: u64,
 }
 
 /// A guest address space. `state` guards the VMAs and the program break.
@@ -413,9 +416,9 @@ impl MemoryManager {
         Ok(())
     }
 
-    /// Records where the argument and environment strings were put.
-    pub fn set_arg_env(&self, args: (u64, u64), env: (u64, u64)) {
-        self.lock().arg_env = ArgEnv { args, env };
+    /// Records where the argument and environment strings and the initial stack were put.
+    pub fn set_arg_env(&self, arg_env: ArgEnv) {
+        self.lock().arg_env = arg_env;
     }
 
     pub fn arg_env(&self) -> ArgEnv {
@@ -427,6 +430,18 @@ impl MemoryManager {
         let mut state = self.lock();
         state.brk_start = addr;
         state.brk = addr;
+    }
+
+    /// Where the program break started and where it is now (`start_brk`, `brk`).
+    pub fn brk_range(&self) -> (u64, u64) {
+        let state = self.lock();
+        (state.brk_start, state.brk)
+    }
+
+    /// How many bytes of `vma` hold pages (its resident set): memory never touched is a
+    /// hole in the memory file.
+    pub fn resident(&self, vma: &Vma) -> u64 {
+        self.file.resident(vma.file_offset, vma.len())
     }
 
     /// brk: moves the program break and returns the new one, or the old one on failure.
@@ -458,7 +473,7 @@ impl MemoryManager {
         addr
     }
 
-    /// The VMAs, in address order (for diagnostics and /proc later).
+    /// The VMAs, in address order (for /proc and diagnostics).
     pub fn vmas(&self) -> Vec<Vma> {
         self.lock().vmas.values().cloned().collect()
     }

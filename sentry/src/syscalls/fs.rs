@@ -331,11 +331,7 @@ fn readlink_at(t: &Task, dirfd: u64, path: u64, buf: u64, size: u64) -> SysResul
         return Err(Errno::EINVAL);
     }
     let path = read_path(t, path)?;
-    // Until procfs lands, /proc/self/exe is answered here.
-    let own = format!("/proc/{}/exe", t.tg.pid);
-    let target = if path == b"/proc/self/exe" || path == own.as_bytes() {
-        t.tg.exe().into_bytes()
-    } else if path.is_empty() {
+    let target = if path.is_empty() {
         // readlinkat(fd, ""): the link open (O_PATH|O_NOFOLLOW) at fd; ENOENT for others.
         if dirfd as i32 == AT_FDCWD {
             return Err(Errno::ENOENT);
@@ -883,9 +879,17 @@ pub fn fstatfs(t: &mut Task, a: &[u64; 6]) -> SysResult {
 /// What statfs reports for the file system holding `location`.
 fn statfs_of(location: &Location) -> Statfs {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+    const SYSFS_MAGIC: i64 = 0x6265_6572;
     let dev = location.dentry.inode.attr().map_or(0, |a| a.dev);
+    // Programs tell procfs and sysfs by their magic (procps, systemd do).
+    let f_type = match location.mount.fs_type {
+        "proc" => PROC_SUPER_MAGIC,
+        "sysfs" => SYSFS_MAGIC,
+        _ => TMPFS_MAGIC,
+    };
     Statfs {
-        f_type: TMPFS_MAGIC,
+        f_type,
         f_bsize: PAGE_SIZE as i64,
         f_blocks: 0,
         f_bfree: 0,

@@ -380,7 +380,7 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     t.robust_list = (0, 0);
     t.clear_child_tid = 0;
     let exe = super::fs::path_of(t, &location);
-    t.set_exe(String::from_utf8_lossy(&exe).into_owned());
+    t.set_exe(String::from_utf8_lossy(&exe).into_owned(), location);
     let name = filename.rsplit(|&b| b == b'/').next().unwrap_or_default();
     t.set_comm(name);
     t.kernel.processes.execed(t.tg.pid);

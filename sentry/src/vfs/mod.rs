@@ -270,6 +270,21 @@ pub trait Inode: Send + Sync + Any {
         Err(Errno::EINVAL)
     }
 
+    /// For a "magic" symlink (procfs's /proc/PID/exe, cwd, root, fd/N): the place it stands
+    /// for, which path resolution jumps to instead of resolving the text readlink shows (that
+    /// text may name nothing, as "pipe:[5]" or a deleted file's old path). `Ok(None)` for
+    /// every other inode, whose target is its text. See Linux's nd_jump_link.
+    fn magic_link(&self) -> Result<Option<Location>, Errno> {
+        Ok(None)
+    }
+
+    /// Whether a cached name for this inode still stands. File systems whose names come and
+    /// go by themselves (procfs: processes exit, descriptors close) answer false once the
+    /// object is gone, and the name is looked up again (Linux's d_revalidate).
+    fn revalidate(&self) -> bool {
+        true
+    }
+
     /// Opens the inode for I/O with these open flags.
     fn open(self: Arc<Self>, flags: u32) -> Result<Arc<dyn FileOps>, Errno>;
 
@@ -399,10 +414,19 @@ impl Dentry {
         self.children.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The child `name`, from the cache or looked up in the file system.
+    /// The child `name`, from the cache (if its inode still stands) or looked up in the file
+    /// system.
     pub fn lookup(self: &Arc<Dentry>, name: &[u8]) -> Result<Arc<Dentry>, Errno> {
-        if let Some(child) = self.children().get(name) {
-            return Ok(child.clone());
+        let cached = self.children().get(name).cloned();
+        if let Some(child) = cached {
+            // Asked outside the lock: revalidation may look at other kernel state.
+            if child.inode.revalidate() {
+                return Ok(child);
+            }
+            let mut children = self.children();
+            if children.get(name).is_some_and(|c| Arc::ptr_eq(c, &child)) {
+                children.remove(name);
+            }
         }
         let inode = self.inode.lookup(name)?;
         let child = Dentry::new(name.to_vec(), Some(self.clone()), inode);
@@ -485,7 +509,8 @@ impl std::fmt::Debug for Dentry {
     }
 }
 
-/// A mounted file system: its root, and where it is mounted (None for the root mount).
+/// A mounted file system: its root, and where it is mounted (None for the root mount and
+/// for detached mounts).
 #[derive(Debug)]
 pub struct Mount {
     pub id: u64,
@@ -494,6 +519,33 @@ pub struct Mount {
     /// The file system's type, for /proc/mounts.
     pub fs_type: &'static str,
     pub read_only: bool,
+}
+
+/// The id of detached mounts, which no mount table lists.
+const DETACHED_ID: u64 = 0;
+
+impl Mount {
+    /// A place for `inode`, a file with no name in the tree (a host stream, later a pipe or
+    /// a socket), on a mount of its own that is in no table, as Linux keeps such files on
+    /// internal mounts (pipefs, anon_inodefs). Reopening one through /proc/PID/fd needs it.
+    pub fn detached(inode: Arc<dyn Inode>) -> Location {
+        let mount = Arc::new(Mount {
+            id: DETACHED_ID,
+            root: Dentry::root(inode),
+            mountpoint: None,
+            fs_type: "anon_inodefs",
+            read_only: false,
+        });
+        Location {
+            dentry: mount.root.clone(),
+            mount,
+        }
+    }
+
+    /// Whether this is a detached mount: what it holds has no path.
+    pub fn is_detached(&self) -> bool {
+        self.id == DETACHED_ID
+    }
 }
 
 /// A place in the tree: a dentry and the mount it is reached through.
@@ -515,6 +567,8 @@ pub struct MountTable {
     /// (mount id, dentry address) of a mount point → what is mounted on it. The dentry is
     /// kept alive by the mounted Mount's `mountpoint`, so the address stays unique.
     covered: RwLock<HashMap<(u64, usize), Arc<Mount>>>,
+    /// Root mounts (they cover nothing), for `list`.
+    roots: RwLock<Vec<Arc<Mount>>>,
     next_id: std::sync::atomic::AtomicU64,
 }
 
@@ -528,10 +582,28 @@ impl MountTable {
             fs_type,
             read_only: false,
         });
+        self.roots
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(mount.clone());
         Location {
             dentry: mount.root.clone(),
             mount,
         }
+    }
+
+    /// Every mount, in the order they were made (by id), for /proc/PID/mounts.
+    pub fn list(&self) -> Vec<Arc<Mount>> {
+        let mut all: Vec<Arc<Mount>> = self.roots.read().unwrap_or_else(|e| e.into_inner()).clone();
+        all.extend(
+            self.covered
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .cloned(),
+        );
+        all.sort_by_key(|m| m.id);
+        all
     }
 
     /// Mounts the file system whose root is `root` on `at`, which must be a directory.

@@ -2,7 +2,8 @@
 //!
 //! It handles absolute and relative paths (from a starting directory: the cwd or a dirfd),
 //! ".", ".." (which never leaves the root and climbs out of mounts), mount points, symlinks
-//! (at most MAX_SYMLINKS, then ELOOP), trailing slashes (the result must be a directory) and
+//! (at most MAX_SYMLINKS, then ELOOP; a "magic" link such as /proc/self/fd/N jumps straight
+//! to the place it stands for), trailing slashes (the result must be a directory) and
 //! whether the last component's symlink is followed. See path_resolution(7).
 
 use std::collections::VecDeque;
@@ -161,6 +162,9 @@ fn follow_link(
     *links += 1;
     if *links > MAX_SYMLINKS {
         return Err(Errno::ELOOP);
+    }
+    if let Some(place) = found.dentry.inode.magic_link()? {
+        return Ok(place);
     }
     let target = found.dentry.inode.readlink()?;
     let from = Start { at: dir, ..start };
@@ -325,6 +329,44 @@ mod tests {
         assert_eq!(name_of(&resolve(jailed, b"/b/file", true).unwrap()), "file");
         assert!(resolve(jailed, b"link_up", true).unwrap().same(&a));
         assert_eq!(resolve(jailed, b"/abs", true).unwrap_err(), Errno::ENOENT);
+    }
+
+    #[test]
+    fn magic_links_jump_to_their_place() {
+        use crate::fs::kernfs::{Dir, Link, Meta};
+        let (mounts, root) = tree();
+        let s = Start {
+            mounts: &mounts,
+            root: &root,
+            at: &root,
+        };
+        let b = resolve(s, b"/a/b", true).unwrap();
+        let target = b.clone();
+        // A link whose text names nothing; resolution goes to /a/b all the same.
+        let link = Link::magic(
+            Meta::new(3, b"/m", 0o777),
+            Box::new(|| Ok(b"thing:[1]".to_vec())),
+            Box::new(move || Ok(target.clone())),
+            0,
+        );
+        let dir = Dir::new(Meta::new(3, b"/", 0o555), vec![(b"m".to_vec(), link)]);
+        root.dentry
+            .inode
+            .create(b"magic", &NewNode::Directory { mode: 0o755 }, ROOT)
+            .unwrap();
+        let at = resolve(s, b"/magic", true).unwrap();
+        mounts.mount(&at, dir, "proc", true).unwrap();
+        assert!(resolve(s, b"/magic/m", true).unwrap().same(&b));
+        assert_eq!(
+            name_of(&resolve(s, b"/magic/m/file", true).unwrap()),
+            "file"
+        );
+        assert!(resolve(s, b"/magic/m/..", true)
+            .unwrap()
+            .same(&resolve(s, b"/a", true).unwrap()));
+        let itself = resolve(s, b"/magic/m", false).unwrap();
+        assert_eq!(itself.dentry.inode.readlink().unwrap(), b"thing:[1]");
+        assert_eq!(resolve(s, b"/magic/m/", false).unwrap().dentry.name, b"b");
     }
 
     #[test]
