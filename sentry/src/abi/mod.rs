@@ -268,8 +268,29 @@ pub const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub const TCGETS: u64 = 0x5401;
 pub const TIOCGWINSZ: u64 = 0x5413;
+pub const FIONREAD: u64 = 0x541b;
+pub const FIONBIO: u64 = 0x5421;
 pub const FIONCLEX: u64 = 0x5450;
 pub const FIOCLEX: u64 = 0x5451;
+
+pub const F_DUPFD: u64 = 0;
+pub const F_GETFD: u64 = 1;
+pub const F_SETFD: u64 = 2;
+pub const F_GETFL: u64 = 3;
+pub const F_SETFL: u64 = 4;
+pub const F_DUPFD_CLOEXEC: u64 = 1030;
+pub const F_SETPIPE_SZ: u64 = 1031;
+pub const F_GETPIPE_SZ: u64 = 1032;
+
+// poll(2) events.
+pub const POLLIN: u16 = 0x001;
+pub const POLLPRI: u16 = 0x002;
+pub const POLLOUT: u16 = 0x004;
+pub const POLLERR: u16 = 0x008;
+pub const POLLHUP: u16 = 0x010;
+pub const POLLNVAL: u16 = 0x020;
+pub const POLLRDNORM: u16 = 0x040;
+pub const POLLWRNORM: u16 = 0x100;
 
 pub const PROT_READ: u64 = 0x1;
 pub const PROT_WRITE: u64 = 0x2;

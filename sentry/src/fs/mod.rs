@@ -4,6 +4,7 @@ pub mod devices;
 pub mod gofer;
 pub mod host;
 pub mod overlay;
+pub mod pipe;
 pub mod tmpfs;
 
 use std::sync::Arc;

@@ -262,9 +262,9 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
     }
     let ops = match kind {
         Some(FileType::CharDevice) => crate::fs::devices::open(attr.rdev)?,
-        Some(FileType::Fifo) | Some(FileType::Socket) | Some(FileType::BlockDevice) => {
-            return Err(Errno::ENXIO)
-        }
+        // Every opener of a fifo shares one pipe, whatever file system holds the fifo.
+        Some(FileType::Fifo) => crate::fs::pipe::open_fifo(attr.key(), flags)?,
+        Some(FileType::Socket) | Some(FileType::BlockDevice) => return Err(Errno::ENXIO),
         _ => inode.clone().open(flags)?,
     };
     // O_TRUNC truncates even with O_RDONLY (open(2): "the effect ... is unspecified";

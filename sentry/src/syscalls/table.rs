@@ -28,6 +28,8 @@ pub static TABLE: &[Syscall] = &[
     sys!(pwritev, file::pwritev, [Fd, Ptr, Dec, Dec]),
     sys!(lseek, file::lseek, [Fd, Dec, Enum(SEEK)]),
     sys!(sendfile, file::sendfile, [Fd, Fd, Ptr, Dec]),
+    sys!(pipe, file::pipe, [Ptr]),
+    sys!(pipe2, file::pipe2, [Ptr, Flags(OPEN_FLAGS)]),
     sys!(poll, file::poll, [Ptr, Dec, Dec]),
     sys!(ppoll, file::ppoll, [Ptr, Dec, Ptr, Ptr, Dec]),
     sys!(close, file::close, [Fd]),
@@ -180,21 +182,24 @@ const OPEN_FLAGS: &[(u64, &str)] = &[
     (0o1000, "O_TRUNC"),
     (0o2000, "O_APPEND"),
     (0o4000, "O_NONBLOCK"),
+    (0o40000, "O_DIRECT"),
     (0o200000, "O_DIRECTORY"),
     (0o400000, "O_NOFOLLOW"),
     (0o2000000, "O_CLOEXEC"),
     (0o10000000, "O_PATH"),
 ];
 const SEEK: &[(u64, &str)] = &[(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END")];
-const FCNTL: &[(u64, &str)] = &[
-    (0, "F_DUPFD"),
-    (1, "F_GETFD"),
-    (2, "F_SETFD"),
-    (3, "F_GETFL"),
-    (4, "F_SETFL"),
-    (1030, "F_DUPFD_CLOEXEC"),
+const FCNTL: &[(u64, &str)] = names![
+    F_DUPFD,
+    F_GETFD,
+    F_SETFD,
+    F_GETFL,
+    F_SETFL,
+    F_DUPFD_CLOEXEC,
+    F_SETPIPE_SZ,
+    F_GETPIPE_SZ,
 ];
-const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONCLEX, FIOCLEX];
+const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX];
 const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_SET_GS,
     ARCH_SET_FS,

@@ -4,6 +4,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
 use crate::abi::Errno;
+use crate::fs::pipe::Pipe;
+use crate::waiter::WaitQueue;
 
 pub const O_ACCMODE: u32 = 0o3;
 pub const O_RDONLY: u32 = 0o0;
@@ -11,6 +13,9 @@ pub const O_WRONLY: u32 = 0o1;
 pub const O_RDWR: u32 = 0o2;
 pub const O_APPEND: u32 = 0o2000;
 pub const O_NONBLOCK: u32 = 0o4000;
+/// On files: direct I/O (a hint the Sentry's file systems need not act on). On pipes:
+/// packet mode.
+pub const O_DIRECT: u32 = 0o40000;
 pub const O_PATH: u32 = 0o10000000;
 pub const O_CREAT: u32 = 0o100;
 pub const O_EXCL: u32 = 0o200;
@@ -31,7 +36,7 @@ pub const SEEK_HOLE: u64 = 4;
 /// An open file description (Linux's `struct file`). Descriptors made by dup share one.
 /// `state` guards the offset and the status flags.
 pub struct OpenFile {
-    /// Where it was opened; None for files with no name in the tree (host stdio).
+    /// Where it was opened; None for files with no name in the tree (host stdio, pipes).
     pub location: Option<Location>,
     pub inode: Arc<dyn Inode>,
     ops: Arc<dyn FileOps>,
@@ -67,9 +72,13 @@ impl OpenFile {
         self.lock().flags
     }
 
-    /// F_SETFL: only O_APPEND and O_NONBLOCK can change (fcntl(2)).
+    /// F_SETFL: only O_APPEND, O_NONBLOCK and, on pipes, O_DIRECT (packet mode) can change
+    /// (fcntl(2)).
     pub fn set_flags(&self, flags: u32) {
-        let changeable = O_APPEND | O_NONBLOCK;
+        let mut changeable = O_APPEND | O_NONBLOCK;
+        if self.ops.pipe().is_some() {
+            changeable |= O_DIRECT;
+        }
         let mut s = self.lock();
         s.flags = (s.flags & !changeable) | (flags & changeable);
     }
@@ -96,6 +105,12 @@ impl OpenFile {
 
     /// read(2): at the file offset, which moves past what was read.
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.read_with(buf, self.flags())
+    }
+
+    /// read(2) with `flags` standing for the status flags in this call (preadv2's
+    /// RWF_NOWAIT adds O_NONBLOCK).
+    pub fn read_with(&self, buf: &mut [u8], flags: u32) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(Errno::EBADF);
         }
@@ -103,7 +118,7 @@ impl OpenFile {
             return Err(Errno::EISDIR);
         }
         if self.ops.seek_mode() == SeekMode::Stream {
-            return self.ops.read(0, buf);
+            return self.ops.read_stream(buf, flags);
         }
         let mut s = self.lock();
         let n = self.ops.read(s.offset, buf)?;
@@ -113,14 +128,20 @@ impl OpenFile {
 
     /// write(2): at the file offset, or at the end with O_APPEND.
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        self.write_with(buf, self.flags())
+    }
+
+    /// write(2) with `flags` standing for the status flags in this call (pwritev2's
+    /// RWF_APPEND and RWF_NOAPPEND set and clear O_APPEND, RWF_NOWAIT adds O_NONBLOCK).
+    pub fn write_with(&self, buf: &[u8], flags: u32) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(Errno::EBADF);
         }
         if self.ops.seek_mode() == SeekMode::Stream {
-            return self.ops.write(0, buf);
+            return self.ops.write_stream(buf, flags);
         }
         let mut s = self.lock();
-        if s.flags & O_APPEND != 0 {
+        if flags & O_APPEND != 0 {
             s.offset = self.inode.attr()?.size;
         }
         let n = self.ops.write(s.offset, buf)?;
@@ -144,13 +165,18 @@ impl OpenFile {
 
     /// pwrite64(2). As on Linux, O_APPEND wins over the offset.
     pub fn pwrite(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        self.pwrite_with(offset, buf, self.flags())
+    }
+
+    /// pwrite64(2) with `flags` standing for the status flags in this call.
+    pub fn pwrite_with(&self, offset: u64, buf: &[u8], flags: u32) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(Errno::EBADF);
         }
         if self.ops.seek_mode() == SeekMode::Stream {
             return Err(Errno::ESPIPE);
         }
-        let offset = if self.flags() & O_APPEND != 0 {
+        let offset = if flags & O_APPEND != 0 {
             self.inode.attr()?.size
         } else {
             offset
@@ -205,6 +231,21 @@ impl OpenFile {
 
     pub fn set_offset(&self, offset: u64) {
         self.lock().offset = offset;
+    }
+
+    /// The poll(2) events the file is ready for.
+    pub fn readiness(&self) -> u16 {
+        self.ops.readiness()
+    }
+
+    /// The queue notified when `readiness` may change (None: it never does).
+    pub fn wait_queue(&self) -> Option<&WaitQueue> {
+        self.ops.wait_queue()
+    }
+
+    /// The pipe, if this is a pipe or fifo end.
+    pub fn pipe(&self) -> Option<&Pipe> {
+        self.ops.pipe()
     }
 }
 
