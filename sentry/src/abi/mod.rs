@@ -207,6 +207,20 @@ pub struct Statfs {
     pub f_spare: [i64; 4],
 }
 
+/// `struct flock` (fcntl record locks). The padding is explicit so that the structure
+/// converts to bytes; what the guest had there is written back unchanged.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
 /// The kernel's `struct termios` (TCGETS).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -278,9 +292,28 @@ pub const F_GETFD: u64 = 1;
 pub const F_SETFD: u64 = 2;
 pub const F_GETFL: u64 = 3;
 pub const F_SETFL: u64 = 4;
+pub const F_GETLK: u64 = 5;
+pub const F_SETLK: u64 = 6;
+pub const F_SETLKW: u64 = 7;
+pub const F_OFD_GETLK: u64 = 36;
+pub const F_OFD_SETLK: u64 = 37;
+pub const F_OFD_SETLKW: u64 = 38;
 pub const F_DUPFD_CLOEXEC: u64 = 1030;
 pub const F_SETPIPE_SZ: u64 = 1031;
 pub const F_GETPIPE_SZ: u64 = 1032;
+
+// `struct flock`'s l_type.
+pub const F_RDLCK: i16 = 0;
+pub const F_WRLCK: i16 = 1;
+pub const F_UNLCK: i16 = 2;
+
+// flock(2) operations.
+pub const LOCK_SH: u64 = 1;
+pub const LOCK_EX: u64 = 2;
+pub const LOCK_NB: u64 = 4;
+pub const LOCK_UN: u64 = 8;
+/// Ignored since Linux 5.15 (the call succeeds and does nothing).
+pub const LOCK_MAND: u64 = 32;
 
 // poll(2) events.
 pub const POLLIN: u16 = 0x001;

@@ -1,5 +1,5 @@
 //! System calls on file descriptors: I/O, offsets, duplication, flags, stat, directory
-//! listing, pipes, poll.
+//! listing, pipes, poll, file locks.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use zerocopy::IntoBytes;
 
 use crate::abi::*;
 use crate::kernel::Task;
+use crate::vfs::lock::LockType;
 use crate::vfs::{
     FileType, OpenFile, SetAttr, O_CLOEXEC, O_DIRECT, O_LARGEFILE, O_NONBLOCK, O_PATH, O_RDONLY,
     O_WRONLY,
@@ -410,11 +411,91 @@ pub fn fcntl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             file.set_flags(arg as u32);
             Ok(0)
         }
+        F_GETLK | F_OFD_GETLK => get_lock(t, &file, arg, cmd == F_OFD_GETLK),
+        F_SETLK | F_SETLKW | F_OFD_SETLK | F_OFD_SETLKW => {
+            let ofd = matches!(cmd, F_OFD_SETLK | F_OFD_SETLKW);
+            set_lock(t, &file, arg, ofd, matches!(cmd, F_SETLKW | F_OFD_SETLKW))
+        }
         F_GETPIPE_SZ => Ok(file.pipe().ok_or(Errno::EBADF)?.size()),
         // The argument is an unsigned int: the upper half of the register is ignored.
         F_SETPIPE_SZ => file.pipe().ok_or(Errno::EBADF)?.set_size(arg as u32),
         _ => Err(Errno::EINVAL),
     }
+}
+
+/// The record-lock owner of a `struct flock` call: the process (POSIX locks) or, for the
+/// F_OFD_* commands, the open file description, whose requests must have l_pid 0.
+fn lock_owner(
+    t: &Task,
+    file: &OpenFile,
+    fl: &Flock,
+    ofd: bool,
+    setting: bool,
+) -> Result<crate::vfs::lock::RecordOwner, Errno> {
+    match (ofd, setting) {
+        (true, _) if fl.l_pid != 0 => Err(Errno::EINVAL),
+        (true, _) => Ok(file.ofd_owner()),
+        (false, true) => Ok(t.fds.posix_lock_owner()),
+        (false, false) => Ok(t.fds.posix_query_owner()),
+    }
+}
+
+/// F_GETLK and F_OFD_GETLK: the first lock that would stand in the way of the lock in the
+/// guest's `struct flock` at `addr`, written back there; l_type F_UNLCK if none would.
+fn get_lock(t: &Task, file: &OpenFile, addr: u64, ofd: bool) -> SysResult {
+    let mut fl: Flock = t.mm.read_obj(addr)?;
+    let kind = LockType::from_l_type(fl.l_type)?.ok_or(Errno::EINVAL)?;
+    let range = file.lock_range(fl.l_whence, fl.l_start, fl.l_len)?;
+    let owner = lock_owner(t, file, &fl, ofd, false)?;
+    match file.test_lock(owner, kind, range) {
+        None => fl.l_type = F_UNLCK,
+        Some(conflict) => {
+            fl.l_type = conflict.kind.l_type();
+            fl.l_whence = crate::vfs::SEEK_SET as i16;
+            (fl.l_start, fl.l_len) = conflict.range.to_flock();
+            fl.l_pid = conflict.pid;
+        }
+    }
+    t.mm.write_obj(addr, &fl)?;
+    Ok(0)
+}
+
+/// F_SETLK, F_SETLKW and their OFD forms: the guest's `struct flock` at `addr` says what
+/// to lock or unlock. A read lock needs a descriptor open for reading, a write lock one
+/// open for writing (EBADF).
+fn set_lock(t: &Task, file: &OpenFile, addr: u64, ofd: bool, wait: bool) -> SysResult {
+    let fl: Flock = t.mm.read_obj(addr)?;
+    let range = file.lock_range(fl.l_whence, fl.l_start, fl.l_len)?;
+    let kind = LockType::from_l_type(fl.l_type)?;
+    match kind {
+        Some(LockType::Read) if !file.readable() => return Err(Errno::EBADF),
+        Some(LockType::Write) if !file.writable() => return Err(Errno::EBADF),
+        _ => {}
+    }
+    let owner = lock_owner(t, file, &fl, ofd, true)?;
+    file.set_lock(owner, t.tg.pid, kind, range, wait)?;
+    Ok(0)
+}
+
+/// flock(2). LOCK_MAND requests succeed without doing anything (Linux 5.15 and later), and
+/// the operation is checked before the descriptor.
+pub fn flock(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let cmd = a[1] as u32 as u64;
+    if cmd & LOCK_MAND != 0 {
+        return Ok(0);
+    }
+    let kind = match cmd & !LOCK_NB {
+        LOCK_SH => Some(LockType::Read),
+        LOCK_EX => Some(LockType::Write),
+        LOCK_UN => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let file = io_file(t, a[0])?;
+    if kind.is_some() && !file.readable() && !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    file.flock(kind, cmd & LOCK_NB == 0)?;
+    Ok(0)
 }
 
 pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {

@@ -39,6 +39,7 @@ pub static TABLE: &[Syscall] = &[
     sys!(dup3, file::dup3, [Fd, Fd, Flags(OPEN_FLAGS)]),
     sys!(fcntl, file::fcntl, [Fd, Enum(FCNTL), Hex]),
     sys!(ioctl, file::ioctl, [Fd, Enum(IOCTLS), Hex]),
+    sys!(flock, file::flock, [Fd, Flags(LOCK_OPS)]),
     sys!(fstat, file::fstat, [Fd, Ptr]),
     sys!(ftruncate, file::ftruncate, [Fd, Dec]),
     sys!(fsync, file::fsync, [Fd]),
@@ -195,11 +196,18 @@ const FCNTL: &[(u64, &str)] = names![
     F_SETFD,
     F_GETFL,
     F_SETFL,
+    F_GETLK,
+    F_SETLK,
+    F_SETLKW,
+    F_OFD_GETLK,
+    F_OFD_SETLK,
+    F_OFD_SETLKW,
     F_DUPFD_CLOEXEC,
     F_SETPIPE_SZ,
     F_GETPIPE_SZ,
 ];
 const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX];
+const LOCK_OPS: &[(u64, &str)] = names![LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND];
 const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_SET_GS,
     ARCH_SET_FS,

@@ -1,7 +1,9 @@
 //! Open file descriptions: what a descriptor refers to, with its offset and status flags.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
+use super::lock::{self, Conflict, FileLocks, LockType, Range, RecordOwner};
 use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
 use crate::abi::Errno;
 use crate::fs::pipe::Pipe;
@@ -41,6 +43,11 @@ pub struct OpenFile {
     pub inode: Arc<dyn Inode>,
     ops: Arc<dyn FileOps>,
     state: Mutex<State>,
+    /// This description's identity as the owner of flock and OFD locks.
+    id: u64,
+    /// The inode's locks, once a lock call went through this description: kept while it is
+    /// open, and its locks are released from them when it closes.
+    locks: OnceLock<Arc<FileLocks>>,
 }
 
 struct State {
@@ -55,11 +62,14 @@ impl OpenFile {
         ops: Arc<dyn FileOps>,
         flags: u32,
     ) -> Arc<OpenFile> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         Arc::new(OpenFile {
             location,
             inode,
             ops,
             state: Mutex::new(State { offset: 0, flags }),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            locks: OnceLock::new(),
         })
     }
 
@@ -246,6 +256,80 @@ impl OpenFile {
     /// The pipe, if this is a pipe or fifo end.
     pub fn pipe(&self) -> Option<&Pipe> {
         self.ops.pipe()
+    }
+
+    /// The inode's locks, found (or made) at the first lock call through this description
+    /// and kept from then on.
+    fn locks(&self) -> Result<&Arc<FileLocks>, Errno> {
+        if let Some(locks) = self.locks.get() {
+            return Ok(locks);
+        }
+        let key = self.attr()?.key();
+        Ok(self.locks.get_or_init(|| lock::locks_of(key)))
+    }
+
+    /// The inode's locks if it has any, without making them.
+    fn existing_locks(&self) -> Option<Arc<FileLocks>> {
+        match self.locks.get() {
+            Some(locks) => Some(locks.clone()),
+            None => lock::existing_locks(self.attr().ok()?.key()),
+        }
+    }
+
+    /// flock(2) through this description (None unlocks); see `FileLocks::flock`.
+    pub fn flock(&self, kind: Option<LockType>, wait: bool) -> Result<(), Errno> {
+        self.locks()?.flock(self.id, kind, wait)
+    }
+
+    /// The record-lock owner this description is for OFD locks.
+    pub fn ofd_owner(&self) -> RecordOwner {
+        RecordOwner::Description(self.id)
+    }
+
+    /// The byte range a `struct flock` names for this file (SEEK_CUR from its offset,
+    /// SEEK_END from its size).
+    pub fn lock_range(&self, whence: i16, start: i64, len: i64) -> Result<Range, Errno> {
+        let size = if whence == SEEK_END as i16 {
+            self.attr()?.size
+        } else {
+            0
+        };
+        Range::from_flock(whence, start, len, self.offset(), size)
+    }
+
+    /// F_GETLK: what stands in the way of a `kind` lock of `owner` over `range`.
+    pub fn test_lock(&self, owner: RecordOwner, kind: LockType, range: Range) -> Option<Conflict> {
+        self.existing_locks()
+            .and_then(|locks| locks.test(owner, kind, range))
+    }
+
+    /// F_SETLK, F_SETLKW and their OFD forms; see `FileLocks::set`.
+    pub fn set_lock(
+        &self,
+        owner: RecordOwner,
+        pid: i32,
+        kind: Option<LockType>,
+        range: Range,
+        wait: bool,
+    ) -> Result<(), Errno> {
+        self.locks()?.set(owner, pid, kind, range, wait)
+    }
+
+    /// The process whose descriptor table has id `owner` closed a descriptor of this file:
+    /// all its POSIX locks on the inode go, whichever description took them (fcntl(2)).
+    pub fn release_posix_locks(&self, owner: u64) {
+        if let Some(locks) = self.existing_locks() {
+            locks.release_records(RecordOwner::Process(owner));
+        }
+    }
+}
+
+impl Drop for OpenFile {
+    /// The description's last reference is gone: its flock and OFD locks go with it.
+    fn drop(&mut self) {
+        if let Some(locks) = self.locks.get() {
+            locks.release_description(self.id);
+        }
     }
 }
 

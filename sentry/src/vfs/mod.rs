@@ -7,6 +7,7 @@
 //! crosses mount points and follows symlinks.
 
 mod file;
+pub mod lock;
 pub mod path;
 
 use std::any::Any;
