@@ -221,6 +221,15 @@ pub struct Flock {
     pub pad1: u32,
 }
 
+/// `struct open_how` (openat2), OPEN_HOW_SIZE_VER0 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
 /// The kernel's `struct termios` (TCGETS).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -314,6 +323,14 @@ pub const LOCK_NB: u64 = 4;
 pub const LOCK_UN: u64 = 8;
 /// Ignored since Linux 5.15 (the call succeeds and does nothing).
 pub const LOCK_MAND: u64 = 32;
+
+// openat2(2)'s `resolve`.
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_CACHED: u64 = 0x20;
 
 // poll(2) events.
 pub const POLLIN: u16 = 0x001;

@@ -49,6 +49,7 @@ pub static TABLE: &[Syscall] = &[
     // Paths (fs.rs).
     sys!(open, fs::open, [Str, Flags(OPEN_FLAGS), Oct]),
     sys!(openat, fs::openat, [Fd, Str, Flags(OPEN_FLAGS), Oct]),
+    sys!(openat2, fs::openat2, [Fd, Str, Ptr, Dec]),
     sys!(creat, fs::creat, [Str, Oct]),
     sys!(stat, fs::stat, [Str, Ptr]),
     sys!(lstat, fs::lstat, [Str, Ptr]),
