@@ -306,6 +306,36 @@ TEST(poll_on_an_empty_pipe_times_out) {
     CHECK_OK(close(p[1]));
 }
 
+/* preadv2(2) with RWF_NOWAIT: "Do not wait for data which is not immediately available" -- on a
+ * pipe, EAGAIN; with offset -1 the call reads at the current position, as a pipe needs. */
+TEST(preadv2_nowait_on_an_empty_pipe_is_eagain) {
+    int p[2];
+    CHECK_OK(pipe(p));
+    char buf[8];
+    struct iovec iov = {buf, sizeof buf};
+    CHECK_ERR(preadv2(p[0], &iov, 1, -1, RWF_NOWAIT), EAGAIN);
+    CHECK_ERR(preadv2(p[0], &iov, 1, 0, 0), ESPIPE);
+    CHECK_EQ(write(p[1], "abc", 3), 3);
+    CHECK_EQ(preadv2(p[0], &iov, 1, -1, RWF_NOWAIT), 3);
+    CHECK_OK(close(p[0]));
+    CHECK_OK(close(p[1]));
+}
+
+/* pwritev2(2) RWF_NOSIGNAL (Linux 6.18): a write to a pipe without readers fails with EPIPE but
+ * raises no SIGPIPE, whose default action would end this process. Older kernels refuse the flag
+ * with EOPNOTSUPP. */
+TEST(pwritev2_nosignal_spares_the_sigpipe) {
+    int p[2];
+    CHECK_OK(pipe(p));
+    CHECK_OK(close(p[0]));
+    struct iovec iov = {"x", 1};
+    errno = 0;
+    long r = pwritev2(p[1], &iov, 1, -1, 0x100 /* RWF_NOSIGNAL */);
+    CHECK_EQ(r, -1);
+    CHECK(errno == EPIPE || errno == EOPNOTSUPP);
+    CHECK_OK(close(p[1]));
+}
+
 /* mknod(2) and mkfifo(3) make a FIFO in the file system; stat shows S_IFIFO. */
 TEST(mkfifo_makes_a_fifo) {
     CHECK(scratch());

@@ -324,6 +324,26 @@ pub const LOCK_UN: u64 = 8;
 /// Ignored since Linux 5.15 (the call succeeds and does nothing).
 pub const LOCK_MAND: u64 = 32;
 
+// preadv2/pwritev2 flags.
+pub const RWF_HIPRI: u64 = 0x01;
+pub const RWF_DSYNC: u64 = 0x02;
+pub const RWF_SYNC: u64 = 0x04;
+pub const RWF_NOWAIT: u64 = 0x08;
+pub const RWF_APPEND: u64 = 0x10;
+pub const RWF_NOAPPEND: u64 = 0x20;
+pub const RWF_ATOMIC: u64 = 0x40;
+pub const RWF_DONTCACHE: u64 = 0x80;
+pub const RWF_NOSIGNAL: u64 = 0x100;
+
+// fallocate(2) modes.
+pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
+pub const FALLOC_FL_PUNCH_HOLE: u64 = 0x02;
+pub const FALLOC_FL_COLLAPSE_RANGE: u64 = 0x08;
+pub const FALLOC_FL_ZERO_RANGE: u64 = 0x10;
+pub const FALLOC_FL_INSERT_RANGE: u64 = 0x20;
+pub const FALLOC_FL_UNSHARE_RANGE: u64 = 0x40;
+pub const FALLOC_FL_WRITE_ZEROES: u64 = 0x80;
+
 // openat2(2)'s `resolve`.
 pub const RESOLVE_NO_XDEV: u64 = 0x01;
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;

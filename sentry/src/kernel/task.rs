@@ -88,6 +88,9 @@ pub struct Task {
     pub comm: [u8; 16],
     /// Set when the task has exited; the loop stops.
     pub exit: Option<ExitStatus>,
+    /// Set by a call that asked for no SIGPIPE on EPIPE (pwritev2's RWF_NOSIGNAL); cleared
+    /// before each call.
+    pub suppress_sigpipe: bool,
     context: Box<dyn Context>,
 }
 
@@ -124,6 +127,7 @@ impl Task {
             rseq: None,
             comm: [0; 16],
             exit: None,
+            suppress_sigpipe: false,
             context,
         }
     }
@@ -188,6 +192,7 @@ impl Task {
             self.regs.r9,
         ];
         let entry = crate::syscalls::lookup(nr);
+        self.suppress_sigpipe = false;
         let result = match entry {
             _ if self.is_int80() => {
                 self.kernel.report_once(
@@ -201,7 +206,7 @@ impl Task {
                 Err(Errno::ENOSYS)
             }
         };
-        if result == Err(Errno::EPIPE) {
+        if result == Err(Errno::EPIPE) && !self.suppress_sigpipe {
             self.sigpipe();
         }
         if self.kernel.config.strace {

@@ -1,5 +1,5 @@
 //! System calls on file descriptors: I/O, offsets, duplication, flags, stat, directory
-//! listing, pipes, poll, file locks.
+//! listing, pipes, poll, file locks, copy_file_range, fallocate, sync.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,8 +10,8 @@ use crate::abi::*;
 use crate::kernel::Task;
 use crate::vfs::lock::LockType;
 use crate::vfs::{
-    FileType, OpenFile, SetAttr, O_CLOEXEC, O_DIRECT, O_LARGEFILE, O_NONBLOCK, O_PATH, O_RDONLY,
-    O_WRONLY,
+    FileType, OpenFile, SetAttr, O_APPEND, O_CLOEXEC, O_DIRECT, O_LARGEFILE, O_NONBLOCK, O_PATH,
+    O_RDONLY, O_WRONLY,
 };
 
 /// The most one read or write moves (Linux's MAX_RW_COUNT).
@@ -273,6 +273,72 @@ pub fn preadv(t: &mut Task, a: &[u64; 6]) -> SysResult {
 pub fn pwritev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
     let io = Io::new(&file, offset_arg(a[3])?);
+    writev_at(t, &file, a[1], a[2], io)
+}
+
+/// The preadv2/pwritev2 flags Linux 6.18 knows (RWF_SUPPORTED).
+const RWF_KNOWN: u64 = RWF_HIPRI
+    | RWF_DSYNC
+    | RWF_SYNC
+    | RWF_NOWAIT
+    | RWF_APPEND
+    | RWF_NOAPPEND
+    | RWF_ATOMIC
+    | RWF_DONTCACHE
+    | RWF_NOSIGNAL;
+
+/// Where preadv2/pwritev2 read or write: offset -1 is the file offset; other negative
+/// offsets are EINVAL (checked before the descriptor, as Linux does).
+fn rwf_offset(offset: u64) -> Result<At, Errno> {
+    if offset as i64 == -1 {
+        Ok(At::Cursor)
+    } else {
+        offset_arg(offset)
+    }
+}
+
+/// The call preadv2/pwritev2 make: the RWF_* flags become status flags for this call
+/// (Linux's kiocb_set_rw_flags). RWF_HIPRI, RWF_DSYNC and RWF_SYNC change nothing in
+/// sandbox memory; RWF_NOWAIT keeps a pipe from waiting; RWF_APPEND and RWF_NOAPPEND set
+/// and clear O_APPEND; RWF_NOSIGNAL spares the SIGPIPE. RWF_ATOMIC and RWF_DONTCACHE ask for
+/// what the Sentry's file systems do not offer (untorn writes, a page cache to drop), so, as
+/// on tmpfs, EOPNOTSUPP.
+fn rwf_io(t: &mut Task, file: &OpenFile, at: At, rwf: u64) -> Result<Io, Errno> {
+    if rwf & !RWF_KNOWN != 0 || rwf & (RWF_ATOMIC | RWF_DONTCACHE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if rwf & RWF_APPEND != 0 && rwf & RWF_NOAPPEND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut flags = file.flags();
+    if rwf & RWF_NOWAIT != 0 {
+        flags |= O_NONBLOCK;
+    }
+    if rwf & RWF_APPEND != 0 {
+        flags |= O_APPEND;
+    }
+    if rwf & RWF_NOAPPEND != 0 {
+        flags &= !O_APPEND;
+    }
+    if rwf & RWF_NOSIGNAL != 0 {
+        t.suppress_sigpipe = true;
+    }
+    Ok(Io { at, flags })
+}
+
+/// preadv2(2). On x86_64 the offset is one register (the high half, a[4], is unused).
+pub fn preadv2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let at = rwf_offset(a[3])?;
+    let file = t.fds.get(a[0])?;
+    let io = rwf_io(t, &file, at, a[5])?;
+    readv_at(t, &file, a[1], a[2], io)
+}
+
+/// pwritev2(2). With RWF_APPEND the data goes to the end whatever the offset says.
+pub fn pwritev2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let at = rwf_offset(a[3])?;
+    let file = t.fds.get(a[0])?;
+    let io = rwf_io(t, &file, at, a[5])?;
     writev_at(t, &file, a[1], a[2], io)
 }
 
@@ -918,4 +984,160 @@ fn make_pipe(t: &Task, addr: u64, flags: u32) -> SysResult {
         return Err(e);
     }
     Ok(0)
+}
+
+/// copy_file_range(2): copies up to `len` bytes between two regular files of one file
+/// system, at `*off_in` and `*off_out` when given (which then advance) or else at the
+/// files' offsets. The checks follow Linux's generic_copy_file_checks.
+pub fn copy_file_range(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [fd_in, off_in, fd_out, off_out, len, flags] = *a;
+    let input = io_file(t, fd_in)?;
+    let output = io_file(t, fd_out)?;
+    let read_offset = |ptr: u64| -> Result<Option<i64>, Errno> {
+        (ptr != 0).then(|| t.mm.read_obj::<i64>(ptr)).transpose()
+    };
+    let (given_in, given_out) = (read_offset(off_in)?, read_offset(off_out)?);
+    if flags as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (attr_in, attr_out) = (input.attr()?, output.attr()?);
+    let kinds = [attr_in.file_type(), attr_out.file_type()];
+    if kinds.contains(&Some(FileType::Directory)) {
+        return Err(Errno::EISDIR);
+    }
+    if kinds.iter().any(|k| *k != Some(FileType::Regular)) {
+        return Err(Errno::EINVAL);
+    }
+    if !input.readable() || !output.writable() || output.flags() & O_APPEND != 0 {
+        return Err(Errno::EBADF);
+    }
+    let same_fs = match (&input.location, &output.location) {
+        (Some(i), Some(o)) => Arc::ptr_eq(&i.mount, &o.mount),
+        _ => false,
+    };
+    if !same_fs {
+        return Err(Errno::EXDEV);
+    }
+    let pos_in = given_in.unwrap_or(input.offset() as i64);
+    let pos_out = given_out.unwrap_or(output.offset() as i64);
+    if (pos_in as u64).checked_add(len).is_none() || (pos_out as u64).checked_add(len).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+    if pos_in < 0 || pos_out < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (pos_in, pos_out) = (pos_in as u64, pos_out as u64);
+    // Shortened to the end of the input, then no overlap within one file.
+    let count = len.min(attr_in.size.saturating_sub(pos_in));
+    let overlap = pos_out < pos_in + count && pos_in < pos_out + count;
+    if attr_in.key() == attr_out.key() && overlap {
+        return Err(Errno::EINVAL);
+    }
+    let done = copy_range(&input, pos_in, &output, pos_out, count.min(MAX_RW_COUNT))?;
+    if done == 0 {
+        return Ok(0);
+    }
+    for (file, ptr, pos) in [(&input, off_in, pos_in), (&output, off_out, pos_out)] {
+        if ptr == 0 {
+            file.set_offset(pos + done);
+        } else {
+            t.mm.write_obj(ptr, &((pos + done) as i64))?;
+        }
+    }
+    Ok(done)
+}
+
+/// Copies `count` bytes from `input` at `pos_in` to `output` at `pos_out`, in pieces; stops
+/// early at the end of the input or a short write. After the first byte an error only ends
+/// the copy.
+fn copy_range(
+    input: &OpenFile,
+    pos_in: u64,
+    output: &OpenFile,
+    pos_out: u64,
+    count: u64,
+) -> SysResult {
+    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
+    let mut done = 0u64;
+    while done < count {
+        let want = ((count - done) as usize).min(buf.len());
+        let step = input
+            .pread(pos_in + done, &mut buf[..want])
+            .and_then(|n| output.pwrite(pos_out + done, &buf[..n]).map(|w| (n, w)));
+        match step {
+            Ok((0, _)) => break,
+            Ok((n, w)) => {
+                done += w as u64;
+                if w < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// The fallocate(2) modes, one at a time (FALLOC_FL_KEEP_SIZE is a flag beside them).
+const FALLOC_MODES: u64 = FALLOC_FL_PUNCH_HOLE
+    | FALLOC_FL_COLLAPSE_RANGE
+    | FALLOC_FL_ZERO_RANGE
+    | FALLOC_FL_INSERT_RANGE
+    | FALLOC_FL_UNSHARE_RANGE
+    | FALLOC_FL_WRITE_ZEROES;
+
+/// fallocate(2), with the checks of Linux's vfs_fallocate. What the Sentry's file systems
+/// do is what tmpfs does: allocating (the default mode, with or without
+/// FALLOC_FL_KEEP_SIZE) and FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; other modes are
+/// EOPNOTSUPP.
+pub fn fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let file = io_file(t, a[0])?;
+    let (mode, offset, len) = (a[1] as u32 as u64, a[2] as i64, a[3] as i64);
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode & !(FALLOC_MODES | FALLOC_FL_KEEP_SIZE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let keep_size = mode & FALLOC_FL_KEEP_SIZE != 0;
+    let valid = match mode & FALLOC_MODES {
+        0 | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_ZERO_RANGE => true,
+        FALLOC_FL_PUNCH_HOLE => keep_size,
+        FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_WRITE_ZEROES => !keep_size,
+        _ => false,
+    };
+    if !valid {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    match file.attr()?.file_type() {
+        Some(FileType::Fifo) => return Err(Errno::ESPIPE),
+        Some(FileType::Directory) => return Err(Errno::EISDIR),
+        Some(FileType::Regular) => {}
+        _ => return Err(Errno::ENODEV),
+    }
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::EFBIG);
+    }
+    let (offset, len) = (offset as u64, len as u64);
+    match mode & FALLOC_MODES {
+        0 => file.allocate(offset, len, keep_size)?,
+        FALLOC_FL_PUNCH_HOLE => file.punch_hole(offset, len)?,
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    Ok(0)
+}
+
+/// sync(2): sandbox memory needs no flushing, and the gofer's host files are the host's
+/// to write back.
+pub fn sync(_t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// syncfs(2): as sync, for the file system of an open descriptor.
+pub fn syncfs(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    io_file(t, a[0]).map(|_| 0)
 }

@@ -26,8 +26,19 @@ pub static TABLE: &[Syscall] = &[
     sys!(writev, file::writev, [Fd, Ptr, Dec]),
     sys!(preadv, file::preadv, [Fd, Ptr, Dec, Dec]),
     sys!(pwritev, file::pwritev, [Fd, Ptr, Dec, Dec]),
+    sys!(preadv2, file::preadv2, [Fd, Ptr, Dec, Dec, Dec, Flags(RWF)]),
+    sys!(
+        pwritev2,
+        file::pwritev2,
+        [Fd, Ptr, Dec, Dec, Dec, Flags(RWF)]
+    ),
     sys!(lseek, file::lseek, [Fd, Dec, Enum(SEEK)]),
     sys!(sendfile, file::sendfile, [Fd, Fd, Ptr, Dec]),
+    sys!(
+        copy_file_range,
+        file::copy_file_range,
+        [Fd, Ptr, Fd, Ptr, Dec, Hex]
+    ),
     sys!(pipe, file::pipe, [Ptr]),
     sys!(pipe2, file::pipe2, [Ptr, Flags(OPEN_FLAGS)]),
     sys!(poll, file::poll, [Ptr, Dec, Dec]),
@@ -44,6 +55,9 @@ pub static TABLE: &[Syscall] = &[
     sys!(ftruncate, file::ftruncate, [Fd, Dec]),
     sys!(fsync, file::fsync, [Fd]),
     sys!(fdatasync, file::fsync, [Fd]),
+    sys!(sync, file::sync, []),
+    sys!(syncfs, file::syncfs, [Fd]),
+    sys!(fallocate, file::fallocate, [Fd, Flags(FALLOC), Dec, Dec]),
     sys!(getdents64, file::getdents64, [Fd, Ptr, Dec]),
     sys!(getdents, file::getdents_old, [Fd, Ptr, Dec]),
     // Paths (fs.rs).
@@ -209,6 +223,26 @@ const FCNTL: &[(u64, &str)] = names![
 ];
 const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX];
 const LOCK_OPS: &[(u64, &str)] = names![LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND];
+const RWF: &[(u64, &str)] = names![
+    RWF_HIPRI,
+    RWF_DSYNC,
+    RWF_SYNC,
+    RWF_NOWAIT,
+    RWF_APPEND,
+    RWF_NOAPPEND,
+    RWF_ATOMIC,
+    RWF_DONTCACHE,
+    RWF_NOSIGNAL,
+];
+const FALLOC: &[(u64, &str)] = names![
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_COLLAPSE_RANGE,
+    FALLOC_FL_ZERO_RANGE,
+    FALLOC_FL_INSERT_RANGE,
+    FALLOC_FL_UNSHARE_RANGE,
+    FALLOC_FL_WRITE_ZEROES,
+];
 const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_SET_GS,
     ARCH_SET_FS,

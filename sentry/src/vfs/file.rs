@@ -258,6 +258,36 @@ impl OpenFile {
         self.ops.pipe()
     }
 
+    /// fallocate(2) without FALLOC_FL_PUNCH_HOLE on a regular file open for writing:
+    /// the file grows to `offset + len` unless `keep_size`. (Every file system of the
+    /// Sentry allocates as it writes, so there is nothing else to reserve.)
+    pub fn allocate(&self, offset: u64, len: u64, keep_size: bool) -> Result<(), Errno> {
+        let end = offset.checked_add(len).ok_or(Errno::EFBIG)?;
+        if !keep_size && end > self.attr()?.size {
+            self.inode.set_attr(&super::SetAttr {
+                size: Some(end),
+                ..super::SetAttr::default()
+            })?;
+        }
+        Ok(())
+    }
+
+    /// fallocate(2) with FALLOC_FL_PUNCH_HOLE (and FALLOC_FL_KEEP_SIZE): the bytes of
+    /// `[offset, offset + len)` inside the file read as zeros afterwards; the size stays.
+    pub fn punch_hole(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let end = offset.saturating_add(len).min(self.attr()?.size);
+        let mut at = offset;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64) as usize;
+            match self.ops.write(at, &ZEROS[..n])? {
+                0 => return Err(Errno::EIO),
+                written => at += written as u64,
+            }
+        }
+        Ok(())
+    }
+
     /// The inode's locks, found (or made) at the first lock call through this description
     /// and kept from then on.
     fn locks(&self) -> Result<&Arc<FileLocks>, Errno> {
