@@ -208,3 +208,59 @@ TEST(o_path_descriptor) {
     CHECK_OK(close(d));
     CHECK_OK(close(fd));
 }
+
+/* F_GETPIPE_SZ: "Return (as the function result) the capacity of the pipe referred to by fd";
+ * a new pipe holds 65536 bytes. F_SETPIPE_SZ: "Change the capacity of the pipe referred to by
+ * fd to be at least arg bytes", rounded up to a power-of-two number of pages ("the kernel may
+ * use a capacity larger than arg"), at least a page; the call returns the capacity. The
+ * argument is an unsigned int. Both ends see the change. */
+TEST(pipe_size_get_and_set) {
+    int p[2];
+    CHECK_OK(pipe(p));
+    CHECK_EQ(kfcntl(p[0], F_GETPIPE_SZ, 0), 65536);
+    CHECK_EQ(kfcntl(p[1], F_SETPIPE_SZ, 0), 4096);
+    CHECK_EQ(kfcntl(p[0], F_GETPIPE_SZ, 0), 4096);
+    CHECK_EQ(kfcntl(p[0], F_SETPIPE_SZ, 5000), 8192);
+    CHECK_EQ(kfcntl(p[0], F_SETPIPE_SZ, 1 << 20), 1 << 20);
+    CHECK_EQ(kfcntl(p[1], F_GETPIPE_SZ, 0), 1 << 20);
+    CHECK_EQ(kfcntl(p[0], F_SETPIPE_SZ, (1L << 32) + 8192), 8192);
+    /* A 4096-byte pipe takes 4096 bytes and no more. */
+    CHECK_EQ(kfcntl(p[0], F_SETPIPE_SZ, 4096), 4096);
+    CHECK_OK(kfcntl(p[1], F_SETFL, O_NONBLOCK));
+    static char buf[8192];
+    CHECK_EQ(write(p[1], buf, sizeof buf), 4096);
+    CHECK_OK(close(p[0]));
+    CHECK_OK(close(p[1]));
+}
+
+/* F_SETPIPE_SZ: "EBUSY ... the caller attempted to reduce the pipe capacity to an amount that
+ * is less than the amount of buffer space currently used to store data in the pipe", and
+ * EINVAL for a size the kernel cannot round (above 2^31). Neither changes the capacity. */
+TEST(pipe_size_errors) {
+    int p[2];
+    CHECK_OK(pipe2(p, O_NONBLOCK));
+    static char buf[3 * 4096];
+    CHECK_EQ(write(p[1], buf, sizeof buf), (long)sizeof buf);
+    CHECK_ERR(kfcntl(p[0], F_SETPIPE_SZ, 8192), EBUSY);
+    CHECK_EQ(kfcntl(p[0], F_GETPIPE_SZ, 0), 65536);
+    CHECK_EQ(kfcntl(p[0], F_SETPIPE_SZ, 16384), 16384);
+    CHECK_ERR(kfcntl(p[0], F_SETPIPE_SZ, (1L << 31) + 1), EINVAL);
+    CHECK_EQ(kfcntl(p[0], F_GETPIPE_SZ, 0), 16384);
+    CHECK_OK(close(p[0]));
+    CHECK_OK(close(p[1]));
+}
+
+/* F_GETPIPE_SZ and F_SETPIPE_SZ on something that is not a pipe: EBADF (Linux's pipe_fcntl),
+ * O_PATH descriptors included. */
+TEST(pipe_size_of_a_file_is_ebadf) {
+    CHECK(scratch());
+    int fd = open(P("f"), O_RDWR | O_CREAT, 0644);
+    CHECK(fd >= 0);
+    CHECK_ERR(kfcntl(fd, F_GETPIPE_SZ, 0), EBADF);
+    CHECK_ERR(kfcntl(fd, F_SETPIPE_SZ, 4096), EBADF);
+    int o = open(P("f"), O_PATH);
+    CHECK(o >= 0);
+    CHECK_ERR(kfcntl(o, F_GETPIPE_SZ, 0), EBADF);
+    CHECK_OK(close(o));
+    CHECK_OK(close(fd));
+}

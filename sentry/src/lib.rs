@@ -14,5 +14,6 @@ pub mod mm;
 pub mod strace;
 pub mod syscalls;
 pub mod vfs;
+pub mod waiter;
 
 pub use kernel::{Config, ExitStatus, Kernel};

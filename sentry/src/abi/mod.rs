@@ -207,6 +207,29 @@ pub struct Statfs {
     pub f_spare: [i64; 4],
 }
 
+/// `struct flock` (fcntl record locks). The padding is explicit so that the structure
+/// converts to bytes; what the guest had there is written back unchanged.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Flock {
+    pub l_type: i16,
+    pub l_whence: i16,
+    pub pad0: u32,
+    pub l_start: i64,
+    pub l_len: i64,
+    pub l_pid: i32,
+    pub pad1: u32,
+}
+
+/// `struct open_how` (openat2), OPEN_HOW_SIZE_VER0 bytes.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct OpenHow {
+    pub flags: u64,
+    pub mode: u64,
+    pub resolve: u64,
+}
+
 /// The kernel's `struct termios` (TCGETS).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -268,8 +291,76 @@ pub const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub const TCGETS: u64 = 0x5401;
 pub const TIOCGWINSZ: u64 = 0x5413;
+pub const FIONREAD: u64 = 0x541b;
+pub const FIONBIO: u64 = 0x5421;
 pub const FIONCLEX: u64 = 0x5450;
 pub const FIOCLEX: u64 = 0x5451;
+
+pub const F_DUPFD: u64 = 0;
+pub const F_GETFD: u64 = 1;
+pub const F_SETFD: u64 = 2;
+pub const F_GETFL: u64 = 3;
+pub const F_SETFL: u64 = 4;
+pub const F_GETLK: u64 = 5;
+pub const F_SETLK: u64 = 6;
+pub const F_SETLKW: u64 = 7;
+pub const F_OFD_GETLK: u64 = 36;
+pub const F_OFD_SETLK: u64 = 37;
+pub const F_OFD_SETLKW: u64 = 38;
+pub const F_DUPFD_CLOEXEC: u64 = 1030;
+pub const F_SETPIPE_SZ: u64 = 1031;
+pub const F_GETPIPE_SZ: u64 = 1032;
+
+// `struct flock`'s l_type.
+pub const F_RDLCK: i16 = 0;
+pub const F_WRLCK: i16 = 1;
+pub const F_UNLCK: i16 = 2;
+
+// flock(2) operations.
+pub const LOCK_SH: u64 = 1;
+pub const LOCK_EX: u64 = 2;
+pub const LOCK_NB: u64 = 4;
+pub const LOCK_UN: u64 = 8;
+/// Ignored since Linux 5.15 (the call succeeds and does nothing).
+pub const LOCK_MAND: u64 = 32;
+
+// preadv2/pwritev2 flags.
+pub const RWF_HIPRI: u64 = 0x01;
+pub const RWF_DSYNC: u64 = 0x02;
+pub const RWF_SYNC: u64 = 0x04;
+pub const RWF_NOWAIT: u64 = 0x08;
+pub const RWF_APPEND: u64 = 0x10;
+pub const RWF_NOAPPEND: u64 = 0x20;
+pub const RWF_ATOMIC: u64 = 0x40;
+pub const RWF_DONTCACHE: u64 = 0x80;
+pub const RWF_NOSIGNAL: u64 = 0x100;
+
+// fallocate(2) modes.
+pub const FALLOC_FL_KEEP_SIZE: u64 = 0x01;
+pub const FALLOC_FL_PUNCH_HOLE: u64 = 0x02;
+pub const FALLOC_FL_COLLAPSE_RANGE: u64 = 0x08;
+pub const FALLOC_FL_ZERO_RANGE: u64 = 0x10;
+pub const FALLOC_FL_INSERT_RANGE: u64 = 0x20;
+pub const FALLOC_FL_UNSHARE_RANGE: u64 = 0x40;
+pub const FALLOC_FL_WRITE_ZEROES: u64 = 0x80;
+
+// openat2(2)'s `resolve`.
+pub const RESOLVE_NO_XDEV: u64 = 0x01;
+pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+pub const RESOLVE_BENEATH: u64 = 0x08;
+pub const RESOLVE_IN_ROOT: u64 = 0x10;
+pub const RESOLVE_CACHED: u64 = 0x20;
+
+// poll(2) events.
+pub const POLLIN: u16 = 0x001;
+pub const POLLPRI: u16 = 0x002;
+pub const POLLOUT: u16 = 0x004;
+pub const POLLERR: u16 = 0x008;
+pub const POLLHUP: u16 = 0x010;
+pub const POLLNVAL: u16 = 0x020;
+pub const POLLRDNORM: u16 = 0x040;
+pub const POLLWRNORM: u16 = 0x100;
 
 pub const PROT_READ: u64 = 0x1;
 pub const PROT_WRITE: u64 = 0x2;

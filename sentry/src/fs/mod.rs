@@ -5,6 +5,7 @@ pub mod gofer;
 pub mod host;
 pub mod kernfs;
 pub mod overlay;
+pub mod pipe;
 pub mod proc;
 pub mod sys;
 pub mod tmpfs;
@@ -85,7 +86,7 @@ pub fn mount_at(
     let mut at = root.clone();
     for name in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
         let start = |at: &Location| {
-            let start = Start { mounts, root, at };
+            let start = Start::new(mounts, root, at);
             crate::vfs::resolve(start, name, true)
         };
         at = match start(&at) {

@@ -1,16 +1,38 @@
 //! A process's file descriptors, and its file-system context (root, cwd, umask).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::Errno;
 use crate::fs::host::HostStdio;
+use crate::vfs::lock::RecordOwner;
 use crate::vfs::{Location, OpenFile, O_RDONLY, O_WRONLY};
 
 /// A descriptor table. `files` maps numbers to open file descriptions and close-on-exec.
-#[derive(Debug, Default)]
+///
+/// The table is also the owner of its process's POSIX record locks, as Linux's files_struct
+/// is: every descriptor it loses (close, close_range, dup2 over it, the table's end) goes
+/// through `closed`, which releases the locks the process holds on that file.
+#[derive(Debug)]
 pub struct FdTable {
     files: Mutex<BTreeMap<i32, Descriptor>>,
+    /// This table's identity as a lock owner.
+    lock_owner: u64,
+    /// Set once a POSIX lock was taken through this table: only then must a close look
+    /// for locks to release.
+    has_posix_locks: AtomicBool,
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        static NEXT_OWNER: AtomicU64 = AtomicU64::new(1);
+        FdTable {
+            files: Mutex::default(),
+            lock_owner: NEXT_OWNER.fetch_add(1, Ordering::Relaxed),
+            has_posix_locks: AtomicBool::new(false),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +112,10 @@ impl FdTable {
         if fd as u64 >= limit {
             return Err(Errno::EBADF);
         }
-        self.lock().insert(fd, Descriptor { file, cloexec });
+        let old = self.lock().insert(fd, Descriptor { file, cloexec });
+        if let Some(old) = old {
+            self.closed(&old.file);
+        }
         Ok(())
     }
 
@@ -111,7 +136,9 @@ impl FdTable {
     /// Closes `fd`, or EBADF if it was not open.
     pub fn close(&self, fd: u64) -> Result<(), Errno> {
         let fd = number(fd)?;
-        self.lock().remove(&fd).map(drop).ok_or(Errno::EBADF)
+        let removed = self.lock().remove(&fd).ok_or(Errno::EBADF)?;
+        self.closed(&removed.file);
+        Ok(())
     }
 
     /// close_range(2): closes (or marks close-on-exec) every descriptor in `[first, last]`.
@@ -120,20 +147,41 @@ impl FdTable {
         let range = (first.min(i32::MAX as u32) as i32)..=(last.min(i32::MAX as u32) as i32);
         if cloexec_only {
             files.range_mut(range).for_each(|(_, d)| d.cloexec = true);
-        } else {
-            let doomed: Vec<i32> = files.range(range).map(|(&fd, _)| fd).collect();
-            for fd in doomed {
-                files.remove(&fd);
-            }
+            return;
+        }
+        let doomed: Vec<i32> = files.range(range).map(|(&fd, _)| fd).collect();
+        let removed: Vec<Descriptor> = doomed.iter().filter_map(|fd| files.remove(fd)).collect();
+        drop(files);
+        for d in &removed {
+            self.closed(&d.file);
+        }
+    }
+
+    /// The owner of the POSIX record locks taken through this table; from now on, closes
+    /// release them.
+    pub fn posix_lock_owner(&self) -> RecordOwner {
+        self.has_posix_locks.store(true, Ordering::SeqCst);
+        RecordOwner::Process(self.lock_owner)
+    }
+
+    /// The owner POSIX lock queries (F_GETLK) ask for: the process itself never conflicts.
+    pub fn posix_query_owner(&self) -> RecordOwner {
+        RecordOwner::Process(self.lock_owner)
+    }
+
+    /// A descriptor of `file` left the table: the process's POSIX locks on it go.
+    fn closed(&self, file: &OpenFile) {
+        if self.has_posix_locks.load(Ordering::SeqCst) {
+            file.release_posix_locks(self.lock_owner);
         }
     }
 
     /// A copy of the table for a forked child: the same open file descriptions at the same
     /// numbers.
     pub fn fork(&self) -> FdTable {
-        FdTable {
-            files: Mutex::new(self.lock().clone()),
-        }
+        let table = FdTable::default();
+        *table.lock() = self.lock().clone();
+        table
     }
 
     /// execve: closes every close-on-exec descriptor.
@@ -146,7 +194,9 @@ impl FdTable {
             }
             !d.cloexec
         });
-        drop(closed);
+        for file in closed {
+            self.closed(&file);
+        }
     }
 
     /// Every open descriptor, by number, with its close-on-exec flag (for /proc).
@@ -159,6 +209,17 @@ impl FdTable {
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Descriptor>> {
         self.files.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Drop for FdTable {
+    /// The process is done with the table (it exited or replaced it): every descriptor
+    /// closes.
+    fn drop(&mut self) {
+        let files = std::mem::take(&mut *self.lock());
+        for d in files.values() {
+            self.closed(&d.file);
+        }
     }
 }
 

@@ -373,11 +373,7 @@ impl Kernel {
     /// Creates pid 1 with `exec` loaded, ready to run.
     fn start_init(self: &Arc<Kernel>, exec: &Exec) -> Result<Task, Error> {
         let fs = Arc::new(FsContext::new(self.root.clone()));
-        let start = crate::vfs::Start {
-            mounts: &self.mounts,
-            root: &self.root,
-            at: &self.root,
-        };
+        let start = crate::vfs::Start::new(&self.mounts, &self.root, &self.root);
         if let Ok(cwd) = crate::vfs::resolve(start, exec.cwd.as_bytes(), true) {
             if cwd.dentry.is_dir() {
                 fs.lock().cwd = cwd;
@@ -498,11 +494,7 @@ impl Kernel {
     /// path it was found by (AT_EXECFN).
     fn find_program(&self, fs: &FsContext, exec: &Exec) -> Result<(Location, String), Error> {
         let state = fs.lock().clone();
-        let start = crate::vfs::Start {
-            mounts: &self.mounts,
-            root: &state.root,
-            at: &state.cwd,
-        };
+        let start = crate::vfs::Start::new(&self.mounts, &state.root, &state.cwd);
         let usable = |path: &str| {
             let location = crate::vfs::resolve(start, path.as_bytes(), true).ok()?;
             let attr = location.dentry.inode.attr().ok()?;

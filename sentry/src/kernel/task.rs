@@ -156,6 +156,9 @@ pub struct Task {
     pub exit: Option<ExitStatus>,
     /// For a child of vfork: the parent waits on this until the child execs or exits.
     pub vfork_done: Option<Arc<VforkDone>>,
+    /// Set by a call that asked for no SIGPIPE on EPIPE (pwritev2's RWF_NOSIGNAL); cleared
+    /// before each call.
+    pub suppress_sigpipe: bool,
     context: Box<dyn Context>,
 }
 
@@ -207,6 +210,7 @@ impl Task {
             comm: [0; 16],
             exit: None,
             vfork_done: None,
+            suppress_sigpipe: false,
             context,
         }
     }
@@ -347,6 +351,7 @@ impl Task {
             self.regs.r9,
         ];
         let entry = crate::syscalls::lookup(nr);
+        self.suppress_sigpipe = false;
         let result = match entry {
             _ if self.is_int80() => {
                 self.kernel.report_once(
@@ -360,7 +365,7 @@ impl Task {
                 Err(Errno::ENOSYS)
             }
         };
-        if result == Err(Errno::EPIPE) {
+        if result == Err(Errno::EPIPE) && !self.suppress_sigpipe {
             self.sigpipe();
         }
         if self.kernel.config.strace {

@@ -1,11 +1,18 @@
 //! System calls on file descriptors: I/O, offsets, duplication, flags, stat, directory
-//! listing.
+//! listing, pipes, poll, file locks, copy_file_range, fallocate, sync.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use zerocopy::IntoBytes;
 
 use crate::abi::*;
 use crate::kernel::Task;
-use crate::vfs::{OpenFile, SetAttr, O_CLOEXEC, O_LARGEFILE, O_PATH};
+use crate::vfs::lock::LockType;
+use crate::vfs::{
+    FileType, OpenFile, SetAttr, O_APPEND, O_CLOEXEC, O_DIRECT, O_LARGEFILE, O_NONBLOCK, O_PATH,
+    O_RDONLY, O_WRONLY,
+};
 
 /// The most one read or write moves (Linux's MAX_RW_COUNT).
 const MAX_RW_COUNT: u64 = 0x7fff_f000;
@@ -30,13 +37,55 @@ impl At {
     }
 }
 
+/// One I/O call: where it reads or writes, and the status flags it runs with (the open file
+/// description's, as preadv2's RWF_* flags change them for the call).
+#[derive(Clone, Copy)]
+struct Io {
+    at: At,
+    flags: u32,
+}
+
+impl Io {
+    fn new(file: &OpenFile, at: At) -> Io {
+        Io {
+            at,
+            flags: file.flags(),
+        }
+    }
+
+    fn read(self, file: &OpenFile, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self.at {
+            At::Cursor => file.read_with(buf, self.flags),
+            At::Offset(o) => file.pread(o, buf),
+        }
+    }
+
+    /// Writes `buf`; `done` bytes of the call are already written.
+    fn write(self, file: &OpenFile, buf: &[u8], done: u64) -> Result<usize, Errno> {
+        match self.at.after(done) {
+            At::Cursor => file.write_with(buf, self.flags),
+            At::Offset(o) => file.pwrite_with(o, buf, self.flags),
+        }
+    }
+}
+
 /// The open-file limit (RLIMIT_NOFILE) of the task's process.
 pub(super) fn nofile_limit(t: &Task) -> u64 {
     t.tg.rlimits()[RLIMIT_NOFILE as usize].cur
 }
 
+/// The file open at `fd` for I/O: EBADF for O_PATH descriptors, which allow none (what
+/// Linux's fdget refuses).
+fn io_file(t: &Task, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+    let file = t.fds.get(fd)?;
+    if file.flags() & O_PATH != 0 {
+        return Err(Errno::EBADF);
+    }
+    Ok(file)
+}
+
 /// Reads up to `count` bytes from `file` into guest memory at `addr`.
-fn read_into(t: &Task, file: &OpenFile, addr: u64, count: u64, at: At) -> SysResult {
+fn read_into(t: &Task, file: &OpenFile, addr: u64, count: u64, io: Io) -> SysResult {
     let count = count.min(MAX_RW_COUNT);
     if count == 0 {
         return Ok(0);
@@ -44,60 +93,89 @@ fn read_into(t: &Task, file: &OpenFile, addr: u64, count: u64, at: At) -> SysRes
     let mut buf = vec![0u8; (count as usize).min(CHUNK)];
     // Check the destination first: data taken from a file must never be dropped.
     t.mm.check_access(addr, buf.len() as u64, true)?;
-    let n = match at {
-        At::Cursor => file.read(&mut buf)?,
-        At::Offset(o) => file.pread(o, &mut buf)?,
-    };
+    let n = io.read(file, &mut buf)?;
     t.mm.copy_out(addr, &buf[..n])?;
     Ok(n as u64)
 }
 
-/// Writes `count` bytes of guest memory at `addr` to `file`, in pieces. `done` is what an
-/// earlier part of the same call (writev) already wrote: after the first byte an error only
-/// ends the call early, as in Linux.
-fn write_from(t: &Task, file: &OpenFile, addr: u64, count: u64, at: At, done: u64) -> SysResult {
+/// Writes the guest memory the iovecs `iovs` name to `file`, gathering up to CHUNK bytes
+/// per file write, so that a writev of at most PIPE_BUF bytes is one atomic pipe write as in
+/// Linux. After the first byte, an error (a fault included) only ends the call early.
+fn write_iovecs(t: &Task, file: &OpenFile, iovs: &[Iovec], io: Io) -> SysResult {
     if !file.writable() {
         return Err(Errno::EBADF);
     }
-    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
-    let mut written = 0u64;
-    while written < count {
-        let n = ((count - written) as usize).min(CHUNK);
-        let partial = |e| {
-            if written + done > 0 {
-                Ok(written)
-            } else {
-                Err(e)
-            }
-        };
-        if let Err(e) = t.mm.copy_in(addr + written, &mut buf[..n]) {
-            return partial(e);
+    let total: u64 = iovs.iter().map(|v| v.len).sum();
+    let mut pending: std::collections::VecDeque<Iovec> =
+        iovs.iter().copied().filter(|v| v.len > 0).collect();
+    let mut buf = Vec::with_capacity((total as usize).min(CHUNK));
+    let mut done = 0u64;
+    loop {
+        buf.clear();
+        let fault = gather(t, &mut pending, &mut buf);
+        let partial = |e| if done > 0 { Ok(done) } else { Err(e) };
+        if buf.is_empty() {
+            return match fault {
+                Some(e) => partial(e),
+                None => Ok(done),
+            };
         }
-        let result = match at.after(written) {
-            At::Cursor => file.write(&buf[..n]),
-            At::Offset(o) => file.pwrite(o, &buf[..n]),
-        };
-        match result {
-            Ok(w) => {
-                written += w as u64;
-                if w < n {
-                    break;
+        match io.write(file, &buf, done) {
+            Ok(n) => {
+                done += n as u64;
+                if n < buf.len() || fault.is_some() {
+                    return Ok(done);
                 }
             }
             Err(e) => return partial(e),
         }
     }
-    Ok(written)
+}
+
+/// Copies guest memory from the front of `pending` into `buf`, up to CHUNK bytes; the
+/// fault that stopped it early, if one did.
+fn gather(
+    t: &Task,
+    pending: &mut std::collections::VecDeque<Iovec>,
+    buf: &mut Vec<u8>,
+) -> Option<Errno> {
+    while let Some(iov) = pending.front_mut() {
+        let room = CHUNK - buf.len();
+        if room == 0 {
+            break;
+        }
+        let n = (iov.len as usize).min(room);
+        let start = buf.len();
+        buf.resize(start + n, 0);
+        if let Err(e) = t.mm.copy_in(iov.base, &mut buf[start..]) {
+            buf.truncate(start);
+            return Some(e);
+        }
+        iov.base += n as u64;
+        iov.len -= n as u64;
+        if iov.len == 0 {
+            pending.pop_front();
+        }
+    }
+    None
+}
+
+/// The one iovec of write(2) and pwrite64(2).
+fn one_iovec(base: u64, len: u64) -> [Iovec; 1] {
+    [Iovec {
+        base,
+        len: len.min(MAX_RW_COUNT),
+    }]
 }
 
 pub fn read(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    read_into(t, &file, a[1], a[2], At::Cursor)
+    read_into(t, &file, a[1], a[2], Io::new(&file, At::Cursor))
 }
 
 pub fn write(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    write_from(t, &file, a[1], a[2].min(MAX_RW_COUNT), At::Cursor, 0)
+    write_iovecs(t, &file, &one_iovec(a[1], a[2]), Io::new(&file, At::Cursor))
 }
 
 fn offset_arg(offset: u64) -> Result<At, Errno> {
@@ -109,12 +187,14 @@ fn offset_arg(offset: u64) -> Result<At, Errno> {
 
 pub fn pread64(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    read_into(t, &file, a[1], a[2], offset_arg(a[3])?)
+    let io = Io::new(&file, offset_arg(a[3])?);
+    read_into(t, &file, a[1], a[2], io)
 }
 
 pub fn pwrite64(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    write_from(t, &file, a[1], a[2].min(MAX_RW_COUNT), offset_arg(a[3])?, 0)
+    let io = Io::new(&file, offset_arg(a[3])?);
+    write_iovecs(t, &file, &one_iovec(a[1], a[2]), io)
 }
 
 /// Reads and checks an iovec array as Linux's import_iovec does: a length negative as an
@@ -144,7 +224,7 @@ fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     Ok(iovs)
 }
 
-fn readv_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, at: At) -> SysResult {
+fn readv_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, io: Io) -> SysResult {
     let iovs = iovecs(t, iov_addr, count)?;
     let total: u64 = iovs.iter().map(|v| v.len).sum();
     let mut buf = vec![0u8; (total as usize).min(CHUNK)];
@@ -155,10 +235,10 @@ fn readv_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, at: At) -> Sys
         t.mm.check_access(iov.base, n, true)?;
         left -= n;
     }
-    let n = match (buf.is_empty(), at) {
-        (true, _) => 0,
-        (false, At::Cursor) => file.read(&mut buf)?,
-        (false, At::Offset(o)) => file.pread(o, &mut buf)?,
+    let n = if buf.is_empty() {
+        0
+    } else {
+        io.read(file, &mut buf)?
     };
     let mut done = 0;
     for iov in &iovs {
@@ -169,37 +249,97 @@ fn readv_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, at: At) -> Sys
     Ok(n as u64)
 }
 
-fn writev_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, at: At) -> SysResult {
+fn writev_at(t: &Task, file: &OpenFile, iov_addr: u64, count: u64, io: Io) -> SysResult {
     let iovs = iovecs(t, iov_addr, count)?;
-    let mut done = 0u64;
-    for iov in &iovs {
-        let n = write_from(t, file, iov.base, iov.len, at.after(done), done)?;
-        done += n;
-        if n < iov.len {
-            break;
-        }
-    }
-    Ok(done)
+    write_iovecs(t, file, &iovs, io)
 }
 
 pub fn readv(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    readv_at(t, &file, a[1], a[2], At::Cursor)
+    readv_at(t, &file, a[1], a[2], Io::new(&file, At::Cursor))
 }
 
 pub fn writev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    writev_at(t, &file, a[1], a[2], At::Cursor)
+    writev_at(t, &file, a[1], a[2], Io::new(&file, At::Cursor))
 }
 
 pub fn preadv(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    readv_at(t, &file, a[1], a[2], offset_arg(a[3])?)
+    let io = Io::new(&file, offset_arg(a[3])?);
+    readv_at(t, &file, a[1], a[2], io)
 }
 
 pub fn pwritev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
-    writev_at(t, &file, a[1], a[2], offset_arg(a[3])?)
+    let io = Io::new(&file, offset_arg(a[3])?);
+    writev_at(t, &file, a[1], a[2], io)
+}
+
+/// The preadv2/pwritev2 flags Linux 6.18 knows (RWF_SUPPORTED).
+const RWF_KNOWN: u64 = RWF_HIPRI
+    | RWF_DSYNC
+    | RWF_SYNC
+    | RWF_NOWAIT
+    | RWF_APPEND
+    | RWF_NOAPPEND
+    | RWF_ATOMIC
+    | RWF_DONTCACHE
+    | RWF_NOSIGNAL;
+
+/// Where preadv2/pwritev2 read or write: offset -1 is the file offset; other negative
+/// offsets are EINVAL (checked before the descriptor, as Linux does).
+fn rwf_offset(offset: u64) -> Result<At, Errno> {
+    if offset as i64 == -1 {
+        Ok(At::Cursor)
+    } else {
+        offset_arg(offset)
+    }
+}
+
+/// The call preadv2/pwritev2 make: the RWF_* flags become status flags for this call
+/// (Linux's kiocb_set_rw_flags). RWF_HIPRI, RWF_DSYNC and RWF_SYNC change nothing in
+/// sandbox memory; RWF_NOWAIT keeps a pipe from waiting; RWF_APPEND and RWF_NOAPPEND set
+/// and clear O_APPEND; RWF_NOSIGNAL spares the SIGPIPE. RWF_ATOMIC and RWF_DONTCACHE ask for
+/// what the Sentry's file systems do not offer (untorn writes, a page cache to drop), so, as
+/// on tmpfs, EOPNOTSUPP.
+fn rwf_io(t: &mut Task, file: &OpenFile, at: At, rwf: u64) -> Result<Io, Errno> {
+    if rwf & !RWF_KNOWN != 0 || rwf & (RWF_ATOMIC | RWF_DONTCACHE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if rwf & RWF_APPEND != 0 && rwf & RWF_NOAPPEND != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut flags = file.flags();
+    if rwf & RWF_NOWAIT != 0 {
+        flags |= O_NONBLOCK;
+    }
+    if rwf & RWF_APPEND != 0 {
+        flags |= O_APPEND;
+    }
+    if rwf & RWF_NOAPPEND != 0 {
+        flags &= !O_APPEND;
+    }
+    if rwf & RWF_NOSIGNAL != 0 {
+        t.suppress_sigpipe = true;
+    }
+    Ok(Io { at, flags })
+}
+
+/// preadv2(2). On x86_64 the offset is one register (the high half, a[4], is unused).
+pub fn preadv2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let at = rwf_offset(a[3])?;
+    let file = t.fds.get(a[0])?;
+    let io = rwf_io(t, &file, at, a[5])?;
+    readv_at(t, &file, a[1], a[2], io)
+}
+
+/// pwritev2(2). With RWF_APPEND the data goes to the end whatever the offset says.
+pub fn pwritev2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let at = rwf_offset(a[3])?;
+    let file = t.fds.get(a[0])?;
+    let io = rwf_io(t, &file, at, a[5])?;
+    writev_at(t, &file, a[1], a[2], io)
 }
 
 /// sendfile(2): copies up to `count` bytes from `in_fd` (at `*offset` if given, which is then
@@ -302,18 +442,22 @@ pub fn dup3(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(a[1] as i32 as u64)
 }
 
-const F_DUPFD: u64 = 0;
-const F_GETFD: u64 = 1;
-const F_SETFD: u64 = 2;
-const F_GETFL: u64 = 3;
-const F_SETFL: u64 = 4;
-const F_DUPFD_CLOEXEC: u64 = 1030;
 const FD_CLOEXEC: u64 = 1;
+
+/// The fcntl commands an O_PATH descriptor allows (Linux's check_fcntl_cmd); the others
+/// get EBADF.
+fn allowed_on_path(cmd: u64) -> bool {
+    matches!(cmd, F_DUPFD | F_DUPFD_CLOEXEC | F_GETFD | F_SETFD | F_GETFL)
+}
 
 pub fn fcntl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
     let arg = a[2];
-    match a[1] & 0xffff_ffff {
+    let cmd = a[1] & 0xffff_ffff;
+    if file.flags() & O_PATH != 0 && !allowed_on_path(cmd) {
+        return Err(Errno::EBADF);
+    }
+    match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => {
             let min = i32::try_from(arg as i64)
                 .ok()
@@ -323,28 +467,126 @@ pub fn fcntl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             if min as u64 >= limit {
                 return Err(Errno::EINVAL);
             }
-            let cloexec = a[1] & 0xffff_ffff == F_DUPFD_CLOEXEC;
+            let cloexec = cmd == F_DUPFD_CLOEXEC;
             t.fds.install(file, cloexec, min, limit).map(|fd| fd as u64)
         }
         F_GETFD => Ok(t.fds.cloexec(a[0])? as u64),
         F_SETFD => t.fds.set_cloexec(a[0], arg & FD_CLOEXEC != 0).map(|()| 0),
         F_GETFL => Ok(file.flags() as u64),
-        F_SETFL if file.flags() & O_PATH != 0 => Err(Errno::EBADF),
         F_SETFL => {
             file.set_flags(arg as u32);
             Ok(0)
         }
+        F_GETLK | F_OFD_GETLK => get_lock(t, &file, arg, cmd == F_OFD_GETLK),
+        F_SETLK | F_SETLKW | F_OFD_SETLK | F_OFD_SETLKW => {
+            let ofd = matches!(cmd, F_OFD_SETLK | F_OFD_SETLKW);
+            set_lock(t, &file, arg, ofd, matches!(cmd, F_SETLKW | F_OFD_SETLKW))
+        }
+        F_GETPIPE_SZ => Ok(file.pipe().ok_or(Errno::EBADF)?.size()),
+        // The argument is an unsigned int: the upper half of the register is ignored.
+        F_SETPIPE_SZ => file.pipe().ok_or(Errno::EBADF)?.set_size(arg as u32),
         _ => Err(Errno::EINVAL),
     }
 }
 
+/// The record-lock owner of a `struct flock` call: the process (POSIX locks) or, for the
+/// F_OFD_* commands, the open file description, whose requests must have l_pid 0.
+fn lock_owner(
+    t: &Task,
+    file: &OpenFile,
+    fl: &Flock,
+    ofd: bool,
+    setting: bool,
+) -> Result<crate::vfs::lock::RecordOwner, Errno> {
+    match (ofd, setting) {
+        (true, _) if fl.l_pid != 0 => Err(Errno::EINVAL),
+        (true, _) => Ok(file.ofd_owner()),
+        (false, true) => Ok(t.fds.posix_lock_owner()),
+        (false, false) => Ok(t.fds.posix_query_owner()),
+    }
+}
+
+/// F_GETLK and F_OFD_GETLK: the first lock that would stand in the way of the lock in the
+/// guest's `struct flock` at `addr`, written back there; l_type F_UNLCK if none would.
+fn get_lock(t: &Task, file: &OpenFile, addr: u64, ofd: bool) -> SysResult {
+    let mut fl: Flock = t.mm.read_obj(addr)?;
+    let kind = LockType::from_l_type(fl.l_type)?.ok_or(Errno::EINVAL)?;
+    let range = file.lock_range(fl.l_whence, fl.l_start, fl.l_len)?;
+    let owner = lock_owner(t, file, &fl, ofd, false)?;
+    match file.test_lock(owner, kind, range) {
+        None => fl.l_type = F_UNLCK,
+        Some(conflict) => {
+            fl.l_type = conflict.kind.l_type();
+            fl.l_whence = crate::vfs::SEEK_SET as i16;
+            (fl.l_start, fl.l_len) = conflict.range.to_flock();
+            fl.l_pid = conflict.pid;
+        }
+    }
+    t.mm.write_obj(addr, &fl)?;
+    Ok(0)
+}
+
+/// F_SETLK, F_SETLKW and their OFD forms: the guest's `struct flock` at `addr` says what
+/// to lock or unlock. A read lock needs a descriptor open for reading, a write lock one
+/// open for writing (EBADF).
+fn set_lock(t: &Task, file: &OpenFile, addr: u64, ofd: bool, wait: bool) -> SysResult {
+    let fl: Flock = t.mm.read_obj(addr)?;
+    let range = file.lock_range(fl.l_whence, fl.l_start, fl.l_len)?;
+    let kind = LockType::from_l_type(fl.l_type)?;
+    match kind {
+        Some(LockType::Read) if !file.readable() => return Err(Errno::EBADF),
+        Some(LockType::Write) if !file.writable() => return Err(Errno::EBADF),
+        _ => {}
+    }
+    let owner = lock_owner(t, file, &fl, ofd, true)?;
+    file.set_lock(owner, t.tg.pid, kind, range, wait)?;
+    Ok(0)
+}
+
+/// flock(2). LOCK_MAND requests succeed without doing anything (Linux 5.15 and later), and
+/// the operation is checked before the descriptor.
+pub fn flock(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let cmd = a[1] as u32 as u64;
+    if cmd & LOCK_MAND != 0 {
+        return Ok(0);
+    }
+    let kind = match cmd & !LOCK_NB {
+        LOCK_SH => Some(LockType::Read),
+        LOCK_EX => Some(LockType::Write),
+        LOCK_UN => None,
+        _ => return Err(Errno::EINVAL),
+    };
+    let file = io_file(t, a[0])?;
+    if kind.is_some() && !file.readable() && !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    file.flock(kind, cmd & LOCK_NB == 0)?;
+    Ok(0)
+}
+
 pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let file = t.fds.get(a[0])?;
+    let file = io_file(t, a[0])?;
     // The request is an unsigned int in Linux: the upper half of the register is ignored.
     let request = a[1] & 0xffff_ffff;
     match request {
-        // Descriptor flags, valid on every file.
+        // Descriptor flags and O_NONBLOCK, valid on every file (do_vfs_ioctl).
         FIOCLEX | FIONCLEX => return t.fds.set_cloexec(a[0], request == FIOCLEX).map(|()| 0),
+        FIONBIO => {
+            let on: i32 = t.mm.read_obj(a[2])?;
+            let flags = file.flags();
+            file.set_flags(if on != 0 {
+                flags | O_NONBLOCK
+            } else {
+                flags & !O_NONBLOCK
+            });
+            return Ok(0);
+        }
+        FIONREAD => {
+            if let Some(n) = bytes_to_read(&file)? {
+                t.mm.write_obj(a[2], &n)?;
+                return Ok(0);
+            }
+        }
         _ => {}
     }
     let host = file
@@ -378,9 +620,30 @@ pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             };
             t.mm.write_obj(a[2], &out)?;
         }
+        FIONREAD => {
+            let n =
+                rustix::io::ioctl_fionread(host).map_err(|e| Errno::from_raw(e.raw_os_error()))?;
+            t.mm.write_obj(a[2], &(n as i32))?;
+        }
         _ => return Err(Errno::ENOTTY),
     }
     Ok(0)
+}
+
+/// FIONREAD of a Sentry file: what a pipe holds, or for a regular file the bytes from the
+/// offset to the end (an int, negative past the end, as Linux computes it); None for files
+/// that do not answer it.
+fn bytes_to_read(file: &OpenFile) -> Result<Option<i32>, Errno> {
+    if let Some(pipe) = file.pipe() {
+        return Ok(Some(pipe.queued() as i32));
+    }
+    let attr = file.attr()?;
+    if attr.file_type() != Some(FileType::Regular) {
+        return Ok(None);
+    }
+    Ok(Some(
+        (attr.size as i64).wrapping_sub(file.offset() as i64) as i32
+    ))
 }
 
 pub fn fstat(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -516,22 +779,13 @@ pub(super) fn status_flags(flags: u32) -> u32 {
 )]
 struct PollFd {
     fd: i32,
-    events: i16,
-    revents: i16,
+    events: u16,
+    revents: u16,
 }
-
-const POLLIN: i16 = 0x1;
-const POLLPRI: i16 = 0x2;
-const POLLOUT: i16 = 0x4;
-const POLLERR: i16 = 0x8;
-const POLLHUP: i16 = 0x10;
-const POLLNVAL: i16 = 0x20;
-const POLLRDNORM: i16 = 0x40;
-const POLLWRNORM: i16 = 0x100;
 
 pub fn poll(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let timeout = a[2] as i32;
-    let timeout = (timeout >= 0).then(|| std::time::Duration::from_millis(timeout as u64));
+    let timeout = (timeout >= 0).then(|| Duration::from_millis(timeout as u64));
     poll_fds(t, a[0], a[1], timeout)
 }
 
@@ -549,79 +803,341 @@ pub fn ppoll(t: &mut Task, a: &[u64; 6]) -> SysResult {
     poll_fds(t, a[0], a[1], timeout)
 }
 
-/// poll(2) over the files that exist so far: every file but runsc-rs's own stdio is always
-/// ready (files, directories, devices never block); stdio is polled on the host.
-fn poll_fds(t: &Task, addr: u64, count: u64, timeout: Option<std::time::Duration>) -> SysResult {
+/// What one pollfd refers to.
+enum Polled {
+    /// A negative fd: skipped, revents 0.
+    Nothing,
+    /// Not an open descriptor (or an O_PATH one): POLLNVAL.
+    Invalid,
+    /// One of runsc-rs's standard streams, polled on the host.
+    Host(std::os::fd::BorrowedFd<'static>),
+    File(Arc<OpenFile>),
+}
+
+/// While a poll with host streams also waits for Sentry files, it looks at the host this
+/// often (the host cannot wake a Sentry wait queue).
+const HOST_POLL_SLICE: Duration = Duration::from_millis(10);
+
+/// poll(2): Sentry files answer from their readiness and wake the caller through their wait
+/// queues; runsc-rs's own stdio is polled on the host.
+fn poll_fds(t: &Task, addr: u64, count: u64, timeout: Option<Duration>) -> SysResult {
     let limit = nofile_limit(t);
     if count > limit.max(1024) {
         return Err(Errno::EINVAL);
     }
     let mut fds = vec![PollFd::default(); count as usize];
     t.mm.copy_in(addr, fds.as_mut_slice().as_mut_bytes())?;
-    let mut host: Vec<(usize, std::os::fd::BorrowedFd<'static>)> = Vec::new();
-    let mut ready = 0;
-    for (i, pfd) in fds.iter_mut().enumerate() {
-        pfd.revents = 0;
-        if pfd.fd < 0 {
-            continue;
-        }
-        let Ok(file) = t.fds.get(pfd.fd as u64) else {
-            pfd.revents = POLLNVAL;
-            ready += 1;
-            continue;
-        };
-        match file
-            .inode
-            .as_any()
-            .downcast_ref::<crate::fs::host::HostFile>()
-        {
-            Some(h) => host.push((i, h.stream.host_fd())),
-            None => {
-                let always = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM;
-                pfd.revents = pfd.events & always;
-                if pfd.revents != 0 {
-                    ready += 1;
+    // An overflowing deadline is as good as none.
+    let deadline = timeout.and_then(|d| Instant::now().checked_add(d));
+    let polled: Vec<Polled> = fds.iter().map(|p| polled(t, p.fd)).collect();
+    let waker = crate::waiter::Waker::current();
+    let subscriptions: Vec<_> = polled
+        .iter()
+        .filter_map(|p| match p {
+            Polled::File(f) => f.wait_queue(),
+            _ => None,
+        })
+        .map(|queue| queue.subscribe(&waker))
+        .collect();
+    let ready = loop {
+        let mut ready = 0;
+        let mut host = Vec::new();
+        for (i, (pfd, what)) in fds.iter_mut().zip(&polled).enumerate() {
+            pfd.revents = match what {
+                Polled::Nothing => 0,
+                Polled::Invalid => POLLNVAL,
+                Polled::Host(fd) => {
+                    host.push((i, *fd));
+                    0
                 }
-            }
+                Polled::File(f) => f.readiness() & (pfd.events | POLLERR | POLLHUP),
+            };
+            ready += u64::from(pfd.revents != 0);
         }
-    }
-    if !host.is_empty() {
-        use nix::poll::{PollFd as HostPollFd, PollFlags, PollTimeout};
-        let wait = if ready > 0 {
-            PollTimeout::ZERO
-        } else {
-            match timeout {
-                None => PollTimeout::NONE,
-                Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
-            }
-        };
-        let mut polled: Vec<HostPollFd> = host
-            .iter()
-            .map(|(i, fd)| {
-                HostPollFd::new(
-                    *fd,
-                    PollFlags::from_bits_truncate(fds[*i].events | POLLERR | POLLHUP),
-                )
-            })
-            .collect();
-        loop {
-            match nix::poll::poll(&mut polled, wait) {
-                Ok(_) => break,
-                Err(Errno::EINTR) => continue,
-                Err(e) => return Err(e),
-            }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let expired = left == Some(Duration::ZERO);
+        if !host.is_empty() {
+            let wait = match (ready > 0 || expired, subscriptions.is_empty()) {
+                (true, _) => Some(Duration::ZERO),
+                (false, true) => left,
+                (false, false) => Some(left.map_or(HOST_POLL_SLICE, |l| l.min(HOST_POLL_SLICE))),
+            };
+            ready += poll_host(&mut fds, &host, wait)?;
         }
-        for ((i, _), p) in host.iter().zip(&polled) {
-            let revents = p.revents().map_or(0, |r| r.bits());
-            fds[*i].revents = revents & (fds[*i].events | POLLERR | POLLHUP | POLLNVAL | POLLPRI);
-            if fds[*i].revents != 0 {
-                ready += 1;
-            }
+        if ready > 0 || expired {
+            break ready;
         }
-    } else if ready == 0 {
-        // Nothing can become ready: sleep out the timeout (forever is the guest's choice).
-        std::thread::sleep(timeout.unwrap_or(std::time::Duration::MAX));
-    }
+        match (host.is_empty(), subscriptions.is_empty()) {
+            // Nothing can become ready: sleep out the timeout (forever is the guest's choice).
+            (true, true) => {
+                std::thread::sleep(left.unwrap_or(Duration::MAX));
+                break 0;
+            }
+            (true, false) => {
+                waker.sleep(deadline);
+            }
+            // The host poll waited.
+            (false, _) => {}
+        }
+    };
+    drop(subscriptions);
     t.mm.copy_out(addr, fds.as_bytes())?;
     Ok(ready)
+}
+
+fn polled(t: &Task, fd: i32) -> Polled {
+    if fd < 0 {
+        return Polled::Nothing;
+    }
+    let Ok(file) = t.fds.get(fd as u64) else {
+        return Polled::Invalid;
+    };
+    if file.flags() & O_PATH != 0 {
+        return Polled::Invalid;
+    }
+    match file
+        .inode
+        .as_any()
+        .downcast_ref::<crate::fs::host::HostFile>()
+    {
+        Some(h) => Polled::Host(h.stream.host_fd()),
+        None => Polled::File(file),
+    }
+}
+
+/// Polls the host streams `host` ((index into `fds`, descriptor)) for up to `wait` (None:
+/// until one is ready); fills their revents and returns how many are ready.
+fn poll_host(
+    fds: &mut [PollFd],
+    host: &[(usize, std::os::fd::BorrowedFd<'static>)],
+    wait: Option<Duration>,
+) -> Result<u64, Errno> {
+    use nix::poll::{PollFd as HostPollFd, PollFlags, PollTimeout};
+    let wait = match wait {
+        None => PollTimeout::NONE,
+        Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+    };
+    let events = |i: usize| fds.get(i).map_or(0, |p| p.events);
+    let mut polled: Vec<HostPollFd> = host
+        .iter()
+        .map(|&(i, fd)| {
+            let bits = (events(i) | POLLERR | POLLHUP) as i16;
+            HostPollFd::new(fd, PollFlags::from_bits_truncate(bits))
+        })
+        .collect();
+    loop {
+        match nix::poll::poll(&mut polled, wait) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    let mut ready = 0;
+    for (&(i, _), p) in host.iter().zip(&polled) {
+        let revents = p.revents().map_or(0, |r| r.bits()) as u16;
+        if let Some(pfd) = fds.get_mut(i) {
+            pfd.revents = revents & (pfd.events | POLLERR | POLLHUP | POLLNVAL | POLLPRI);
+            ready += u64::from(pfd.revents != 0);
+        }
+    }
+    Ok(ready)
+}
+
+/// pipe(2).
+pub fn pipe(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    make_pipe(t, a[0], 0)
+}
+
+/// pipe2(2): O_CLOEXEC, O_NONBLOCK and O_DIRECT (packet mode); any other flag is EINVAL.
+pub fn pipe2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    make_pipe(t, a[0], a[1] as u32)
+}
+
+fn make_pipe(t: &Task, addr: u64, flags: u32) -> SysResult {
+    if flags & !(O_CLOEXEC | O_NONBLOCK | O_DIRECT) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    t.mm.check_access(addr, 8, true)?;
+    let owner = crate::vfs::Owner {
+        uid: t.creds.euid,
+        gid: t.creds.egid,
+    };
+    let (inode, reader, writer) = crate::fs::pipe::new_pipe(owner);
+    let status = flags & (O_NONBLOCK | O_DIRECT);
+    let reader = OpenFile::new(None, inode.clone(), reader, O_RDONLY | status);
+    let writer = OpenFile::new(None, inode, writer, O_WRONLY | status);
+    let (cloexec, limit) = (flags & O_CLOEXEC != 0, nofile_limit(t));
+    let read_fd = t.fds.install(reader, cloexec, 0, limit)?;
+    // Nothing stays installed unless the guest gets both numbers.
+    let installed = t
+        .fds
+        .install(writer, cloexec, 0, limit)
+        .and_then(|write_fd| {
+            let written = t.mm.write_obj(addr, &[read_fd, write_fd]);
+            if written.is_err() {
+                let _ = t.fds.close(write_fd as u64);
+            }
+            written
+        });
+    if let Err(e) = installed {
+        let _ = t.fds.close(read_fd as u64);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// copy_file_range(2): copies up to `len` bytes between two regular files of one file
+/// system, at `*off_in` and `*off_out` when given (which then advance) or else at the
+/// files' offsets. The checks follow Linux's generic_copy_file_checks.
+pub fn copy_file_range(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [fd_in, off_in, fd_out, off_out, len, flags] = *a;
+    let input = io_file(t, fd_in)?;
+    let output = io_file(t, fd_out)?;
+    let read_offset = |ptr: u64| -> Result<Option<i64>, Errno> {
+        (ptr != 0).then(|| t.mm.read_obj::<i64>(ptr)).transpose()
+    };
+    let (given_in, given_out) = (read_offset(off_in)?, read_offset(off_out)?);
+    if flags as u32 != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (attr_in, attr_out) = (input.attr()?, output.attr()?);
+    let kinds = [attr_in.file_type(), attr_out.file_type()];
+    if kinds.contains(&Some(FileType::Directory)) {
+        return Err(Errno::EISDIR);
+    }
+    if kinds.iter().any(|k| *k != Some(FileType::Regular)) {
+        return Err(Errno::EINVAL);
+    }
+    if !input.readable() || !output.writable() || output.flags() & O_APPEND != 0 {
+        return Err(Errno::EBADF);
+    }
+    let same_fs = match (&input.location, &output.location) {
+        (Some(i), Some(o)) => Arc::ptr_eq(&i.mount, &o.mount),
+        _ => false,
+    };
+    if !same_fs {
+        return Err(Errno::EXDEV);
+    }
+    let pos_in = given_in.unwrap_or(input.offset() as i64);
+    let pos_out = given_out.unwrap_or(output.offset() as i64);
+    if (pos_in as u64).checked_add(len).is_none() || (pos_out as u64).checked_add(len).is_none() {
+        return Err(Errno::EOVERFLOW);
+    }
+    if pos_in < 0 || pos_out < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (pos_in, pos_out) = (pos_in as u64, pos_out as u64);
+    // Shortened to the end of the input, then no overlap within one file.
+    let count = len.min(attr_in.size.saturating_sub(pos_in));
+    let overlap = pos_out < pos_in + count && pos_in < pos_out + count;
+    if attr_in.key() == attr_out.key() && overlap {
+        return Err(Errno::EINVAL);
+    }
+    let done = copy_range(&input, pos_in, &output, pos_out, count.min(MAX_RW_COUNT))?;
+    if done == 0 {
+        return Ok(0);
+    }
+    for (file, ptr, pos) in [(&input, off_in, pos_in), (&output, off_out, pos_out)] {
+        if ptr == 0 {
+            file.set_offset(pos + done);
+        } else {
+            t.mm.write_obj(ptr, &((pos + done) as i64))?;
+        }
+    }
+    Ok(done)
+}
+
+/// Copies `count` bytes from `input` at `pos_in` to `output` at `pos_out`, in pieces; stops
+/// early at the end of the input or a short write. After the first byte an error only ends
+/// the copy.
+fn copy_range(
+    input: &OpenFile,
+    pos_in: u64,
+    output: &OpenFile,
+    pos_out: u64,
+    count: u64,
+) -> SysResult {
+    let mut buf = vec![0u8; (count as usize).min(CHUNK)];
+    let mut done = 0u64;
+    while done < count {
+        let want = ((count - done) as usize).min(buf.len());
+        let step = input
+            .pread(pos_in + done, &mut buf[..want])
+            .and_then(|n| output.pwrite(pos_out + done, &buf[..n]).map(|w| (n, w)));
+        match step {
+            Ok((0, _)) => break,
+            Ok((n, w)) => {
+                done += w as u64;
+                if w < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(done)
+}
+
+/// The fallocate(2) modes, one at a time (FALLOC_FL_KEEP_SIZE is a flag beside them).
+const FALLOC_MODES: u64 = FALLOC_FL_PUNCH_HOLE
+    | FALLOC_FL_COLLAPSE_RANGE
+    | FALLOC_FL_ZERO_RANGE
+    | FALLOC_FL_INSERT_RANGE
+    | FALLOC_FL_UNSHARE_RANGE
+    | FALLOC_FL_WRITE_ZEROES;
+
+/// fallocate(2), with the checks of Linux's vfs_fallocate. What the Sentry's file systems
+/// do is what tmpfs does: allocating (the default mode, with or without
+/// FALLOC_FL_KEEP_SIZE) and FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; other modes are
+/// EOPNOTSUPP.
+pub fn fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let file = io_file(t, a[0])?;
+    let (mode, offset, len) = (a[1] as u32 as u64, a[2] as i64, a[3] as i64);
+    if offset < 0 || len <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    if mode & !(FALLOC_MODES | FALLOC_FL_KEEP_SIZE) != 0 {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    let keep_size = mode & FALLOC_FL_KEEP_SIZE != 0;
+    let valid = match mode & FALLOC_MODES {
+        0 | FALLOC_FL_UNSHARE_RANGE | FALLOC_FL_ZERO_RANGE => true,
+        FALLOC_FL_PUNCH_HOLE => keep_size,
+        FALLOC_FL_COLLAPSE_RANGE | FALLOC_FL_INSERT_RANGE | FALLOC_FL_WRITE_ZEROES => !keep_size,
+        _ => false,
+    };
+    if !valid {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    if !file.writable() {
+        return Err(Errno::EBADF);
+    }
+    match file.attr()?.file_type() {
+        Some(FileType::Fifo) => return Err(Errno::ESPIPE),
+        Some(FileType::Directory) => return Err(Errno::EISDIR),
+        Some(FileType::Regular) => {}
+        _ => return Err(Errno::ENODEV),
+    }
+    if offset.checked_add(len).is_none() {
+        return Err(Errno::EFBIG);
+    }
+    let (offset, len) = (offset as u64, len as u64);
+    match mode & FALLOC_MODES {
+        0 => file.allocate(offset, len, keep_size)?,
+        FALLOC_FL_PUNCH_HOLE => file.punch_hole(offset, len)?,
+        _ => return Err(Errno::EOPNOTSUPP),
+    }
+    Ok(0)
+}
+
+/// sync(2): sandbox memory needs no flushing, and the gofer's host files are the host's
+/// to write back.
+pub fn sync(_t: &mut Task, _a: &[u64; 6]) -> SysResult {
+    Ok(0)
+}
+
+/// syncfs(2): as sync, for the file system of an open descriptor.
+pub fn syncfs(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    io_file(t, a[0]).map(|_| 0)
 }

@@ -19,10 +19,11 @@ pub(super) fn read_path(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
 }
 
 /// Where a path given with `dirfd` starts: the root for absolute paths, else the working
-/// directory (AT_FDCWD) or the directory open at `dirfd`.
-fn start_dir(t: &Task, dirfd: u64, path: &[u8]) -> Result<Location, Errno> {
+/// directory (AT_FDCWD) or the directory open at `dirfd`. A `scoped` resolution
+/// (RESOLVE_BENEATH, RESOLVE_IN_ROOT) always starts at `dirfd`, which it treats as its root.
+fn start_dir(t: &Task, dirfd: u64, path: &[u8], scoped: bool) -> Result<Location, Errno> {
     let fs = t.fs.lock();
-    if path.first() == Some(&b'/') {
+    if path.first() == Some(&b'/') && !scoped {
         return Ok(fs.root.clone());
     }
     if dirfd as i32 == AT_FDCWD {
@@ -37,39 +38,35 @@ fn start_dir(t: &Task, dirfd: u64, path: &[u8]) -> Result<Location, Errno> {
     Ok(location)
 }
 
-/// Resolves `path` from `dirfd`; `follow` says whether a final symlink is followed.
-pub(super) fn lookup(t: &Task, dirfd: u64, path: &[u8], follow: bool) -> Result<Location, Errno> {
+/// Runs `f` on the resolution context of `path` given with `dirfd` and openat2's RESOLVE_*
+/// flags `resolve`.
+fn resolving<R>(
+    t: &Task,
+    dirfd: u64,
+    path: &[u8],
+    resolve: u64,
+    f: impl FnOnce(Start<'_>) -> Result<R, Errno>,
+) -> Result<R, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let at = start_dir(t, dirfd, path)?;
+    let scoped = resolve & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0;
+    let at = start_dir(t, dirfd, path, scoped)?;
     let root = t.fs.lock().root.clone();
-    vfs::resolve(
-        Start {
-            mounts: &t.kernel.mounts,
-            root: &root,
-            at: &at,
-        },
-        path,
-        follow,
-    )
+    f(Start {
+        resolve,
+        ..Start::new(&t.kernel.mounts, &root, &at)
+    })
+}
+
+/// Resolves `path` from `dirfd`; `follow` says whether a final symlink is followed.
+pub(super) fn lookup(t: &Task, dirfd: u64, path: &[u8], follow: bool) -> Result<Location, Errno> {
+    resolving(t, dirfd, path, 0, |start| vfs::resolve(start, path, follow))
 }
 
 /// Resolves all but the last component of `path` from `dirfd`.
 fn lookup_parent(t: &Task, dirfd: u64, path: &[u8]) -> Result<Resolved, Errno> {
-    if path.is_empty() {
-        return Err(Errno::ENOENT);
-    }
-    let at = start_dir(t, dirfd, path)?;
-    let root = t.fs.lock().root.clone();
-    vfs::resolve_parent(
-        Start {
-            mounts: &t.kernel.mounts,
-            root: &root,
-            at: &at,
-        },
-        path,
-    )
+    resolving(t, dirfd, path, 0, |start| vfs::resolve_parent(start, path))
 }
 
 /// EROFS if `location` is on a read-only mount.
@@ -118,11 +115,11 @@ fn umask(t: &Task) -> u32 {
 }
 
 pub fn open(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    open_at(t, AT_FDCWD as u64, a[0], a[1] as u32, a[2] as u32)
+    open_at(t, AT_FDCWD as u64, a[0], a[1] as u32, a[2] as u32, 0)
 }
 
 pub fn openat(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    open_at(t, a[0], a[1], a[2] as u32, a[3] as u32)
+    open_at(t, a[0], a[1], a[2] as u32, a[3] as u32, 0)
 }
 
 pub fn creat(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -132,12 +129,102 @@ pub fn creat(t: &mut Task, a: &[u64; 6]) -> SysResult {
         a[0],
         O_CREAT | vfs::O_WRONLY | O_TRUNC,
         a[1] as u32,
+        0,
     )
 }
 
+/// `struct open_how`'s first version: the least openat2 takes.
+const OPEN_HOW_SIZE_VER0: u64 = 24;
+/// Every open flag Linux knows (VALID_OPEN_FLAGS): openat2 refuses any other bit.
+const VALID_OPEN_FLAGS: u64 = 0o37777703;
+/// What O_PATH may come with in openat2 (O_PATH_FLAGS; O_CLOEXEC is taken out before).
+const O_PATH_FLAGS: u64 = (O_DIRECTORY | O_NOFOLLOW | O_PATH) as u64;
+const VALID_RESOLVE_FLAGS: u64 = RESOLVE_NO_XDEV
+    | RESOLVE_NO_MAGICLINKS
+    | RESOLVE_NO_SYMLINKS
+    | RESOLVE_BENEATH
+    | RESOLVE_IN_ROOT
+    | RESOLVE_CACHED;
+
+/// openat2(2): openat with a `struct open_how` of `size` bytes whose every field is checked
+/// (Linux's build_open_flags) and whose `resolve` flags confine the path resolution.
+pub fn openat2(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [dirfd, path, how, size, ..] = *a;
+    let how = read_open_how(t, how, size)?;
+    check_open_how(&how)?;
+    open_at(
+        t,
+        dirfd,
+        path,
+        how.flags as u32,
+        how.mode as u32,
+        how.resolve,
+    )
+}
+
+/// Reads a `struct open_how` the way Linux's copy_struct_from_user reads extensible
+/// structures: smaller than the first version is EINVAL, more than a page E2BIG, and bytes
+/// past the fields this kernel knows must be zero (else E2BIG).
+fn read_open_how(t: &Task, addr: u64, size: u64) -> Result<OpenHow, Errno> {
+    if size < OPEN_HOW_SIZE_VER0 {
+        return Err(Errno::EINVAL);
+    }
+    if size > PAGE_SIZE {
+        return Err(Errno::E2BIG);
+    }
+    if size > OPEN_HOW_SIZE_VER0 {
+        let mut rest = vec![0u8; (size - OPEN_HOW_SIZE_VER0) as usize];
+        let tail = addr.checked_add(OPEN_HOW_SIZE_VER0).ok_or(Errno::EFAULT)?;
+        t.mm.copy_in(tail, &mut rest)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(Errno::E2BIG);
+        }
+    }
+    t.mm.read_obj(addr)
+}
+
+/// The checks openat2 makes of `struct open_how` that open and openat leave out.
+fn check_open_how(how: &OpenHow) -> Result<(), Errno> {
+    let flags = how.flags & !(O_CLOEXEC as u64);
+    if flags & !VALID_OPEN_FLAGS != 0 || how.resolve & !VALID_RESOLVE_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if how.resolve & RESOLVE_BENEATH != 0 && how.resolve & RESOLVE_IN_ROOT != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let tmpfile = flags & O_TMPFILE as u64 == O_TMPFILE as u64;
+    let creates = flags & O_CREAT as u64 != 0 || tmpfile;
+    let mode_ok = if creates {
+        how.mode & !0o7777 == 0
+    } else {
+        how.mode == 0
+    };
+    if !mode_ok {
+        return Err(Errno::EINVAL);
+    }
+    let directory_and_create = (O_DIRECTORY | O_CREAT) as u64;
+    if flags & directory_and_create == directory_and_create {
+        return Err(Errno::EINVAL);
+    }
+    // O_TMPFILE's own bit wants O_DIRECTORY with it and a writable access mode.
+    let tmpfile_bit = (O_TMPFILE & !O_DIRECTORY) as u64;
+    if flags & tmpfile_bit != 0 && (!tmpfile || flags & O_ACCMODE as u64 == 0) {
+        return Err(Errno::EINVAL);
+    }
+    if flags & O_PATH as u64 != 0 && flags & !O_PATH_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // A lookup from the dentry cache alone cannot create or truncate.
+    let changes = (O_TRUNC | O_CREAT) as u64 | tmpfile_bit;
+    if how.resolve & RESOLVE_CACHED != 0 && flags & changes != 0 {
+        return Err(Errno::EAGAIN);
+    }
+    Ok(())
+}
+
 /// open(2): finds or creates the file, checks what the flags ask against it, and installs a
-/// new open file description.
-fn open_at(t: &mut Task, dirfd: u64, path: u64, flags: u32, mode: u32) -> SysResult {
+/// new open file description. `resolve` holds openat2's RESOLVE_* flags.
+fn open_at(t: &mut Task, dirfd: u64, path: u64, flags: u32, mode: u32, resolve: u64) -> SysResult {
     let path = read_path(t, path)?;
     if flags & O_TMPFILE == O_TMPFILE {
         return Err(Errno::EOPNOTSUPP);
@@ -148,17 +235,22 @@ fn open_at(t: &mut Task, dirfd: u64, path: u64, flags: u32, mode: u32) -> SysRes
         flags
     };
     let follow = flags & O_NOFOLLOW == 0;
+    let find = |follow| resolving(t, dirfd, &path, resolve, |s| vfs::resolve(s, &path, follow));
     let location = if flags & O_CREAT != 0 {
-        match lookup(t, dirfd, &path, follow && flags & O_EXCL == 0) {
+        match find(follow && flags & O_EXCL == 0) {
             Ok(_) if flags & O_EXCL != 0 => return Err(Errno::EEXIST),
             Ok(found) => found,
             Err(Errno::ENOENT) => {
-                create_file(t, dirfd, &path, mode, follow && flags & O_EXCL == 0)?
+                let follow = follow && flags & O_EXCL == 0;
+                let parent = resolving(t, dirfd, &path, resolve, |s| {
+                    vfs::path::resolve_create(s, &path, follow)
+                })?;
+                create_file(t, parent, mode)?
             }
             Err(e) => return Err(e),
         }
     } else {
-        lookup(t, dirfd, &path, follow)?
+        find(follow)?
     };
     let file = open_location(t, location, flags)?;
     let fd = t.fds.install(
@@ -170,34 +262,9 @@ fn open_at(t: &mut Task, dirfd: u64, path: u64, flags: u32, mode: u32) -> SysRes
     Ok(fd as u64)
 }
 
-/// Creates a regular file for open(O_CREAT) whose last component did not exist. When it
-/// is a dangling symlink that may be followed, the file is made where the link points.
-fn create_file(
-    t: &Task,
-    dirfd: u64,
-    path: &[u8],
-    mode: u32,
-    follow: bool,
-) -> Result<Location, Errno> {
-    let mut parent = lookup_parent(t, dirfd, path)?;
-    let mut links = 0;
-    while let Some(existing) = follow
-        .then(|| parent.parent.dentry.lookup(&parent.name).ok())
-        .flatten()
-    {
-        let target = existing.inode.readlink().map_err(|_| Errno::EEXIST)?;
-        links += 1;
-        if links > vfs::MAX_SYMLINKS {
-            return Err(Errno::ELOOP);
-        }
-        let root = t.fs.lock().root.clone();
-        let start = Start {
-            mounts: &t.kernel.mounts,
-            root: &root,
-            at: &parent.parent,
-        };
-        parent = vfs::resolve_parent(start, &target)?;
-    }
+/// Creates the regular file open(O_CREAT) found missing at `parent` (where the path, or
+/// the dangling symlink it ends in, leads).
+fn create_file(t: &Task, parent: Resolved, mode: u32) -> Result<Location, Errno> {
     if parent.trailing_slash || matches!(parent.name.as_slice(), b"" | b"." | b"..") {
         return Err(Errno::EISDIR);
     }
@@ -262,9 +329,9 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
     }
     let ops = match kind {
         Some(FileType::CharDevice) => crate::fs::devices::open(attr.rdev)?,
-        Some(FileType::Fifo) | Some(FileType::Socket) | Some(FileType::BlockDevice) => {
-            return Err(Errno::ENXIO)
-        }
+        // Every opener of a fifo shares one pipe, whatever file system holds the fifo.
+        Some(FileType::Fifo) => crate::fs::pipe::open_fifo(attr.key(), flags)?,
+        Some(FileType::Socket) | Some(FileType::BlockDevice) => return Err(Errno::ENXIO),
         _ => inode.clone().open(flags)?,
     };
     // O_TRUNC truncates even with O_RDONLY (open(2): "the effect ... is unspecified";

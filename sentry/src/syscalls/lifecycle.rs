@@ -373,7 +373,8 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     // The point of no return: the old image is gone.
     t.mm = loaded.mm;
     t.regs = entry_regs(loaded.entry, loaded.sp);
-    t.fds = Arc::new(t.fds.fork());
+    // The table stays the process's own (its POSIX locks survive exec, as in Linux).
+    // TODO(issue 5): unshare it first when a CLONE_FILES sibling shares it.
     t.fds.close_on_exec();
     reset_signal_handlers(t);
     t.rseq = None;

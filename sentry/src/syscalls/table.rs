@@ -26,8 +26,21 @@ pub static TABLE: &[Syscall] = &[
     sys!(writev, file::writev, [Fd, Ptr, Dec]),
     sys!(preadv, file::preadv, [Fd, Ptr, Dec, Dec]),
     sys!(pwritev, file::pwritev, [Fd, Ptr, Dec, Dec]),
+    sys!(preadv2, file::preadv2, [Fd, Ptr, Dec, Dec, Dec, Flags(RWF)]),
+    sys!(
+        pwritev2,
+        file::pwritev2,
+        [Fd, Ptr, Dec, Dec, Dec, Flags(RWF)]
+    ),
     sys!(lseek, file::lseek, [Fd, Dec, Enum(SEEK)]),
     sys!(sendfile, file::sendfile, [Fd, Fd, Ptr, Dec]),
+    sys!(
+        copy_file_range,
+        file::copy_file_range,
+        [Fd, Ptr, Fd, Ptr, Dec, Hex]
+    ),
+    sys!(pipe, file::pipe, [Ptr]),
+    sys!(pipe2, file::pipe2, [Ptr, Flags(OPEN_FLAGS)]),
     sys!(poll, file::poll, [Ptr, Dec, Dec]),
     sys!(ppoll, file::ppoll, [Ptr, Dec, Ptr, Ptr, Dec]),
     sys!(close, file::close, [Fd]),
@@ -37,15 +50,20 @@ pub static TABLE: &[Syscall] = &[
     sys!(dup3, file::dup3, [Fd, Fd, Flags(OPEN_FLAGS)]),
     sys!(fcntl, file::fcntl, [Fd, Enum(FCNTL), Hex]),
     sys!(ioctl, file::ioctl, [Fd, Enum(IOCTLS), Hex]),
+    sys!(flock, file::flock, [Fd, Flags(LOCK_OPS)]),
     sys!(fstat, file::fstat, [Fd, Ptr]),
     sys!(ftruncate, file::ftruncate, [Fd, Dec]),
     sys!(fsync, file::fsync, [Fd]),
     sys!(fdatasync, file::fsync, [Fd]),
+    sys!(sync, file::sync, []),
+    sys!(syncfs, file::syncfs, [Fd]),
+    sys!(fallocate, file::fallocate, [Fd, Flags(FALLOC), Dec, Dec]),
     sys!(getdents64, file::getdents64, [Fd, Ptr, Dec]),
     sys!(getdents, file::getdents_old, [Fd, Ptr, Dec]),
     // Paths (fs.rs).
     sys!(open, fs::open, [Str, Flags(OPEN_FLAGS), Oct]),
     sys!(openat, fs::openat, [Fd, Str, Flags(OPEN_FLAGS), Oct]),
+    sys!(openat2, fs::openat2, [Fd, Str, Ptr, Dec]),
     sys!(creat, fs::creat, [Str, Oct]),
     sys!(stat, fs::stat, [Str, Ptr]),
     sys!(lstat, fs::lstat, [Str, Ptr]),
@@ -198,21 +216,51 @@ const OPEN_FLAGS: &[(u64, &str)] = &[
     (0o1000, "O_TRUNC"),
     (0o2000, "O_APPEND"),
     (0o4000, "O_NONBLOCK"),
+    (0o40000, "O_DIRECT"),
     (0o200000, "O_DIRECTORY"),
     (0o400000, "O_NOFOLLOW"),
     (0o2000000, "O_CLOEXEC"),
     (0o10000000, "O_PATH"),
 ];
 const SEEK: &[(u64, &str)] = &[(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END")];
-const FCNTL: &[(u64, &str)] = &[
-    (0, "F_DUPFD"),
-    (1, "F_GETFD"),
-    (2, "F_SETFD"),
-    (3, "F_GETFL"),
-    (4, "F_SETFL"),
-    (1030, "F_DUPFD_CLOEXEC"),
+const FCNTL: &[(u64, &str)] = names![
+    F_DUPFD,
+    F_GETFD,
+    F_SETFD,
+    F_GETFL,
+    F_SETFL,
+    F_GETLK,
+    F_SETLK,
+    F_SETLKW,
+    F_OFD_GETLK,
+    F_OFD_SETLK,
+    F_OFD_SETLKW,
+    F_DUPFD_CLOEXEC,
+    F_SETPIPE_SZ,
+    F_GETPIPE_SZ,
 ];
-const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONCLEX, FIOCLEX];
+const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX];
+const LOCK_OPS: &[(u64, &str)] = names![LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND];
+const RWF: &[(u64, &str)] = names![
+    RWF_HIPRI,
+    RWF_DSYNC,
+    RWF_SYNC,
+    RWF_NOWAIT,
+    RWF_APPEND,
+    RWF_NOAPPEND,
+    RWF_ATOMIC,
+    RWF_DONTCACHE,
+    RWF_NOSIGNAL,
+];
+const FALLOC: &[(u64, &str)] = names![
+    FALLOC_FL_KEEP_SIZE,
+    FALLOC_FL_PUNCH_HOLE,
+    FALLOC_FL_COLLAPSE_RANGE,
+    FALLOC_FL_ZERO_RANGE,
+    FALLOC_FL_INSERT_RANGE,
+    FALLOC_FL_UNSHARE_RANGE,
+    FALLOC_FL_WRITE_ZEROES,
+];
 const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_SET_GS,
     ARCH_SET_FS,

@@ -7,6 +7,7 @@
 //! crosses mount points and follows symlinks.
 
 mod file;
+pub mod lock;
 pub mod path;
 
 use std::any::Any;
@@ -14,7 +15,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
-use crate::abi::{Errno, Stat, Timespec};
+use crate::abi::{Errno, Stat, Timespec, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::fs::pipe::Pipe;
+use crate::waiter::WaitQueue;
 
 pub use file::*;
 pub use path::{resolve, resolve_parent, Resolved, Start};
@@ -103,6 +106,11 @@ pub struct Attr {
 impl Attr {
     pub fn file_type(&self) -> Option<FileType> {
         FileType::from_mode(self.mode)
+    }
+
+    /// The identity of the inode these are the attributes of.
+    pub fn key(&self) -> InodeKey {
+        (self.dev, self.ino)
     }
 
     /// The attributes in the layout of `struct stat`.
@@ -309,6 +317,82 @@ pub trait FileOps: Send + Sync {
     /// How lseek treats the file.
     fn seek_mode(&self) -> SeekMode {
         SeekMode::Normal
+    }
+
+    /// read(2) of a stream (`SeekMode::Stream`). `flags` are the open file description's
+    /// status flags for this call: whether it may wait (O_NONBLOCK, or preadv2's
+    /// RWF_NOWAIT) is the stream's business.
+    fn read_stream(&self, buf: &mut [u8], _flags: u32) -> Result<usize, Errno> {
+        self.read(0, buf)
+    }
+
+    /// write(2) of a stream; as `read_stream` (a pipe also looks at O_DIRECT).
+    fn write_stream(&self, buf: &[u8], _flags: u32) -> Result<usize, Errno> {
+        self.write(0, buf)
+    }
+
+    /// The poll(2) events the file is ready for now. Files that never make anyone wait are
+    /// always readable and writable (Linux's DEFAULT_POLLMASK).
+    fn readiness(&self) -> u16 {
+        POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM
+    }
+
+    /// The queue notified whenever `readiness` may have changed; None for files whose
+    /// readiness never changes.
+    fn wait_queue(&self) -> Option<&WaitQueue> {
+        None
+    }
+
+    /// The pipe behind a pipe or fifo end (Linux's get_pipe_info): F_GETPIPE_SZ,
+    /// F_SETPIPE_SZ and FIONREAD work on it.
+    fn pipe(&self) -> Option<&Pipe> {
+        None
+    }
+}
+
+/// An inode's identity, the same for every inode object a file system hands out for it (a
+/// gofer file gets one per lookup): its device and inode number.
+pub type InodeKey = (u64, u64);
+
+/// State the VFS keeps beside inodes while someone uses it (a fifo's pipe, the file
+/// locks): at most one `T` per inode, found by its [`InodeKey`] and alive while anything
+/// holds an `Arc` to it. The map is guarded by its mutex; dead entries are swept as it
+/// grows.
+pub struct PerInode<T> {
+    map: Mutex<HashMap<InodeKey, Weak<T>>>,
+}
+
+impl<T> Default for PerInode<T> {
+    fn default() -> Self {
+        PerInode {
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<T> PerInode<T> {
+    fn map(&self) -> MutexGuard<'_, HashMap<InodeKey, Weak<T>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The state of `key`, if someone holds it.
+    pub fn get(&self, key: InodeKey) -> Option<Arc<T>> {
+        self.map().get(&key).and_then(Weak::upgrade)
+    }
+
+    /// The state of `key`, made by `make` if nobody holds one.
+    pub fn get_or_insert_with(&self, key: InodeKey, make: impl FnOnce() -> T) -> Arc<T> {
+        let mut map = self.map();
+        if let Some(state) = map.get(&key).and_then(Weak::upgrade) {
+            return state;
+        }
+        // Sweeping at each power of two keeps the map within twice the live entries.
+        if map.len() >= 64 && map.len().is_power_of_two() {
+            map.retain(|_, state| state.strong_count() > 0);
+        }
+        let state = Arc::new(make());
+        map.insert(key, Arc::downgrade(&state));
+        state
     }
 }
 

@@ -604,11 +604,7 @@ fn a_symlink_out_of_the_root_is_returned_never_followed() {
     // Nor through the VFS: the targets are resolved inside the sandbox's root.
     let mounts = MountTable::default();
     let top = mounts.root(g.root.clone(), "gofer");
-    let s = Start {
-        mounts: &mounts,
-        root: &top,
-        at: &top,
-    };
+    let s = Start::new(&mounts, &top, &top);
     assert_eq!(resolve(s, b"/escape_abs", true).unwrap_err(), Errno::ENOENT);
     assert_eq!(
         resolve(s, b"/escape_dotdot", true).unwrap_err(),
@@ -624,11 +620,7 @@ fn the_vfs_resolves_paths_with_symlinks_inside_the_tree() {
     let g = Gofer::start(&tree);
     let mounts = MountTable::default();
     let top = mounts.root(g.root.clone(), "gofer");
-    let s = Start {
-        mounts: &mounts,
-        root: &top,
-        at: &top,
-    };
+    let s = Start::new(&mounts, &top, &top);
     let read = |loc: &Location| read_all(&loc.dentry.inode);
     let name = |loc: &Location| String::from_utf8(loc.dentry.name.clone()).unwrap();
 

@@ -718,11 +718,7 @@ fn through_the_vfs_renames_keep_inode_numbers() {
     let fx = fixture();
     let mounts = MountTable::default();
     let root = mounts.root(fx.root.clone(), "overlay");
-    let s = Start {
-        mounts: &mounts,
-        root: &root,
-        at: &root,
-    };
+    let s = Start::new(&mounts, &root, &root);
     let before = resolve(s, b"/etc/passwd", true).unwrap();
     let ino = before.dentry.inode.attr().unwrap().ino;
     let etc = resolve(s, b"/etc", true).unwrap();

@@ -1,0 +1,167 @@
+//! Wait queues: how a Sentry thread sleeps until something it waits for changes (data in a
+//! pipe, a lock released, a partner opening a fifo), in the manner of gVisor's `waiter`.
+//!
+//! Each Sentry thread has one [`Waker`]: a flag and a `Condvar`. An object others wait on has
+//! a [`WaitQueue`]. A waiter subscribes its thread's waker to the queue, checks the object's
+//! state and sleeps; whoever changes the state notifies the queue, which wakes every
+//! subscribed waker. The flag latches, so a notification that comes between the check and
+//! the sleep is not lost, and one thread may wait on many queues at once (poll). Because
+//! guest tasks run on separate Sentry threads, a reader blocked on one thread is woken by a
+//! writer on another.
+//!
+//! Signal delivery will interrupt a sleep by waking the task's waker; until it lands, a
+//! blocked call waits for its object (as a Linux task would with every signal blocked).
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+/// One thread's wake-up call. `woken` is set by [`Waker::wake`] and consumed by
+/// [`Waker::sleep`].
+#[derive(Debug, Default)]
+pub struct Waker {
+    woken: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Waker {
+    /// The calling thread's waker.
+    pub fn current() -> Arc<Waker> {
+        thread_local! {
+            static CURRENT: Arc<Waker> = Arc::new(Waker::default());
+        }
+        CURRENT.with(Arc::clone)
+    }
+
+    fn flag(&self) -> MutexGuard<'_, bool> {
+        self.woken.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the thread if it sleeps, or makes its next sleep return at once.
+    pub fn wake(&self) {
+        *self.flag() = true;
+        self.cond.notify_one();
+    }
+
+    /// Sleeps until woken or until `deadline`; false if the deadline came first. A sleep
+    /// may also end early (a wake-up meant for an earlier wait): callers check their
+    /// condition again.
+    pub fn sleep(&self, deadline: Option<Instant>) -> bool {
+        let mut woken = self.flag();
+        loop {
+            if *woken {
+                *woken = false;
+                return true;
+            }
+            woken = match deadline {
+                None => self.cond.wait(woken).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return false;
+                    }
+                    self.cond
+                        .wait_timeout(woken, deadline - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// The wakers of the threads waiting for an object to change.
+#[derive(Debug, Default)]
+pub struct WaitQueue {
+    waiters: Mutex<Vec<Arc<Waker>>>,
+}
+
+impl WaitQueue {
+    fn waiters(&self) -> MutexGuard<'_, Vec<Arc<Waker>>> {
+        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every subscribed thread: the object changed.
+    pub fn notify(&self) {
+        for waker in self.waiters().iter() {
+            waker.wake();
+        }
+    }
+
+    /// Subscribes `waker` until the returned guard is dropped.
+    pub fn subscribe(&self, waker: &Arc<Waker>) -> Subscription<'_> {
+        self.waiters().push(waker.clone());
+        Subscription {
+            queue: self,
+            waker: waker.clone(),
+        }
+    }
+}
+
+/// A waker's place in a queue; leaving it on drop.
+#[must_use]
+pub struct Subscription<'a> {
+    queue: &'a WaitQueue,
+    waker: Arc<Waker>,
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        let mut waiters = self.queue.waiters();
+        if let Some(i) = waiters.iter().position(|w| Arc::ptr_eq(w, &self.waker)) {
+            waiters.swap_remove(i);
+        }
+    }
+}
+
+/// Blocks the calling thread until `check`, run on the state behind `state` with its lock
+/// held, returns `Some`: once at once, then after every notification of `queue`. Whoever
+/// changes that state must notify `queue` afterwards.
+pub fn wait_until<T, R>(
+    queue: &WaitQueue,
+    state: &Mutex<T>,
+    mut check: impl FnMut(&mut T) -> Option<R>,
+) -> R {
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    // The common case needs no subscription: the answer is there at once.
+    if let Some(result) = check(&mut lock()) {
+        return result;
+    }
+    let waker = Waker::current();
+    let _subscription = queue.subscribe(&waker);
+    loop {
+        if let Some(result) = check(&mut lock()) {
+            return result;
+        }
+        waker.sleep(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_waiter_on_one_thread_is_woken_from_another() {
+        let queue = Arc::new(WaitQueue::default());
+        let state = Arc::new(Mutex::new(0u32));
+        let (q, s) = (queue.clone(), state.clone());
+        let waiter = std::thread::spawn(move || wait_until(&q, &s, |v| (*v >= 3).then_some(*v)));
+        for _ in 0..3 {
+            std::thread::sleep(Duration::from_millis(5));
+            *state.lock().unwrap() += 1;
+            queue.notify();
+        }
+        assert_eq!(waiter.join().unwrap(), 3);
+        assert!(queue.waiters().is_empty(), "the subscription is gone");
+    }
+
+    #[test]
+    fn a_wake_before_the_sleep_is_not_lost_and_deadlines_end_sleeps() {
+        let waker = Arc::new(Waker::default());
+        waker.wake();
+        assert!(waker.sleep(None));
+        let soon = Instant::now() + Duration::from_millis(10);
+        assert!(!waker.sleep(Some(soon)));
+    }
+}
