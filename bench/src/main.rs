@@ -4,12 +4,15 @@
 //! Run with `cargo build --release --workspace && target/release/bench`.
 
 mod ring;
+mod startup;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Repetitions of each variant; the median is reported.
 const REPS: usize = 5;
+/// Repetitions of the start-up comparison (each run is short).
+const STARTUP_REPS: usize = 21;
 /// getpid calls per repetition.
 const GETPID_CALLS: &str = "100000";
 /// Files stat'ed, and created and deleted, per repetition.
@@ -47,6 +50,11 @@ fn main() {
         std::process::exit(code);
     }
     let runsc = sibling("runsc-rs");
+    // `bench --startup`: only the start-up comparison, printed, RESULTS.md untouched.
+    if args.get(1).map(String::as_str) == Some("--startup") {
+        print!("{}", startup::report(&runsc, STARTUP_REPS));
+        return;
+    }
     let out = Path::new(env!("OUT_DIR"));
     let (getpid, fs) = (out.join("getpid"), out.join("fs"));
     let me = std::env::current_exe().expect("own path");
@@ -174,6 +182,7 @@ fn main() {
         }
     }
     report.push_str(&ring::report(REPS));
+    report.push_str(&startup::report(&runsc, STARTUP_REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     if let Err(e) = std::fs::write(&out, &report) {
