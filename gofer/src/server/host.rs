@@ -2,6 +2,7 @@
 //! descriptor, one checked name at a time, never following a symlink.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
@@ -37,7 +38,7 @@ pub(super) fn open_beneath(
     name: &Name,
     flags: OFlag,
     mode: Mode,
-    use_openat2: &mut bool,
+    use_openat2: &AtomicBool,
 ) -> Result<OwnedFd, Errno> {
     let mut flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // openat2 is strict where openat ignores: with O_PATH only O_CLOEXEC, O_DIRECTORY and
@@ -45,7 +46,8 @@ pub(super) fn open_beneath(
     if !flags.contains(OFlag::O_PATH) {
         flags |= OFlag::O_NOCTTY;
     }
-    if *use_openat2 {
+    // Relaxed: a stale `true` only costs one more ENOSYS.
+    if use_openat2.load(Ordering::Relaxed) {
         let mut how = OpenHow::new().flags(flags).resolve(
             ResolveFlag::RESOLVE_BENEATH
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS
@@ -56,7 +58,7 @@ pub(super) fn open_beneath(
             how = how.mode(mode);
         }
         match openat2(dir, name.as_bytes(), how) {
-            Err(Errno::ENOSYS) => *use_openat2 = false,
+            Err(Errno::ENOSYS) => use_openat2.store(false, Ordering::Relaxed),
             result => return result,
         }
     }
