@@ -6,18 +6,20 @@
 //! waits only when all are busy, so as many requests are in flight as the client has
 //! rings. The Sentry runs each guest process on a thread of its own, so with several rings
 //! one process's file calls do not queue behind another's. Fids belong to the connection,
-//! not to a ring: the server shares one fid table among its rings. Every method returns `Result<_, Errno>`: the server's errno as is,
-//! `EINVAL`/`ENAMETOOLONG` for a name refused before sending, and `EIO` once the connection
-//! is dead.
+//! not to a ring: the server shares one fid table among its rings.
+//!
+//! Every method returns `Result<_, Errno>`: the server's errno as is, `EINVAL`/
+//! `ENAMETOOLONG` for a name refused before sending, and `EIO` once the connection is dead.
 //!
 //! # A dead server
 //!
-//! The connection dies, for good, when the ring breaks (a protocol violation), when a call
-//! gets no response within [`ClientOptions::timeout`] (30 s by default), or when the gofer
-//! process exits, which the client notices at once if given a pidfd of it
-//! ([`ClientOptions::server_process`]; otherwise only the timeout catches it: an eventfd
-//! never reports its peer's death). From then on every call fails with `EIO` without
-//! touching the ring, and [`Client::failure`] says what happened. A call never hangs.
+//! The connection dies, for good and on every ring, when a ring breaks (a protocol
+//! violation), when a call gets no response within [`ClientOptions::timeout`] (30 s by
+//! default), or when the gofer process exits, which the client notices at once if given a
+//! pidfd of it ([`ClientOptions::server_process`]; otherwise only the timeout catches it: an
+//! eventfd never reports its peer's death). From then on every call fails with `EIO`
+//! without touching any ring, and [`Client::failure`] says what happened. A call never
+//! hangs.
 //!
 //! # Sizes
 //!
@@ -108,6 +110,23 @@ impl Health {
         payload: &[u8],
         timeout: Duration,
     ) -> Result<(u32, Vec<u8>), Errno> {
+        self.call_with(front, opcode, payload, timeout, |status, payload| {
+            (status, payload.to_vec())
+        })
+    }
+
+    /// As [`Health::call`], but hands `(status, payload)` to `take` while the payload is
+    /// still in the ring's private copy, so that a large one is copied once, to where it
+    /// goes. (Copied into a fresh buffer first, each 1 MiB read cost the Sentry two 1 MiB
+    /// allocations, which glibc's heap gave back and faulted in again every time.)
+    fn call_with<T>(
+        &self,
+        front: &mut ShmFrontEnd,
+        opcode: u32,
+        payload: &[u8],
+        timeout: Duration,
+        take: impl FnOnce(u32, &[u8]) -> T,
+    ) -> Result<T, Errno> {
         if self.is_dead() {
             return Err(Errno::EIO);
         }
@@ -123,12 +142,13 @@ impl Health {
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut server_exited = false;
+        let mut take = Some(take);
         loop {
             let mut response = None;
             // One request in flight: poll_responses refuses any other id.
             let polled = front.poll_responses(|got, status, payload| {
-                if got == id {
-                    response = Some((status, payload.to_vec()));
+                if let Some(take) = take.take().filter(|_| got == id) {
+                    response = Some(take(status, payload));
                 }
             });
             if let Err(e) = polled {
@@ -498,25 +518,46 @@ impl Client {
                 offset: offset.saturating_add(done as u64),
                 len: want as u32,
             };
-            let data = match self.request(&request) {
-                Ok(Response::Data(data)) => data,
-                Ok(_) => return Err(self.bad_response(Opcode::Read, "has the wrong shape")),
+            let got = match self.read_into(&request, &mut buf[done..done + want]) {
+                Ok(got) => got,
                 Err(_) if done > 0 => break,
                 Err(errno) => return Err(errno),
             };
-            let Some(dst) = buf
-                .get_mut(done..done + data.len())
-                .filter(|_| data.len() <= want)
-            else {
-                return Err(self.bad_response(Opcode::Read, "has more bytes than asked"));
-            };
-            dst.copy_from_slice(&data);
-            done += data.len();
-            if data.len() < want || done == buf.len() {
+            done += got;
+            if got < want || done == buf.len() {
                 break;
             }
         }
         Ok(done)
+    }
+
+    /// Sends one `Read` and copies its data from the ring straight into `dst`, which is as
+    /// long as the read asked for; returns how many bytes came.
+    fn read_into(&self, request: &Request, dst: &mut [u8]) -> Result<usize, Errno> {
+        let mut ring = self.ring()?;
+        let op = Opcode::Read;
+        let copied = self.health.call_with(
+            &mut ring,
+            op as u32,
+            &request.to_bytes(),
+            self.timeout,
+            |status, payload| match status_to_result(status) {
+                Ok(()) => {
+                    let data = Response::read_data(payload);
+                    let Some(dst) = dst.get_mut(..data.len()) else {
+                        return Err("has more bytes than asked".to_string());
+                    };
+                    dst.copy_from_slice(data);
+                    Ok(Ok(data.len()))
+                }
+                Err(Some(errno)) => Ok(Err(errno)),
+                Err(None) => Err(format!("has status {status}, which is no errno")),
+            },
+        )?;
+        match copied {
+            Ok(result) => result,
+            Err(what) => Err(self.bad_response(op, &what)),
+        }
     }
 
     /// Writes `data` at `offset` of an open fid, in as many requests as needed. Returns

@@ -158,7 +158,12 @@ impl Files {
         let shutdown = matches!(request, Request::Shutdown);
         match self.dispatch(request) {
             Ok(response) => {
-                let payload = response.to_bytes();
+                let payload = match response {
+                    // Data encodes as itself: hand the buffer over rather than copy a read of
+                    // up to a data slot into a second one.
+                    Response::Data(data) => data,
+                    other => other.to_bytes(),
+                };
                 if payload.len() > self.max_payload as usize {
                     // The handlers size responses to fit; this would be a server bug.
                     return Reply::error(Errno::EIO, shutdown);
