@@ -423,6 +423,20 @@ fn a_failed_confinement_serves_nothing() {
         matches!(&result, Err(ServerError::Confine(why)) if why == "no seccomp here"),
         "{result:?}"
     );
+    // Before starting threads, the descriptor table was made room in for every fid (and
+    // never shrinks): later growth would wait for an RCU grace period each time.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let fd_size: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("FDSize:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let (soft, _) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE).unwrap();
+    let want = (ServerOptions::default().max_fids + 64).min(soft as usize);
+    assert!(fd_size >= want, "FDSize {fd_size}, want at least {want}");
     // Nobody answers: the handshake times out.
     let options = ClientOptions {
         timeout: Duration::from_millis(200),

@@ -143,6 +143,13 @@ impl Files {
         }
     }
 
+    /// Makes room in the process's descriptor table for every fid the client may hold, before
+    /// the server starts threads (see [`super::host::grow_fd_table`]).
+    pub(super) fn presize_fd_table(&self) {
+        // The fids, and a margin for the rings' and the process's own descriptors.
+        super::host::grow_fd_table(self.root.as_fd(), self.options.max_fids.saturating_add(64));
+    }
+
     /// Fids held, for tests of the bound.
     #[cfg(all(test, not(loom)))]
     pub(super) fn fids_held(&self) -> usize {

@@ -264,6 +264,9 @@ impl Server {
             changed: Condvar::new(),
         };
         let gate = &gate;
+        if !others.is_empty() {
+            files.presize_fd_table();
+        }
         std::thread::scope(|scope| {
             let mut threads = Vec::with_capacity(others.len());
             for (i, ring) in others.iter_mut().enumerate() {
