@@ -10,6 +10,7 @@ fn main() {
         ("hello_env.c", "hello_static", "-static"),
         ("hello_env.c", "hello_pie", "-static-pie"),
         ("probe.c", "probe", "-static"),
+        ("forkread.c", "forkread", "-static"),
     ];
     for (src, name, link) in programs {
         let src = PathBuf::from("c").join(src);

@@ -1,26 +1,35 @@
-//! The Sentry's side of the file protocol: one typed method per operation over one ring.
+//! The Sentry's side of the file protocol: one typed method per operation, over one or more
+//! rings to the same server.
 //!
-//! A [`Client`] is `Send + Sync`; for now a mutex serialises calls, so one request is in
-//! flight at a time. Every method returns `Result<_, Errno>`: the server's errno as is,
-//! `EINVAL`/`ENAMETOOLONG` for a name refused before sending, and `EIO` once the connection
-//! is dead.
+//! A [`Client`] is `Send + Sync`. Each ring carries one request at a time, under a mutex of
+//! its own; a call takes a free ring (trying them in turn from one chosen per thread) and
+//! waits only when all are busy, so as many requests are in flight as the client has
+//! rings. The Sentry runs each guest process on a thread of its own, so with several rings
+//! one process's file calls do not queue behind another's. Fids belong to the connection,
+//! not to a ring: the server shares one fid table among its rings.
+//!
+//! Every method returns `Result<_, Errno>`: the server's errno as is, `EINVAL`/
+//! `ENAMETOOLONG` for a name refused before sending, and `EIO` once the connection is dead.
 //!
 //! # A dead server
 //!
-//! The connection dies, for good, when the ring breaks (a protocol violation), when a call
-//! gets no response within [`ClientOptions::timeout`] (30 s by default), or when the gofer
-//! process exits, which the client notices at once if given a pidfd of it
-//! ([`ClientOptions::server_process`]; otherwise only the timeout catches it: an eventfd
-//! never reports its peer's death). From then on every call fails with `EIO` without
-//! touching the ring, and [`Client::failure`] says what happened. A call never hangs.
+//! The connection dies, for good and on every ring, when a ring breaks (a protocol
+//! violation), when a call gets no response within [`ClientOptions::timeout`] (30 s by
+//! default), or when the gofer process exits, which the client notices at once if given a
+//! pidfd of it ([`ClientOptions::server_process`]; otherwise only the timeout catches it: an
+//! eventfd never reports its peer's death). From then on every call fails with `EIO`
+//! without touching any ring, and [`Client::failure`] says what happened. A call never
+//! hangs.
 //!
 //! # Sizes
 //!
 //! [`Client::read`], [`Client::write`] and [`Client::walk`] split what does not fit one
 //! data slot into several requests; the other operations always fit.
 
+use std::cell::Cell;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -69,49 +78,77 @@ pub struct Walked {
     pub error: Option<Errno>,
 }
 
-/// The ring and why it died, guarded by the client's mutex.
-struct Ring {
-    front: ShmFrontEnd,
+/// Why the connection died, shared by all its rings: a dead connection is dead on every
+/// ring, because what broke one (a hostile or dead server) breaks them all, and a ring left
+/// with a request in flight must never be used again.
+struct Health {
+    /// Set once the connection is dead, with `failure`: every later call is EIO.
+    dead: AtomicBool,
+    failure: Mutex<Option<String>>,
     server_process: Option<OwnedFd>,
-    /// Set once the connection is dead: every later call is EIO.
-    failure: Option<String>,
 }
 
-impl Ring {
-    /// Marks the connection dead; returns the EIO to report.
-    fn fail(&mut self, why: String) -> Errno {
-        self.failure.get_or_insert(why);
+impl Health {
+    /// Marks the connection dead; returns the EIO to report. The first reason is kept.
+    fn fail(&self, why: String) -> Errno {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert(why);
+        self.dead.store(true, Ordering::Release);
         Errno::EIO
     }
 
-    /// Sends one request and waits for its response: `(status, payload)`.
+    fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Sends one request on `front` (which has nothing else in flight) and waits for its
+    /// response: `(status, payload)`.
     fn call(
-        &mut self,
+        &self,
+        front: &mut ShmFrontEnd,
         opcode: u32,
         payload: &[u8],
         timeout: Duration,
     ) -> Result<(u32, Vec<u8>), Errno> {
-        if self.failure.is_some() {
+        self.call_with(front, opcode, payload, timeout, |status, payload| {
+            (status, payload.to_vec())
+        })
+    }
+
+    /// As [`Health::call`], but hands `(status, payload)` to `take` while the payload is
+    /// still in the ring's private copy, so that a large one is copied once, to where it
+    /// goes. (Copied into a fresh buffer first, each 1 MiB read cost the Sentry two 1 MiB
+    /// allocations, which glibc's heap gave back and faulted in again every time.)
+    fn call_with<T>(
+        &self,
+        front: &mut ShmFrontEnd,
+        opcode: u32,
+        payload: &[u8],
+        timeout: Duration,
+        take: impl FnOnce(u32, &[u8]) -> T,
+    ) -> Result<T, Errno> {
+        if self.is_dead() {
             return Err(Errno::EIO);
         }
         let what = Opcode::from_u32(opcode).map_or("an unknown request", Opcode::name);
-        let id = match self.front.submit(opcode, payload) {
+        let id = match front.submit(opcode, payload) {
             Ok(id) => id,
             // The methods size requests to fit; refuse rather than kill the connection.
             Err(ring::Error::PayloadTooLarge { .. }) => return Err(Errno::EINVAL),
             Err(e) => return Err(self.fail(format!("gofer {}: {e}", what))),
         };
-        if let Err(e) = self.front.push() {
+        if let Err(e) = front.push() {
             return Err(self.fail(format!("gofer {}: {e}", what)));
         }
         let deadline = Instant::now().checked_add(timeout);
         let mut server_exited = false;
+        let mut take = Some(take);
         loop {
             let mut response = None;
             // One request in flight: poll_responses refuses any other id.
-            let polled = self.front.poll_responses(|got, status, payload| {
-                if got == id {
-                    response = Some((status, payload.to_vec()));
+            let polled = front.poll_responses(|got, status, payload| {
+                if let Some(take) = take.take().filter(|_| got == id) {
+                    response = Some(take(status, payload));
                 }
             });
             if let Err(e) = polled {
@@ -123,7 +160,7 @@ impl Ring {
             if server_exited {
                 return Err(self.fail(format!("the gofer process exited while serving {}", what)));
             }
-            match self.front.final_check_for_responses() {
+            match front.final_check_for_responses() {
                 Ok(true) => continue,
                 Ok(false) => {}
                 Err(e) => return Err(self.fail(format!("gofer {}: {e}", what))),
@@ -139,7 +176,7 @@ impl Ring {
                     )))
                 }
             };
-            match self.wait(left) {
+            match self.wait(front, left) {
                 Ok(exited) => server_exited = exited,
                 Err(errno) => {
                     return Err(self.fail(format!("waiting for the gofer: poll: {errno}")))
@@ -148,10 +185,10 @@ impl Ring {
         }
     }
 
-    /// Sleeps until the response eventfd fires, the server process exits, or `left` passes.
-    /// Returns whether the process exited (then the caller looks at the ring once more: the
-    /// response may have come just before).
-    fn wait(&self, left: Option<Duration>) -> Result<bool, Errno> {
+    /// Sleeps until `front`'s response eventfd fires, the server process exits, or `left`
+    /// passes. Returns whether the process exited (then the caller looks at the ring once
+    /// more: the response may have come just before).
+    fn wait(&self, front: &ShmFrontEnd, left: Option<Duration>) -> Result<bool, Errno> {
         let timeout = match left {
             None => PollTimeout::NONE,
             // Round up, so that a sub-millisecond rest does not spin on 0 ms polls.
@@ -159,7 +196,7 @@ impl Ring {
                 PollTimeout::try_from(t.as_nanos().div_ceil(1_000_000)).unwrap_or(PollTimeout::MAX)
             }
         };
-        let events = self.front.wake_notifier();
+        let events = front.wake_notifier();
         let mut fds = vec![PollFd::new(events.fd(), PollFlags::POLLIN)];
         if let Some(process) = &self.server_process {
             fds.push(PollFd::new(process.as_fd(), PollFlags::POLLIN));
@@ -179,9 +216,32 @@ impl Ring {
     }
 }
 
-/// The Sentry's connection to one gofer ring.
+/// Numbers the threads that use clients, so that each starts its search for a free ring at
+/// a ring of its own (see [`Client::ring`]).
+static NEXT_HOME: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's number (from [`NEXT_HOME`]), taken at its first call.
+    static HOME: Cell<Option<usize>> = const { Cell::new(None) };
+}
+
+fn home() -> usize {
+    HOME.with(|home| match home.get() {
+        Some(n) => n,
+        None => {
+            let n = NEXT_HOME.fetch_add(1, Ordering::Relaxed);
+            home.set(Some(n));
+            n
+        }
+    })
+}
+
+/// The Sentry's connection to one gofer: one or more rings to the same server, which
+/// share its fids.
 pub struct Client {
-    ring: Mutex<Ring>,
+    /// Each ring carries one request at a time, under its mutex.
+    rings: Vec<Mutex<ShmFrontEnd>>,
+    health: Health,
     timeout: Duration,
     version: u32,
     max_payload: u32,
@@ -198,18 +258,39 @@ impl Client {
     /// `EPROTONOSUPPORT` if the server speaks no version this client speaks, `EIO` if it
     /// does not answer.
     pub fn connect(front: ShmFrontEnd, options: ClientOptions) -> Result<Client, Errno> {
-        let slot = front.config().data_slot_size;
+        Client::connect_rings(vec![front], options)
+    }
+
+    /// As [`Client::connect`], over several rings to one server (which serves them all with
+    /// one fid table, [`crate::server::Server::with_rings`]). The handshake goes over the
+    /// first ring. `EINVAL` if `fronts` is empty.
+    pub fn connect_rings(
+        fronts: Vec<ShmFrontEnd>,
+        options: ClientOptions,
+    ) -> Result<Client, Errno> {
+        let slot = fronts
+            .iter()
+            .map(|front| front.config().data_slot_size)
+            .min()
+            .ok_or(Errno::EINVAL)?;
         if slot < MIN_PAYLOAD {
             return Err(Errno::EINVAL);
         }
-        let mut ring = Ring {
-            front,
+        let health = Health {
+            dead: AtomicBool::new(false),
+            failure: Mutex::new(None),
             server_process: options.server_process,
-            failure: None,
         };
+        let mut rings: Vec<Mutex<ShmFrontEnd>> = fronts.into_iter().map(Mutex::new).collect();
         let request = Request::Version { version: VERSION };
-        let (status, payload) =
-            ring.call(Opcode::Version as u32, &request.to_bytes(), options.timeout)?;
+        let first = rings.first_mut().ok_or(Errno::EINVAL)?;
+        let first = first.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let (status, payload) = health.call(
+            first,
+            Opcode::Version as u32,
+            &request.to_bytes(),
+            options.timeout,
+        )?;
         match status_to_result(status) {
             Ok(()) => {}
             Err(Some(errno)) => return Err(errno),
@@ -230,13 +311,19 @@ impl Client {
             return Err(Errno::EIO);
         }
         Ok(Client {
-            ring: Mutex::new(ring),
+            rings,
+            health,
             timeout: options.timeout,
             version,
             // Both ends know the slot size; trust the smaller.
             max_payload: max_payload.min(slot),
             root,
         })
+    }
+
+    /// How many rings the connection has.
+    pub fn rings(&self) -> usize {
+        self.rings.len()
     }
 
     /// The root directory's fid and attributes.
@@ -255,39 +342,77 @@ impl Client {
 
     /// Why the connection is dead, if it is: one line for the user.
     pub fn failure(&self) -> Option<String> {
-        match self.ring.lock() {
-            Ok(ring) => ring.failure.clone(),
-            Err(_) => Some("a thread panicked while talking to the gofer".into()),
-        }
+        self.health
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
-    fn lock(&self) -> Result<MutexGuard<'_, Ring>, Errno> {
-        // A thread that panicked mid-call may have left a request in flight: the ring is
-        // unusable.
-        self.ring.lock().map_err(|_| Errno::EIO)
+    /// A ring to send a request on, with nothing in flight: the first free one, trying them
+    /// in turn from this thread's own (so threads spread over the rings and tend to keep
+    /// theirs); if every ring is busy, waits for this thread's own.
+    fn ring(&self) -> Result<MutexGuard<'_, ShmFrontEnd>, Errno> {
+        // A thread that panicked mid-call may have left a request in flight: the ring, and
+        // so the connection, is unusable.
+        let poisoned = |_| {
+            self.health
+                .fail("a thread panicked while talking to the gofer".into())
+        };
+        let n = self.rings.len();
+        let start = home() % n;
+        for i in 0..n {
+            // In bounds: start < n, and the index is taken modulo n (n >= 1 by connect).
+            match self.rings[(start + i) % n].try_lock() {
+                Ok(ring) => return Ok(ring),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Poisoned(e)) => return Err(poisoned(e)),
+            }
+        }
+        self.rings[start].lock().map_err(poisoned)
     }
 
     /// Sends an encoded request: `(status, payload)`. For tests that play a hostile client.
     #[cfg(all(test, not(loom)))]
     pub(crate) fn call_raw(&self, opcode: u32, payload: &[u8]) -> Result<(u32, Vec<u8>), Errno> {
-        self.lock()?.call(opcode, payload, self.timeout)
+        let mut ring = self.ring()?;
+        self.health.call(&mut ring, opcode, payload, self.timeout)
     }
 
-    /// One request, one response, decoded. A response the server should never send kills
-    /// the connection.
+    /// Sends an encoded request on ring `index`. For tests of fids shared across rings.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn call_raw_on(
+        &self,
+        index: usize,
+        opcode: u32,
+        payload: &[u8],
+    ) -> Result<(u32, Vec<u8>), Errno> {
+        let ring = self.rings.get(index).ok_or(Errno::EINVAL)?;
+        let mut ring = ring.lock().map_err(|_| Errno::EIO)?;
+        self.health.call(&mut ring, opcode, payload, self.timeout)
+    }
+
+    /// One request, one response, decoded, on a free ring. A response the server should
+    /// never send kills the connection.
     fn request(&self, request: &Request) -> Result<Response, Errno> {
+        let mut ring = self.ring()?;
+        self.request_on(&mut ring, request)
+    }
+
+    fn request_on(&self, ring: &mut ShmFrontEnd, request: &Request) -> Result<Response, Errno> {
         let op = request.opcode();
-        let mut ring = self.lock()?;
-        let (status, payload) = ring.call(op as u32, &request.to_bytes(), self.timeout)?;
+        let (status, payload) =
+            self.health
+                .call(ring, op as u32, &request.to_bytes(), self.timeout)?;
         match status_to_result(status) {
             Ok(()) => Response::decode(op, &payload).map_err(|e| {
-                ring.fail(format!(
+                self.health.fail(format!(
                     "the gofer sent a malformed {} response: {e}",
                     op.name()
                 ))
             }),
             Err(Some(errno)) => Err(errno),
-            Err(None) => Err(ring.fail(format!(
+            Err(None) => Err(self.health.fail(format!(
                 "the gofer answered {} with status {status}, which is no errno",
                 op.name()
             ))),
@@ -296,10 +421,8 @@ impl Client {
 
     /// Kills the connection over a response that decodes but makes no sense.
     fn bad_response(&self, op: Opcode, what: &str) -> Errno {
-        match self.ring.lock() {
-            Ok(mut ring) => ring.fail(format!("the gofer's {} response {what}", op.name())),
-            Err(_) => Errno::EIO,
-        }
+        self.health
+            .fail(format!("the gofer's {} response {what}", op.name()))
     }
 
     fn expect_node(&self, op: Opcode, response: Response) -> Result<FidAttr, Errno> {
@@ -395,25 +518,46 @@ impl Client {
                 offset: offset.saturating_add(done as u64),
                 len: want as u32,
             };
-            let data = match self.request(&request) {
-                Ok(Response::Data(data)) => data,
-                Ok(_) => return Err(self.bad_response(Opcode::Read, "has the wrong shape")),
+            let got = match self.read_into(&request, &mut buf[done..done + want]) {
+                Ok(got) => got,
                 Err(_) if done > 0 => break,
                 Err(errno) => return Err(errno),
             };
-            let Some(dst) = buf
-                .get_mut(done..done + data.len())
-                .filter(|_| data.len() <= want)
-            else {
-                return Err(self.bad_response(Opcode::Read, "has more bytes than asked"));
-            };
-            dst.copy_from_slice(&data);
-            done += data.len();
-            if data.len() < want || done == buf.len() {
+            done += got;
+            if got < want || done == buf.len() {
                 break;
             }
         }
         Ok(done)
+    }
+
+    /// Sends one `Read` and copies its data from the ring straight into `dst`, which is as
+    /// long as the read asked for; returns how many bytes came.
+    fn read_into(&self, request: &Request, dst: &mut [u8]) -> Result<usize, Errno> {
+        let mut ring = self.ring()?;
+        let op = Opcode::Read;
+        let copied = self.health.call_with(
+            &mut ring,
+            op as u32,
+            &request.to_bytes(),
+            self.timeout,
+            |status, payload| match status_to_result(status) {
+                Ok(()) => {
+                    let data = Response::read_data(payload);
+                    let Some(dst) = dst.get_mut(..data.len()) else {
+                        return Err("has more bytes than asked".to_string());
+                    };
+                    dst.copy_from_slice(data);
+                    Ok(Ok(data.len()))
+                }
+                Err(Some(errno)) => Ok(Err(errno)),
+                Err(None) => Err(format!("has status {status}, which is no errno")),
+            },
+        )?;
+        match copied {
+            Ok(result) => result,
+            Err(what) => Err(self.bad_response(op, &what)),
+        }
     }
 
     /// Writes `data` at `offset` of an open fid, in as many requests as needed. Returns
@@ -614,12 +758,24 @@ impl Client {
         self.expect_empty(Opcode::Close, response)
     }
 
-    /// Stops the server. Every later call fails with `EIO`.
+    /// Stops the server. Every later call fails with `EIO`. Waits for the calls in flight on
+    /// other rings first: the server stops all its rings at once, and a call it never
+    /// answered would wait for the timeout (or for the server process to exit).
     pub fn shutdown(&self) -> Result<(), Errno> {
-        let response = self.request(&Request::Shutdown);
-        let mut ring = self.lock()?;
-        ring.failure
-            .get_or_insert_with(|| "the gofer connection was shut down".into());
+        let mut rings = Vec::with_capacity(self.rings.len());
+        // Always in index order: no other path holds two rings at once.
+        for ring in &self.rings {
+            rings.push(ring.lock().map_err(|_| {
+                self.health
+                    .fail("a thread panicked while talking to the gofer".into())
+            })?);
+        }
+        let Some(first) = rings.first_mut() else {
+            return Err(Errno::EIO);
+        };
+        let response = self.request_on(first, &Request::Shutdown);
+        self.health
+            .fail("the gofer connection was shut down".into());
         response.map(drop)
     }
 }

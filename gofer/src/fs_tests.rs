@@ -24,6 +24,8 @@ use crate::proto::{
 use crate::ring::{RingConfig, RingFds, ShmBackEnd, ShmFrontEnd};
 use crate::server::{Server, ServerError, ServerOptions};
 
+mod rings;
+
 const CONFIG: RingConfig = RingConfig {
     slots: 8,
     data_slot_size: 64 * 1024,

@@ -1,11 +1,13 @@
 //! Starting the gofer: the process that serves the sandbox's root file system to the Sentry
-//! over a shared-memory ring. runsc-rs re-executes itself as `runsc-rs gofer`.
+//! over shared-memory rings. runsc-rs re-executes itself as `runsc-rs gofer --rings N`,
+//! which serves each ring on a thread of its own with one fid table, so that the Sentry's
+//! threads (one per guest process) can have N requests in flight at once.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use gofer::client::{Client, ClientOptions};
@@ -17,15 +19,47 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
 
-/// The ring's shape: 64 requests in flight, 1 MiB payloads (reads and writes are split into
-/// pieces of this size).
+/// A ring's shape: 1 MiB payloads (reads and writes are split into pieces of this size),
+/// and one slot, because the client has one request in flight per ring (a call waits for
+/// its response before the ring takes another). Ring memory is populated up front in both
+/// processes, so unused slots are not free: a ring of 64 slots cost ≈70 ms of start-up and
+/// 64 MiB in each process, and used only its first data slot. Concurrency comes from more
+/// rings (`--gofer-rings`); a client that pipelines requests on one ring would need more
+/// slots.
 pub const RING: RingConfig = RingConfig {
-    slots: 64,
+    slots: 1,
     data_slot_size: 1 << 20,
 };
 
-/// Where the gofer finds its ring: memory, request eventfd, response eventfd.
+/// Where the gofer finds its first ring: memory, request eventfd, response eventfd. Ring `i`
+/// is at these plus `3 * i`.
 const RING_FDS: [i32; 3] = [3, 4, 5];
+
+/// Most rings one gofer serves (`--gofer-rings`): each costs a thread in the gofer and a
+/// populated ring in both processes (see [`RING`]).
+pub const MAX_RINGS: u32 = 16;
+
+/// Parses a ring count for the command line: 1 to [`MAX_RINGS`].
+pub fn parse_rings(arg: &str) -> Result<u32, String> {
+    match arg.parse::<u32>() {
+        Ok(n) if (1..=MAX_RINGS).contains(&n) => Ok(n),
+        _ => Err(format!("a ring count is a number from 1 to {MAX_RINGS}")),
+    }
+}
+
+/// The inherited descriptor numbers of ring `i`.
+fn ring_fds(i: usize) -> [i32; 3] {
+    // i < MAX_RINGS, so this stays small.
+    RING_FDS.map(|fd| fd + 3 * i as i32)
+}
+
+/// Where ring descriptors wait before `posix_spawn` moves them into place: above every
+/// target, so that no dup2 meets a descriptor already at its target (which would keep
+/// close-on-exec set).
+const SPARE_FDS_FROM: i32 = 3 + 3 * MAX_RINGS as i32 + 16;
+
+/// How long [`Gofer::stop`] waits for a gofer it shut down to exit.
+const STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// A running gofer process and the client connected to it.
 pub struct Gofer {
@@ -33,13 +67,32 @@ pub struct Gofer {
     pid: Pid,
     /// Set when runsc-rs itself shuts the gofer down, so its exit is not reported as a death.
     stopping: Arc<AtomicBool>,
+    /// Set by [`Gofer::watch`]: a thread reaps the gofer and fills `exit`.
+    watched: AtomicBool,
+    exit: Arc<Exit>,
+}
+
+/// How the gofer ended, once the watcher thread has reaped it: whether cleanly (status 0),
+/// and how, in words.
+#[derive(Default)]
+struct Exit {
+    ended: Mutex<Option<(bool, String)>>,
+    reaped: Condvar,
 }
 
 impl Gofer {
-    /// Starts `runsc-rs gofer` serving `root` (read-only if asked) and connects to it.
-    pub fn start(root: &Path, read_only: bool) -> Result<Gofer, String> {
-        let (front, fds) =
-            ShmFrontEnd::create(RING).map_err(|e| format!("creating the gofer's ring: {e}"))?;
+    /// Starts `runsc-rs gofer` serving `root` (read-only if asked) over `rings` rings (1 to
+    /// [`MAX_RINGS`]) and connects to it.
+    pub fn start(root: &Path, read_only: bool, rings: u32) -> Result<Gofer, String> {
+        parse_rings(&rings.to_string())?;
+        let mut fronts = Vec::new();
+        let mut ring_fds_list = Vec::new();
+        for _ in 0..rings {
+            let (front, fds) = ShmFrontEnd::create(RING)
+                .map_err(|e| format!("creating the gofer's rings: {e}"))?;
+            fronts.push(front);
+            ring_fds_list.push(fds);
+        }
         let exe = std::fs::read_link("/proc/self/exe")
             .map_err(|e| format!("finding runsc-rs itself: {e}"))?;
         let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
@@ -51,21 +104,23 @@ impl Gofer {
         if read_only {
             args.push(cstr("--read-only")?);
         }
+        args.push(cstr("--rings")?);
+        args.push(cstr(&rings.to_string())?);
         let env: Vec<CString> = Vec::new();
         let mut actions =
             PosixSpawnFileActions::init().map_err(|e| format!("posix_spawn set-up: {e}"))?;
-        // Duplicate each ring descriptor above the target numbers first, so dup2 never meets
-        // a descriptor already at its target (which would keep close-on-exec set).
-        let ring = [fds.memory, fds.requests, fds.responses];
         let mut high: Vec<OwnedFd> = Vec::new();
-        for (fd, target) in ring.iter().zip(RING_FDS) {
-            let dup = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(64))
-                .map_err(|e| format!("duplicating a ring descriptor: {e}"))?;
-            let dup = nix_owned(dup)?;
-            actions
-                .add_dup2(dup.as_raw_fd(), target)
-                .map_err(|e| format!("posix_spawn set-up: {e}"))?;
-            high.push(dup);
+        for (i, fds) in ring_fds_list.into_iter().enumerate() {
+            let ring = [fds.memory, fds.requests, fds.responses];
+            for (fd, target) in ring.iter().zip(ring_fds(i)) {
+                let dup = fcntl(fd, FcntlArg::F_DUPFD_CLOEXEC(SPARE_FDS_FROM))
+                    .map_err(|e| format!("duplicating a ring descriptor: {e}"))?;
+                let dup = nix_owned(dup)?;
+                actions
+                    .add_dup2(dup.as_raw_fd(), target)
+                    .map_err(|e| format!("posix_spawn set-up: {e}"))?;
+                high.push(dup);
+            }
         }
         actions
             .add_open(0, c"/dev/null", OFlag::O_RDONLY, Mode::empty())
@@ -82,7 +137,7 @@ impl Gofer {
             timeout: Duration::from_secs(30),
             server_process: pidfd,
         };
-        let client = Client::connect(front, options).map_err(|e| {
+        let client = Client::connect_rings(fronts, options).map_err(|e| {
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
             let _ = waitpid(pid, None);
             format!("connecting to the gofer: {e}")
@@ -91,6 +146,8 @@ impl Gofer {
             client: Arc::new(client),
             pid,
             stopping: Arc::new(AtomicBool::new(false)),
+            watched: AtomicBool::new(false),
+            exit: Arc::new(Exit::default()),
         })
     }
 
@@ -98,9 +155,11 @@ impl Gofer {
     /// asked for: from then on the guest's file calls fail with EIO. (Separate from `start`
     /// so that the caller can confine itself before it has threads.)
     pub fn watch(&self) {
-        let (pid, stopping) = (self.pid, self.stopping.clone());
+        let (pid, stopping, exit) = (self.pid, self.stopping.clone(), self.exit.clone());
+        self.watched.store(true, Ordering::SeqCst);
         std::thread::spawn(move || {
-            let how = match waitpid(pid, None) {
+            let status = waitpid(pid, None);
+            let how = match status {
                 Ok(WaitStatus::Exited(_, code)) => format!("exited with status {code}"),
                 Ok(WaitStatus::Signaled(_, sig, _)) => format!("was killed by {sig}"),
                 Ok(other) => format!("stopped ({other:?})"),
@@ -109,14 +168,52 @@ impl Gofer {
             if !stopping.load(Ordering::SeqCst) {
                 eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
             }
+            let clean = matches!(status, Ok(WaitStatus::Exited(_, 0)));
+            *exit.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some((clean, how));
+            exit.reaped.notify_all();
         });
     }
 
-    /// Asks the gofer to stop (the watcher thread reaps it).
+    /// Asks the gofer to stop and, if it is watched, waits for it to exit. A gofer asked to
+    /// stop exits at once with status 0; anything else (such as a seccomp kill on its way
+    /// out: a call missing from [`GOFER_SYSCALLS`]) is a bug worth one line.
     pub fn stop(&self) {
+        let kill = || {
+            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+        };
         self.stopping.store(true, Ordering::SeqCst);
         if self.client.shutdown().is_err() {
-            let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
+            kill();
+            return;
+        }
+        if !self.watched.load(Ordering::SeqCst) {
+            return;
+        }
+        let ended = self
+            .exit
+            .ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (ended, _) = self
+            .exit
+            .reaped
+            .wait_timeout_while(ended, STOP_WAIT, |ended| ended.is_none())
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*ended {
+            Some((true, _)) => {}
+            Some((false, how)) => {
+                eprintln!(
+                    "runsc-rs: the gofer (pid {}) {how} when asked to stop",
+                    self.pid
+                )
+            }
+            None => {
+                eprintln!(
+                    "runsc-rs: the gofer (pid {}) did not exit within {STOP_WAIT:?} of being asked to stop; killing it",
+                    self.pid
+                );
+                kill();
+            }
         }
     }
 }
@@ -132,8 +229,8 @@ fn nix_owned(fd: i32) -> Result<OwnedFd, String> {
     platform::fd::take_inherited(fd).map_err(|e| format!("taking a descriptor: {e}"))
 }
 
-/// `runsc-rs gofer`: serves `root` on the ring whose descriptors were inherited.
-pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
+/// `runsc-rs gofer`: serves `root` on the `rings` rings whose descriptors were inherited.
+pub fn serve(root: &Path, read_only: bool, rings: usize) -> Result<(), String> {
     // Die with runsc-rs; if it is already gone, stop now.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("prctl: {e}"))?;
@@ -142,11 +239,15 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
     }
     let take =
         |fd| platform::fd::take_inherited(fd).map_err(|e| format!("ring descriptor {fd}: {e}"));
-    let fds = RingFds {
-        memory: take(RING_FDS[0])?,
-        requests: take(RING_FDS[1])?,
-        responses: take(RING_FDS[2])?,
-    };
+    let mut inherited = Vec::with_capacity(rings);
+    for i in 0..rings {
+        let [memory, requests, responses] = ring_fds(i);
+        inherited.push(RingFds {
+            memory: take(memory)?,
+            requests: take(requests)?,
+            responses: take(responses)?,
+        });
+    }
     let root = crate::confine::pivot_into(root, read_only, "the gofer")?;
     let root_fd = nix::fcntl::open(
         root,
@@ -154,7 +255,11 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
         Mode::empty(),
     )
     .map_err(|e| format!("opening the root {}: {e}", root.display()))?;
-    let ring = ShmBackEnd::attach(RING, fds).map_err(|e| format!("attaching to the ring: {e}"))?;
+    let rings = inherited
+        .into_iter()
+        .map(|fds| ShmBackEnd::attach(RING, fds))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("attaching to a ring: {e}"))?;
     // Every fid the Sentry holds is a host descriptor here: allow as many as the host lets
     // this process have.
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
@@ -170,14 +275,17 @@ pub fn serve(root: &Path, read_only: bool) -> Result<(), String> {
         read_only,
         max_fids,
     };
-    let mut server = Server::new(ring, root_fd, options).map_err(|e| e.to_string())?;
+    let mut server = Server::with_rings(rings, root_fd, options).map_err(|e| e.to_string())?;
     let allowed = crate::confine::Allowed {
         calls: GOFER_SYSCALLS,
         ioctls: &[],
         refused: &[],
     };
-    crate::confine::seccomp("the gofer", &allowed, false)?;
-    server.serve().map_err(|e| e.to_string())
+    // The rings' threads exist before the filter is installed, on all of them (TSYNC), and
+    // serve nothing until it is: the allow-list needs no clone.
+    server
+        .serve_confined(|| crate::confine::seccomp("the gofer", &allowed, true))
+        .map_err(|e| e.to_string())
 }
 
 /// What the gofer may ask of the host once it serves: file operations relative to the

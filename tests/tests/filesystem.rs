@@ -350,3 +350,42 @@ fn volumes_write_through_to_the_host_and_ro_volumes_refuse() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn processes_at_once_read_host_files_over_several_gofer_rings() {
+    let _g = shared();
+    let files = [
+        "/etc/os-release",
+        "/bin/busybox",
+        "/usr/share/common-licenses/GPL-3",
+    ];
+    let mut args = vec!["4", "3"];
+    args.extend(files);
+    let sorted = |out: &std::process::Output| {
+        let mut lines: Vec<String> = stdout(out).lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let mut cmd = Command::new(program("forkread"));
+    cmd.args(&args);
+    let native = run(cmd);
+    assert_eq!(native.status.code(), Some(0), "{native:?}");
+    assert_eq!(sorted(&native).len(), 4 * files.len());
+    // 1 ring (the children queue on it), fewer rings than children, as many, more.
+    for rings in ["1", "3", "4", "16"] {
+        let mut cmd = Command::new(runsc());
+        cmd.args(["do", "--gofer-rings", rings, "--"])
+            .arg(program("forkread"))
+            .args(&args);
+        let out = run(cmd);
+        assert_eq!(out.status.code(), Some(0), "{rings} rings: {out:?}");
+        assert_eq!(sorted(&out), sorted(&native), "{rings} rings");
+        // Nothing on stderr: in particular, the gofer exited cleanly when asked to stop, so
+        // its seccomp allow-list covers its ring threads' way out.
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "{rings} rings: {out:?}"
+        );
+    }
+}

@@ -1395,6 +1395,14 @@ impl Response {
         out
     }
 
+    /// The data of a successful `Read` response, borrowed where [`Response::decode`] copies
+    /// it into [`Response::Data`]: the client copies a large read once, from the ring to its
+    /// destination.
+    pub fn read_data(payload: &[u8]) -> &[u8] {
+        // A Read response is its data, with nothing before or after (see `encode`).
+        payload
+    }
+
     /// Decodes the payload of a successful response to a request of opcode `op`. Checks
     /// the shape only; the client checks it against what it asked (counts, lengths).
     pub fn decode(op: Opcode, payload: &[u8]) -> Result<Response, DecodeError> {

@@ -1,10 +1,21 @@
-//! The file server proper: the fid table and one handler per operation. Transport-free:
-//! [`Files::handle`] takes an opcode and a payload and returns a status and a payload.
+//! The file server proper: one handler per operation over the shared fid table
+//! ([`super::fids`]). Transport-free: [`Files::handle`] takes an opcode and a payload and
+//! returns a status and a payload.
+//!
+//! One `Files` serves every ring of a server at once (`&self`, one thread per ring). Host
+//! calls run outside every lock but one: the rename lock, which `Rename` holds exclusively
+//! and every other request shares. A node remembers where it was found (its
+//! [`Location`]), and `Rename` moves the locations of the nodes it renames; without the lock,
+//! a walk that found a name just before a concurrent rename could file its node under the
+//! old name after the rename moved the others, and opening it later would fail (`ESTALE`)
+//! where the one-ring server succeeded. Renames are rare and short, so sharing the lock
+//! costs the other requests an atomic operation each; a rename waits for the requests in
+//! flight on other rings.
 
-use std::collections::HashMap;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, renameat2, AtFlags, FcntlArg, OFlag, RenameFlags};
@@ -19,6 +30,7 @@ use nix::unistd::{
     UnlinkatFlags, Whence,
 };
 
+use super::fids::{Entry, FidTable, Reservation};
 use super::host::{
     check_same, errno_of_io, id_at, open_beneath, reopen_dir, stat_fd, statfs_fd, timespec, FileId,
 };
@@ -41,7 +53,7 @@ struct Location {
 /// A walked node: a host `O_PATH | O_NOFOLLOW` descriptor. The parent's descriptor is shared
 /// by its children, so closing a directory's fid does not strand them.
 #[derive(Clone, Debug)]
-struct Node {
+pub(super) struct Node {
     fd: Arc<OwnedFd>,
     id: FileId,
     /// `S_IFMT` bits; an inode never changes type.
@@ -50,19 +62,40 @@ struct Node {
     location: Option<Location>,
 }
 
-/// An open file or directory, for I/O.
+/// An open file or directory, for I/O. Shared (`Arc`) between the table and the requests
+/// using it, so that a concurrent `Close` never closes the descriptor under them.
 #[derive(Debug)]
-struct OpenFile {
+pub(super) struct OpenFile {
     fd: OwnedFd,
     file_type: u32,
     readable: bool,
     writable: bool,
+    /// Held by `Getdents`, which seeks the descriptor and then reads from there: two at once
+    /// on one directory would read from each other's position. File I/O is positional
+    /// (`pread`/`pwrite`) and needs no lock.
+    cursor: Mutex<()>,
 }
 
-#[derive(Debug)]
-enum Entry {
-    Node(Node),
-    File(OpenFile),
+impl OpenFile {
+    fn new(fd: OwnedFd, file_type: u32, readable: bool, writable: bool) -> OpenFile {
+        OpenFile {
+            fd,
+            file_type,
+            readable,
+            writable,
+            cursor: Mutex::new(()),
+        }
+    }
+}
+
+impl Entry {
+    /// The host descriptor, for operations that work on both kinds of fid.
+    fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Entry::Node(node) => node.fd.as_fd(),
+            Entry::File(file) => file.fd.as_fd(),
+        }
+    }
 }
 
 /// A response to send.
@@ -73,20 +106,22 @@ pub(super) struct Reply {
     pub shutdown: bool,
 }
 
-/// The state of one connection: the root, the fids handed out, the negotiated version.
+/// The state of one connection, shared by all its rings: the root, the fids handed out, the
+/// negotiated version.
 pub(super) struct Files {
     root: Arc<OwnedFd>,
     root_id: FileId,
-    fids: HashMap<u64, Entry>,
-    /// Fids are never reused, so a stale fid cannot alias a newer handle.
-    next_fid: u64,
+    fids: FidTable,
     options: ServerOptions,
-    /// The ring's data slot size: the largest payload either way.
+    /// The rings' smallest data slot size: the largest payload either way.
     max_payload: u32,
-    /// Set by the handshake.
-    version: Option<u32>,
+    /// Set once, by the handshake (on whichever ring it comes).
+    version: OnceLock<u32>,
+    /// Held exclusively by `Rename`, shared by every other request (see the module
+    /// documentation).
+    renames: RwLock<()>,
     /// Cleared if the kernel lacks openat2.
-    pub(super) use_openat2: bool,
+    pub(super) use_openat2: AtomicBool,
 }
 
 const S_IFDIR: u32 = libc::S_IFDIR;
@@ -99,17 +134,30 @@ impl Files {
         Files {
             root: Arc::new(root),
             root_id,
-            fids: HashMap::new(),
-            next_fid: 1,
+            fids: FidTable::new(options.max_fids),
             options,
             max_payload,
-            version: None,
-            use_openat2: true,
+            version: OnceLock::new(),
+            renames: RwLock::new(()),
+            use_openat2: AtomicBool::new(true),
         }
     }
 
+    /// Makes room in the process's descriptor table for every fid the client may hold, before
+    /// the server starts threads (see [`super::host::grow_fd_table`]).
+    pub(super) fn presize_fd_table(&self) {
+        // The fids, and a margin for the rings' and the process's own descriptors.
+        super::host::grow_fd_table(self.root.as_fd(), self.options.max_fids.saturating_add(64));
+    }
+
+    /// Fids held, for tests of the bound.
+    #[cfg(all(test, not(loom)))]
+    pub(super) fn fids_held(&self) -> usize {
+        self.fids.len()
+    }
+
     /// Serves one request. Never panics on any input; every failure is an errno.
-    pub fn handle(&mut self, opcode: u32, payload: &[u8]) -> Reply {
+    pub fn handle(&self, opcode: u32, payload: &[u8]) -> Reply {
         let request = match Request::decode(opcode, payload) {
             Ok(request) => request,
             Err(e) => return Reply::error(e.errno(), false),
@@ -117,7 +165,12 @@ impl Files {
         let shutdown = matches!(request, Request::Shutdown);
         match self.dispatch(request) {
             Ok(response) => {
-                let payload = response.to_bytes();
+                let payload = match response {
+                    // Data encodes as itself: hand the buffer over rather than copy a read of
+                    // up to a data slot into a second one.
+                    Response::Data(data) => data,
+                    other => other.to_bytes(),
+                };
                 if payload.len() > self.max_payload as usize {
                     // The handlers size responses to fit; this would be a server bug.
                     return Reply::error(Errno::EIO, shutdown);
@@ -132,18 +185,29 @@ impl Files {
         }
     }
 
-    fn dispatch(&mut self, request: Request) -> Result<Response, Errno> {
+    fn dispatch(&self, request: Request) -> Result<Response, Errno> {
         let op = request.opcode();
         match request {
             Request::Version { version } => return self.version(version),
             Request::Shutdown => return Ok(Response::Empty),
-            _ if self.version.is_none() => return Err(Errno::EPROTO),
+            _ if self.version.get().is_none() => return Err(Errno::EPROTO),
             _ if self.options.read_only && op.is_mutation() => return Err(Errno::EROFS),
+            Request::Rename {
+                old_dir,
+                old_name,
+                new_dir,
+                new_name,
+                flags,
+            } => {
+                let _renaming = self.renames.write().unwrap_or_else(PoisonError::into_inner);
+                return self.rename(old_dir, old_name, new_dir, new_name, flags);
+            }
             _ => {}
         }
+        let _not_renaming = self.renames.read().unwrap_or_else(PoisonError::into_inner);
         match request {
             Request::Walk { dir, names } => self.walk(dir, names),
-            Request::Stat { fid } => Ok(Response::Attr(stat_fd(self.any_fd(fid)?.as_fd())?.1)),
+            Request::Stat { fid } => Ok(Response::Attr(stat_fd(self.any(fid)?.fd())?.1)),
             Request::Open { fid, flags } => self.open(fid, flags),
             Request::Read { fid, offset, len } => self.read(fid, offset, len),
             Request::Write { fid, offset, data } => self.write(fid, offset, &data),
@@ -188,13 +252,6 @@ impl Files {
                 unlinkat(dir.fd.as_fd(), name.as_bytes(), flags)?;
                 Ok(Response::Empty)
             }
-            Request::Rename {
-                old_dir,
-                old_name,
-                new_dir,
-                new_name,
-                flags,
-            } => self.rename(old_dir, old_name, new_dir, new_name, flags),
             Request::Readlink { fid } => {
                 let node = self.node(fid)?;
                 if node.file_type != S_IFLNK {
@@ -211,7 +268,7 @@ impl Files {
             }
             Request::Getdents { fid, cookie, max } => self.getdents(fid, cookie, max),
             Request::SetAttr { fid, attr } => self.set_attr(fid, &attr),
-            Request::StatFs { fid } => Ok(Response::StatFs(statfs_fd(self.any_fd(fid)?.as_fd())?)),
+            Request::StatFs { fid } => Ok(Response::StatFs(statfs_fd(self.any(fid)?.fd())?)),
             Request::Fsync { fid, flags } => {
                 let file = self.file(fid)?;
                 if flags & FSYNC_DATASYNC != 0 {
@@ -221,38 +278,26 @@ impl Files {
                 }
                 Ok(Response::Empty)
             }
-            Request::Close { fid } => match self.fids.remove(&fid.0) {
+            // The entry is dropped outside the table's lock; its descriptor closes once no
+            // request on another ring uses it.
+            Request::Close { fid } => match self.fids.remove(fid) {
                 Some(_) => Ok(Response::Empty),
                 None => Err(Errno::EBADF),
             },
-            Request::Version { .. } | Request::Shutdown => Err(Errno::EPROTO),
+            Request::Version { .. } | Request::Shutdown | Request::Rename { .. } => {
+                Err(Errno::EPROTO)
+            }
         }
     }
 
-    // ---- The fid table. ----
-
-    /// Fails with `EMFILE` unless `n` more fids fit: checked before any host object is made,
-    /// so a full table leaves nothing behind.
-    fn reserve(&self, n: usize) -> Result<(), Errno> {
-        if self.fids.len().saturating_add(n) > self.options.max_fids {
-            return Err(Errno::EMFILE);
-        }
-        Ok(())
-    }
-
-    fn insert(&mut self, entry: Entry) -> Result<Fid, Errno> {
-        self.reserve(1)?;
-        let fid = self.next_fid;
-        self.next_fid += 1;
-        self.fids.insert(fid, entry);
-        Ok(Fid(fid))
-    }
+    // ---- Fids. Creating operations reserve room in the table before they make any host
+    // object (`EMFILE` when full), so a full table leaves nothing behind. ----
 
     /// A node fid (`EBADF` for an unknown fid or an open file, as a syscall on a descriptor
     /// of the wrong kind).
     fn node(&self, fid: Fid) -> Result<Node, Errno> {
-        match self.fids.get(&fid.0) {
-            Some(Entry::Node(node)) => Ok(node.clone()),
+        match self.fids.get(fid) {
+            Some(Entry::Node(node)) => Ok(node),
             _ => Err(Errno::EBADF),
         }
     }
@@ -267,23 +312,28 @@ impl Files {
     }
 
     /// An open-file fid (`EBADF` otherwise, as I/O on an `O_PATH` descriptor).
-    fn file(&self, fid: Fid) -> Result<&OpenFile, Errno> {
-        match self.fids.get(&fid.0) {
+    fn file(&self, fid: Fid) -> Result<Arc<OpenFile>, Errno> {
+        match self.fids.get(fid) {
             Some(Entry::File(file)) => Ok(file),
             _ => Err(Errno::EBADF),
         }
     }
 
-    /// The descriptor of any fid, for operations that work on both kinds.
-    fn any_fd(&self, fid: Fid) -> Result<&OwnedFd, Errno> {
-        match self.fids.get(&fid.0) {
-            Some(Entry::Node(node)) => Ok(&node.fd),
-            Some(Entry::File(file)) => Ok(&file.fd),
-            None => Err(Errno::EBADF),
-        }
+    /// Any fid, for operations that work on both kinds.
+    fn any(&self, fid: Fid) -> Result<Entry, Errno> {
+        self.fids.get(fid).ok_or(Errno::EBADF)
     }
 
-    fn new_node(&mut self, dir: &Node, name: Name, fd: OwnedFd) -> Result<FidAttr, Errno> {
+    /// Makes `fd`, just opened as `name` in `dir`, a node fid in room reserved for it.
+    /// Returns the node too, so that a walk goes on from it without looking the fid up
+    /// again (another ring may have closed it meanwhile).
+    fn new_node(
+        &self,
+        room: &mut Reservation<'_>,
+        dir: &Node,
+        name: Name,
+        fd: OwnedFd,
+    ) -> Result<(FidAttr, Node), Errno> {
         let (id, attr) = stat_fd(fd.as_fd())?;
         let node = Node {
             fd: Arc::new(fd),
@@ -295,21 +345,21 @@ impl Files {
                 name,
             }),
         };
-        let fid = self.insert(Entry::Node(node))?;
-        Ok(FidAttr { fid, attr })
+        let fid = room.insert(Entry::Node(node.clone()))?;
+        Ok((FidAttr { fid, attr }, node))
     }
 
     /// Opens a node for I/O by its parent and name, and checks it is still the same inode.
     /// `O_NONBLOCK` keeps the open from blocking should the name now be a FIFO; it is cleared
     /// again so that regular-file I/O behaves as usual.
-    fn reopen(&mut self, node: &Node, flags: OFlag) -> Result<OwnedFd, Errno> {
+    fn reopen(&self, node: &Node, flags: OFlag) -> Result<OwnedFd, Errno> {
         let loc = node.location.as_ref().ok_or(Errno::ESTALE)?;
         let fd = open_beneath(
             loc.parent.as_fd(),
             &loc.name,
             flags | OFlag::O_NONBLOCK,
             Mode::empty(),
-            &mut self.use_openat2,
+            &self.use_openat2,
         )?;
         check_same(&fd, node.id)?;
         fcntl(&fd, FcntlArg::F_SETFL(flags & OFlag::O_APPEND))?;
@@ -326,8 +376,8 @@ impl Files {
 
     // ---- Operations. ----
 
-    fn version(&mut self, version: u32) -> Result<Response, Errno> {
-        if self.version.is_some() {
+    fn version(&self, version: u32) -> Result<Response, Errno> {
+        if self.version.get().is_some() {
             return Err(Errno::EPROTO);
         }
         if version < MIN_VERSION {
@@ -344,8 +394,12 @@ impl Files {
             file_type: S_IFDIR,
             location: None,
         };
-        let fid = self.insert(Entry::Node(root))?;
-        self.version = Some(agreed);
+        let mut room = self.fids.reserve(1)?;
+        // Two handshakes racing on two rings: only the first is answered.
+        if self.version.set(agreed).is_err() {
+            return Err(Errno::EPROTO);
+        }
+        let fid = room.insert(Entry::Node(root))?;
         Ok(Response::Version {
             version: agreed,
             max_payload: self.max_payload,
@@ -353,7 +407,7 @@ impl Files {
         })
     }
 
-    fn walk(&mut self, dir: Fid, names: Vec<Name>) -> Result<Response, Errno> {
+    fn walk(&self, dir: Fid, names: Vec<Name>) -> Result<Response, Errno> {
         if names.len() > proto::max_walk(self.max_payload) {
             return Err(Errno::EINVAL);
         }
@@ -361,25 +415,24 @@ impl Files {
         let mut nodes = Vec::with_capacity(names.len());
         let mut error = None;
         for name in names {
-            let step = self.reserve(1).and_then(|()| {
+            let step = self.fids.reserve(1).and_then(|mut room| {
                 let fd = open_beneath(
                     cur.fd.as_fd(),
                     &name,
                     OFlag::O_PATH,
                     Mode::empty(),
-                    &mut self.use_openat2,
+                    &self.use_openat2,
                 )?;
-                self.new_node(&cur, name, fd)
+                self.new_node(&mut room, &cur, name, fd)
             });
             match step {
-                Ok(node) => {
-                    nodes.push(node);
-                    if !node.attr.is_dir() {
+                Ok((found, node)) => {
+                    nodes.push(found);
+                    if !found.attr.is_dir() {
                         // A symlink is the Sentry's to resolve; anything else ends a path.
                         break;
                     }
-                    // Just inserted.
-                    cur = self.node(node.fid)?;
+                    cur = node;
                 }
                 Err(errno) => {
                     error = Some(errno);
@@ -390,7 +443,7 @@ impl Files {
         Ok(Response::Walk { nodes, error })
     }
 
-    fn open(&mut self, fid: Fid, flags: u32) -> Result<Response, Errno> {
+    fn open(&self, fid: Fid, flags: u32) -> Result<Response, Errno> {
         let node = self.node(fid)?;
         let flags = OFlag::from_bits_truncate(flags as i32);
         let access = flags & OFlag::O_ACCMODE;
@@ -399,19 +452,14 @@ impl Files {
         if self.options.read_only && (writes || truncate) {
             return Err(Errno::EROFS);
         }
-        self.reserve(1)?;
+        let mut room = self.fids.reserve(1)?;
         let file = match node.file_type {
             S_IFDIR => {
                 // As open(2): a directory opens read-only, and O_TRUNC asks for write access.
                 if writes || truncate {
                     return Err(Errno::EISDIR);
                 }
-                OpenFile {
-                    fd: reopen_dir(node.fd.as_fd())?,
-                    file_type: S_IFDIR,
-                    readable: true,
-                    writable: false,
-                }
+                OpenFile::new(reopen_dir(node.fd.as_fd())?, S_IFDIR, true, false)
             }
             S_IFREG => {
                 if flags.contains(OFlag::O_DIRECTORY) {
@@ -428,12 +476,7 @@ impl Files {
                         ftruncate(self.reopen(&node, OFlag::O_WRONLY)?, 0)?;
                     }
                 }
-                OpenFile {
-                    fd,
-                    file_type: S_IFREG,
-                    readable: access != OFlag::O_WRONLY,
-                    writable: writes,
-                }
+                OpenFile::new(fd, S_IFREG, access != OFlag::O_WRONLY, writes)
             }
             // As open(2) with O_NOFOLLOW; the Sentry resolves symlinks itself.
             S_IFLNK => return Err(Errno::ELOOP),
@@ -441,11 +484,11 @@ impl Files {
             // or FIFO here could block or reach the host. As open(2) of a socket.
             _ => return Err(Errno::ENXIO),
         };
-        let fid = self.insert(Entry::File(file))?;
+        let fid = room.insert(Entry::File(Arc::new(file)))?;
         Ok(Response::Opened(fid))
     }
 
-    fn read(&mut self, fid: Fid, offset: u64, len: u32) -> Result<Response, Errno> {
+    fn read(&self, fid: Fid, offset: u64, len: u32) -> Result<Response, Errno> {
         if len > proto::max_read(self.max_payload) {
             return Err(Errno::EINVAL);
         }
@@ -479,7 +522,7 @@ impl Files {
         Ok(Response::Data(buf))
     }
 
-    fn write(&mut self, fid: Fid, offset: u64, data: &[u8]) -> Result<Response, Errno> {
+    fn write(&self, fid: Fid, offset: u64, data: &[u8]) -> Result<Response, Errno> {
         let file = self.file(fid)?;
         if !file.writable {
             return Err(Errno::EBADF);
@@ -507,7 +550,7 @@ impl Files {
     }
 
     fn create(
-        &mut self,
+        &self,
         dir: Fid,
         name: Name,
         flags: u32,
@@ -515,7 +558,7 @@ impl Files {
         (uid, gid): (u32, u32),
     ) -> Result<Response, Errno> {
         let dir = self.dir(dir)?;
-        self.reserve(2)?;
+        let mut room = self.fids.reserve(2)?;
         let flags = OFlag::from_bits_truncate(flags as i32) & !OFlag::O_TRUNC;
         let mode = Mode::from_bits_truncate(mode);
         let fd = open_beneath(
@@ -523,7 +566,7 @@ impl Files {
             &name,
             flags | OFlag::O_CREAT | OFlag::O_EXCL,
             mode,
-            &mut self.use_openat2,
+            &self.use_openat2,
         )?;
         let (id, _) = stat_fd(fd.as_fd())?;
         // Owner first (a chown clears set-user-ID bits), then the exact mode: the gofer's own
@@ -536,7 +579,7 @@ impl Files {
                     &name,
                     OFlag::O_PATH,
                     Mode::empty(),
-                    &mut self.use_openat2,
+                    &self.use_openat2,
                 )
             })
             .and_then(|node_fd| check_same(&node_fd, id).map(|()| node_fd));
@@ -548,13 +591,13 @@ impl Files {
             }
         };
         let access = flags & OFlag::O_ACCMODE;
-        let node = self.new_node(&dir, name, node_fd)?;
-        let file = self.insert(Entry::File(OpenFile {
+        let (node, _) = self.new_node(&mut room, &dir, name, node_fd)?;
+        let file = room.insert(Entry::File(Arc::new(OpenFile::new(
             fd,
-            file_type: S_IFREG,
-            readable: access != OFlag::O_WRONLY,
-            writable: access != OFlag::O_RDONLY,
-        }))?;
+            S_IFREG,
+            access != OFlag::O_WRONLY,
+            access != OFlag::O_RDONLY,
+        ))))?;
         Ok(Response::Created(Created {
             node: node.fid,
             file,
@@ -563,13 +606,15 @@ impl Files {
     }
 
     /// Finishes a creating operation: opens the new name as a node, sets its owner (and,
-    /// through `set_mode`, its exact mode), and removes it again if any of that fails.
+    /// through `set_mode`, its exact mode), and removes it again if any of that fails. The
+    /// node's fid goes into `room`, reserved before the host object was made.
     fn finish_new(
-        &mut self,
+        &self,
+        mut room: Reservation<'_>,
         dir: &Node,
         name: Name,
         (uid, gid): (u32, u32),
-        set_mode: impl FnOnce(&mut Self, &Node) -> Result<(), Errno>,
+        set_mode: impl FnOnce(&Self, &Node) -> Result<(), Errno>,
         unlink: UnlinkatFlags,
     ) -> Result<Response, Errno> {
         let fd = open_beneath(
@@ -577,7 +622,7 @@ impl Files {
             &name,
             OFlag::O_PATH,
             Mode::empty(),
-            &mut self.use_openat2,
+            &self.use_openat2,
         )?;
         let (id, attr) = stat_fd(fd.as_fd())?;
         let node = Node {
@@ -603,7 +648,7 @@ impl Files {
         .and_then(|()| stat_fd(node.fd.as_fd()));
         match done {
             Ok((_, attr)) => {
-                let fid = self.insert(Entry::Node(node))?;
+                let fid = room.insert(Entry::Node(node))?;
                 Ok(Response::Node(FidAttr { fid, attr }))
             }
             Err(errno) => {
@@ -613,18 +658,13 @@ impl Files {
         }
     }
 
-    fn mkdir(
-        &mut self,
-        dir: Fid,
-        name: Name,
-        mode: u32,
-        owner: (u32, u32),
-    ) -> Result<Response, Errno> {
+    fn mkdir(&self, dir: Fid, name: Name, mode: u32, owner: (u32, u32)) -> Result<Response, Errno> {
         let dir = self.dir(dir)?;
-        self.reserve(1)?;
+        let room = self.fids.reserve(1)?;
         let mode = Mode::from_bits_truncate(mode);
         mkdirat(dir.fd.as_fd(), name.as_bytes(), mode)?;
         self.finish_new(
+            room,
             &dir,
             name,
             owner,
@@ -633,22 +673,17 @@ impl Files {
         )
     }
 
-    fn mknod(
-        &mut self,
-        dir: Fid,
-        name: Name,
-        mode: u32,
-        owner: (u32, u32),
-    ) -> Result<Response, Errno> {
+    fn mknod(&self, dir: Fid, name: Name, mode: u32, owner: (u32, u32)) -> Result<Response, Errno> {
         // Only FIFOs: device nodes would reach host devices, sockets are the Sentry's.
         if mode & libc::S_IFMT != S_IFIFO {
             return Err(Errno::EPERM);
         }
         let dir = self.dir(dir)?;
-        self.reserve(1)?;
+        let room = self.fids.reserve(1)?;
         let perm = Mode::from_bits_truncate(mode & 0o7777);
         mknodat(dir.fd.as_fd(), name.as_bytes(), SFlag::S_IFIFO, perm, 0)?;
         self.finish_new(
+            room,
             &dir,
             name,
             owner,
@@ -658,27 +693,34 @@ impl Files {
     }
 
     fn symlink(
-        &mut self,
+        &self,
         dir: Fid,
         name: Name,
         target: &[u8],
         owner: (u32, u32),
     ) -> Result<Response, Errno> {
         let dir = self.dir(dir)?;
-        self.reserve(1)?;
+        let room = self.fids.reserve(1)?;
         symlinkat(target, dir.fd.as_fd(), name.as_bytes())?;
         // A symlink's mode is always 0777 on Linux.
-        self.finish_new(&dir, name, owner, |_, _| Ok(()), UnlinkatFlags::NoRemoveDir)
+        self.finish_new(
+            room,
+            &dir,
+            name,
+            owner,
+            |_, _| Ok(()),
+            UnlinkatFlags::NoRemoveDir,
+        )
     }
 
-    fn link(&mut self, dir: Fid, name: Name, target: Fid) -> Result<Response, Errno> {
+    fn link(&self, dir: Fid, name: Name, target: Fid) -> Result<Response, Errno> {
         let target = self.node(target)?;
         let dir = self.dir(dir)?;
         if target.file_type == S_IFDIR {
             // As link(2) of a directory.
             return Err(Errno::EPERM);
         }
-        self.reserve(1)?;
+        let mut room = self.fids.reserve(1)?;
         // linkat(2) with AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH in the initial user
         // namespace; link by the target's name instead, after checking it still names the
         // target. linkat never follows a trailing symlink without AT_SYMLINK_FOLLOW.
@@ -698,14 +740,15 @@ impl Files {
             &name,
             OFlag::O_PATH,
             Mode::empty(),
-            &mut self.use_openat2,
+            &self.use_openat2,
         )?;
         check_same(&fd, target.id)?;
-        Ok(Response::Node(self.new_node(&dir, name, fd)?))
+        Ok(Response::Node(self.new_node(&mut room, &dir, name, fd)?.0))
     }
 
+    /// Runs with the rename lock held exclusively (see the module documentation).
     fn rename(
-        &mut self,
+        &self,
         old_dir: Fid,
         old_name: Name,
         new_dir: Fid,
@@ -724,13 +767,9 @@ impl Files {
         // Nodes found under the old name now live under the new one (and, for an exchange,
         // the other way round), so that opening them by name still works.
         let exchange = flags & proto::RENAME_EXCHANGE != 0;
-        for entry in self.fids.values_mut() {
-            let Entry::Node(Node {
-                location: Some(loc),
-                ..
-            }) = entry
-            else {
-                continue;
+        self.fids.for_each_node(|node| {
+            let Some(loc) = &mut node.location else {
+                return;
             };
             if loc.parent_id == old.id && loc.name == old_name {
                 *loc = Location {
@@ -745,15 +784,16 @@ impl Files {
                     name: old_name.clone(),
                 };
             }
-        }
+        });
         Ok(Response::Empty)
     }
 
-    fn getdents(&mut self, fid: Fid, cookie: u64, max: u32) -> Result<Response, Errno> {
+    fn getdents(&self, fid: Fid, cookie: u64, max: u32) -> Result<Response, Errno> {
         let file = self.file(fid)?;
         if file.file_type != S_IFDIR {
             return Err(Errno::ENOTDIR);
         }
+        let _cursor = file.cursor.lock().unwrap_or_else(PoisonError::into_inner);
         let limit = max.min(proto::max_dirents(self.max_payload)) as usize;
         // The cookie is the host's d_off of the last entry returned: seek there, as
         // seekdir(3) does. Decoding checked it fits an off_t.
@@ -792,7 +832,7 @@ impl Files {
         Ok(Response::Dirents(entries))
     }
 
-    fn set_attr(&mut self, fid: Fid, attr: &SetAttr) -> Result<Response, Errno> {
+    fn set_attr(&self, fid: Fid, attr: &SetAttr) -> Result<Response, Errno> {
         let has = |bit| attr.mask & bit != 0;
         let owner = (
             has(setattr::UID).then(|| Uid::from_raw(attr.uid)),
@@ -806,9 +846,8 @@ impl Files {
                 pick(setattr::MTIME, &attr.mtime),
             )
         });
-        match self.fids.get(&fid.0) {
-            None => return Err(Errno::EBADF),
-            Some(Entry::File(file)) => {
+        let node = match self.any(fid)? {
+            Entry::File(file) => {
                 // An open file: the f* calls act on it directly. ftruncate(2) fails with
                 // EINVAL unless it is open for writing, as on Linux.
                 if has(setattr::SIZE) {
@@ -825,9 +864,8 @@ impl Files {
                 }
                 return Ok(Response::Attr(stat_fd(file.fd.as_fd())?.1));
             }
-            Some(Entry::Node(_)) => {}
-        }
-        let node = self.node(fid)?;
+            Entry::Node(node) => node,
+        };
         if has(setattr::SIZE) {
             match node.file_type {
                 S_IFDIR => return Err(Errno::EISDIR),
@@ -881,7 +919,7 @@ impl Files {
     /// descriptor reopened by name and checked (`fchmod(2)` refuses `O_PATH` descriptors).
     /// Symlinks have no mode of their own (`EOPNOTSUPP`, as `fchmodat(AT_SYMLINK_NOFOLLOW)`);
     /// sockets and devices are not opened by the gofer, so their mode cannot be changed.
-    fn chmod_node(&mut self, node: &Node, mode: Mode) -> Result<(), Errno> {
+    fn chmod_node(&self, node: &Node, mode: Mode) -> Result<(), Errno> {
         match node.file_type {
             S_IFDIR => chmod_dir(node, mode),
             S_IFREG | S_IFIFO => fchmod(self.reopen(node, OFlag::O_RDONLY)?, mode),

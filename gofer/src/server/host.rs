@@ -2,6 +2,7 @@
 //! descriptor, one checked name at a time, never following a symlink.
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{openat, openat2, OFlag, OpenHow, ResolveFlag};
@@ -37,7 +38,7 @@ pub(super) fn open_beneath(
     name: &Name,
     flags: OFlag,
     mode: Mode,
-    use_openat2: &mut bool,
+    use_openat2: &AtomicBool,
 ) -> Result<OwnedFd, Errno> {
     let mut flags = flags | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     // openat2 is strict where openat ignores: with O_PATH only O_CLOEXEC, O_DIRECTORY and
@@ -45,7 +46,8 @@ pub(super) fn open_beneath(
     if !flags.contains(OFlag::O_PATH) {
         flags |= OFlag::O_NOCTTY;
     }
-    if *use_openat2 {
+    // Relaxed: a stale `true` only costs one more ENOSYS.
+    if use_openat2.load(Ordering::Relaxed) {
         let mut how = OpenHow::new().flags(flags).resolve(
             ResolveFlag::RESOLVE_BENEATH
                 | ResolveFlag::RESOLVE_NO_MAGICLINKS
@@ -56,7 +58,7 @@ pub(super) fn open_beneath(
             how = how.mode(mode);
         }
         match openat2(dir, name.as_bytes(), how) {
-            Err(Errno::ENOSYS) => *use_openat2 = false,
+            Err(Errno::ENOSYS) => use_openat2.store(false, Ordering::Relaxed),
             result => return result,
         }
     }
@@ -150,6 +152,31 @@ pub(super) fn statfs_fd(fd: BorrowedFd<'_>) -> Result<StatFs, Errno> {
 
 pub(super) fn timespec(t: &Timespec) -> nix::sys::time::TimeSpec {
     nix::sys::time::TimeSpec::new(t.sec, t.nsec)
+}
+
+/// Most descriptors [`grow_fd_table`] makes room for: 64 Ki take 512 KiB of kernel memory.
+const MAX_PRESIZED_FDS: usize = 1 << 16;
+
+/// Grows this process's descriptor table now to hold `fds` descriptors (as far as
+/// `RLIMIT_NOFILE` and [`MAX_PRESIZED_FDS`] allow), by duplicating `fd` to the highest of
+/// them and closing it again: the table never shrinks. Linux waits for an RCU grace period
+/// each time the table of a process with several threads doubles (`expand_fdtable` in
+/// fs/file.c); a server with a thread per ring would pay that for every doubling as the
+/// client's fids pile up, ≈6 ms each here, which made every walk of a short run ~60 %
+/// slower. Best effort: a table that cannot be grown now grows later.
+pub(super) fn grow_fd_table(fd: BorrowedFd<'_>, fds: usize) {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    let highest = fds
+        .min(MAX_PRESIZED_FDS)
+        .min(usize::try_from(soft).unwrap_or(usize::MAX))
+        .saturating_sub(1);
+    if let Ok(highest) = i32::try_from(highest) {
+        // Dropped at once: only the table's size was wanted.
+        let _ = rustix::io::fcntl_dupfd_cloexec(fd, highest);
+    }
 }
 
 /// Converts an I/O error from a std or rustix call to an errno.

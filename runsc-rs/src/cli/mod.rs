@@ -37,6 +37,9 @@ struct GoferArgs {
     /// Refuse every change.
     #[arg(long)]
     read_only: bool,
+    /// How many rings were inherited: descriptors 3, 4, 5 for the first, then in threes.
+    #[arg(long, default_value_t = 1, value_parser = crate::gofer::parse_rings)]
+    rings: u32,
 }
 
 /// Parses the command line, runs the command and returns the exit code.
@@ -48,12 +51,14 @@ pub fn main() -> i32 {
     }
     match cli.command {
         Command::Do(args) => run_do::run(args),
-        Command::Gofer(args) => match crate::gofer::serve(&args.root, args.read_only) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("runsc-rs gofer: {e}");
-                1
+        Command::Gofer(args) => {
+            match crate::gofer::serve(&args.root, args.read_only, args.rings as usize) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("runsc-rs gofer: {e}");
+                    1
+                }
             }
-        },
+        }
     }
 }

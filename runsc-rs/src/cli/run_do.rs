@@ -16,6 +16,9 @@ use sentry::{Config, Kernel};
 /// the guest touches it.
 const MEMORY_FILE_SIZE: u64 = 1 << 40;
 
+/// Rings per gofer unless `--gofer-rings` says otherwise (measured: bench/RESULTS.md).
+const DEFAULT_GOFER_RINGS: u32 = 1;
+
 /// Exit codes for failures of runsc-rs itself, as shells and Docker use them.
 const EXIT_INTERNAL: i32 = 125;
 const EXIT_CANNOT_EXECUTE: i32 = 126;
@@ -24,6 +27,15 @@ const EXIT_NOT_FOUND: i32 = 127;
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum PlatformName {
     Ptrace,
+}
+
+/// Where the gofers run (`--gofer-cpu`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GoferCpu {
+    /// Pinned with the Sentry to the CPU it started on.
+    Same,
+    /// Unpinned: started before the Sentry pins itself.
+    Any,
 }
 
 /// Where the sandbox's writes to its root go.
@@ -53,6 +65,16 @@ pub struct DoArgs {
     /// writes go to HOST unless `:ro`. May be given several times.
     #[arg(long = "volume", short = 'v', value_name = "HOST:GUEST[:ro]")]
     volumes: Vec<Volume>,
+    /// Rings between the Sentry and each gofer: as many file requests can be in flight at
+    /// once (guest processes run on threads of their own). See bench/RESULTS.md for how the
+    /// default was chosen.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_GOFER_RINGS,
+          value_parser = crate::gofer::parse_rings)]
+    gofer_rings: u32,
+    /// Where the gofers run: on the Sentry's CPU (`same`) or wherever the host schedules
+    /// them (`any`). Hidden: for measuring the pin (bench/RESULTS.md).
+    #[arg(long, value_enum, default_value = "same", hide = true)]
+    gofer_cpu: GoferCpu,
     /// The program and its arguments.
     #[arg(
         required = true,
@@ -172,10 +194,12 @@ impl Sandbox {
         // CPU a reply costs a same-CPU wake-up instead of a cross-CPU one
         // (platform-limits.md §7). The gofers inherit this pin; the ptrace platform keeps
         // the Sentry's threads on it.
-        pin_to_current_cpu();
+        if args.gofer_cpu == GoferCpu::Same {
+            pin_to_current_cpu();
+        }
         let mut gofers = Vec::new();
         let read_only = args.overlay == OverlayMode::Memory;
-        let lower = serve(&mut gofers, &args.rootfs, read_only)?;
+        let lower = serve(&mut gofers, &args.rootfs, read_only, args.gofer_rings)?;
         let (root, fs_type) = match args.overlay {
             OverlayMode::Memory => {
                 use sentry::fs::devices::makedev;
@@ -190,7 +214,18 @@ impl Sandbox {
         };
         let mut volumes = Vec::new();
         for volume in &args.volumes {
-            volumes.push((volume, serve(&mut gofers, &volume.host, volume.read_only)?));
+            volumes.push((
+                volume,
+                serve(
+                    &mut gofers,
+                    &volume.host,
+                    volume.read_only,
+                    args.gofer_rings,
+                )?,
+            ));
+        }
+        if args.gofer_cpu == GoferCpu::Any {
+            pin_to_current_cpu();
         }
         let config = Config {
             strace: args.strace,
@@ -229,6 +264,7 @@ fn serve(
     gofers: &mut Vec<Gofer>,
     dir: &Path,
     read_only: bool,
+    rings: u32,
 ) -> Result<Arc<dyn sentry::vfs::Inode>, String> {
     // Checked here so that a mistyped path is one clear line, not the gofer's failure.
     match std::fs::metadata(dir) {
@@ -236,7 +272,7 @@ fn serve(
         Ok(_) => return Err(format!("{}: not a directory", dir.display())),
         Err(e) => return Err(format!("{}: {e}", dir.display())),
     }
-    let gofer = Gofer::start(dir, read_only)?;
+    let gofer = Gofer::start(dir, read_only, rings)?;
     let root = sentry::fs::gofer::root(gofer.client.clone());
     gofers.push(gofer);
     root.map_err(|e| format!("{} cannot be served: {e}", dir.display()))
