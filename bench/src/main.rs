@@ -1,9 +1,12 @@
 //! The benchmarks: each measured natively and in the sandbox in the same run, interleaved,
 //! several repetitions, medians and ratios. Writes the table to bench/RESULTS.md.
 //!
-//! Run with `cargo build --release --workspace && target/release/bench`.
+//! Run with `cargo build --release --workspace && target/release/bench`;
+//! `target/release/bench rings` runs only the gofer-ring section and prints it without
+//! writing the file.
 
 mod ring;
+mod rings;
 mod startup;
 
 use std::path::{Path, PathBuf};
@@ -11,6 +14,9 @@ use std::process::Command;
 
 /// Repetitions of each variant; the median is reported.
 const REPS: usize = 5;
+/// Repetitions of each variant in the gofer-rings section: its figures are closer together
+/// and the machine is shared, so it takes more.
+const RINGS_REPS: usize = 7;
 /// Repetitions of the start-up comparison (each run is short).
 const STARTUP_REPS: usize = 21;
 /// getpid calls per repetition.
@@ -56,12 +62,22 @@ fn main() {
         return;
     }
     let out = Path::new(env!("OUT_DIR"));
-    let (getpid, fs) = (out.join("getpid"), out.join("fs"));
+    let (getpid, fs, par) = (out.join("getpid"), out.join("fs"), out.join("par"));
     let me = std::env::current_exe().expect("own path");
     let data = setup_data();
     let stat_dir = data.join("stat");
     let read_file = data.join("read.bin");
     let create_dir = data.join("create");
+    let sync_dir = data.join("sync");
+    const _: () = assert!(FILES >= 4 * rings::STATS_EACH);
+    if args.get(1).map(String::as_str) == Some("rings") {
+        print!(
+            "{}",
+            rings::report(RINGS_REPS, &runsc, &par, &stat_dir, &read_file, &sync_dir)
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        return;
+    }
     let sandbox = |args: &[&str]| {
         let mut cmd = Command::new(&runsc);
         cmd.args(["do", "--"]).args(args);
@@ -182,6 +198,9 @@ fn main() {
         }
     }
     report.push_str(&ring::report(REPS));
+    report.push_str(&rings::report(
+        RINGS_REPS, &runsc, &par, &stat_dir, &read_file, &sync_dir,
+    ));
     report.push_str(&startup::report(&runsc, STARTUP_REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
@@ -198,6 +217,7 @@ fn setup_data() -> PathBuf {
     let _ = std::fs::remove_dir_all(&data);
     let made = std::fs::create_dir_all(data.join("stat"))
         .and_then(|()| std::fs::create_dir_all(data.join("create")))
+        .and_then(|()| std::fs::create_dir_all(data.join("sync")))
         .and_then(|()| {
             (0..FILES).try_for_each(|i| std::fs::write(data.join(format!("stat/f{i}")), b"x"))
         })

@@ -16,8 +16,12 @@ use sentry::{Config, Kernel};
 /// the guest touches it.
 const MEMORY_FILE_SIZE: u64 = 1 << 40;
 
-/// Rings per gofer unless `--gofer-rings` says otherwise (measured: bench/RESULTS.md).
-const DEFAULT_GOFER_RINGS: u32 = 1;
+/// Rings per gofer unless `--gofer-rings` says otherwise. Measured in bench/RESULTS.md
+/// ("Gofer rings"; the reasons are `CHOICE` in bench/src/rings.rs): with two guest
+/// processes making file calls at once, 2 rings took 8-10 % less time per stat than 1, as
+/// much as 4 did, for ≈1 ms of start-up; 4 rings helped four processes' metadata calls
+/// more, but slowed their reads and cost ≈5 ms.
+const DEFAULT_GOFER_RINGS: u32 = 2;
 
 /// Exit codes for failures of runsc-rs itself, as shells and Docker use them.
 const EXIT_INTERNAL: i32 = 125;
@@ -65,9 +69,9 @@ pub struct DoArgs {
     /// writes go to HOST unless `:ro`. May be given several times.
     #[arg(long = "volume", short = 'v', value_name = "HOST:GUEST[:ro]")]
     volumes: Vec<Volume>,
-    /// Rings between the Sentry and each gofer: as many file requests can be in flight at
-    /// once (guest processes run on threads of their own). See bench/RESULTS.md for how the
-    /// default was chosen.
+    /// Rings between the Sentry and each gofer (1 to 16): as many file requests can be in
+    /// flight at once, each guest process running on a Sentry thread of its own. Each ring
+    /// costs ≈1.3 ms of start-up; bench/RESULTS.md shows how the default was chosen.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_GOFER_RINGS,
           value_parser = crate::gofer::parse_rings)]
     gofer_rings: u32,
@@ -190,10 +194,12 @@ impl Sandbox {
                 Box::new(ptrace)
             }
         };
-        // The Sentry waits for every gofer reply, so they never need to run at once; on one
+        // A Sentry thread waits for each gofer reply, so the two need not run at once; on one
         // CPU a reply costs a same-CPU wake-up instead of a cross-CPU one
-        // (platform-limits.md §7). The gofers inherit this pin; the ptrace platform keeps
-        // the Sentry's threads on it.
+        // (platform-limits.md §7). The gofers, all their ring threads, inherit this pin; the
+        // ptrace platform keeps the Sentry's threads on it. Measured again with several
+        // rings (bench/RESULTS.md): unpinned, one process's stat took 2.7-3.6x longer, and only
+        // 4 processes reading at once gained (≈25 %).
         if args.gofer_cpu == GoferCpu::Same {
             pin_to_current_cpu();
         }
