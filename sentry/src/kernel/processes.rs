@@ -163,19 +163,14 @@ impl ProcessTable {
                 child.parent = 1;
             }
         }
+        // Reaped at once if the parent ignores SIGCHLD; otherwise a zombie for the parent
+        // (init's parent is outside the sandbox: it stays a zombie, never waited for).
         let parent = tree.processes.get(&pid).map(|p| p.parent);
         let autoreap = parent
             .and_then(|ppid| tree.processes.get(&ppid))
             .is_some_and(|parent| parent.tg.ignores_children());
-        if autoreap || parent == Some(0) {
-            // Nobody in the sandbox will wait for it: init's parent is outside.
-            if parent == Some(0) {
-                if let Some(p) = tree.processes.get_mut(&pid) {
-                    p.exit = Some(exited);
-                }
-            } else {
-                tree.processes.remove(&pid);
-            }
+        if autoreap {
+            tree.processes.remove(&pid);
         } else if let Some(p) = tree.processes.get_mut(&pid) {
             p.exit = Some(exited);
         }

@@ -356,21 +356,27 @@ fn stat_at(t: &Task, dirfd: u64, path: u64, buf: u64, flags: u64) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH | AT_STATX_SYNC_TYPE) != 0 {
         return Err(Errno::EINVAL);
     }
-    let path = read_path(t, path)?;
-    let attr = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd as i32 == AT_FDCWD {
-            t.fs.lock().cwd.dentry.inode.attr()?
-        } else {
-            t.fds.get(dirfd)?.attr()?
-        }
-    } else {
-        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
-            .dentry
-            .inode
-            .attr()?
-    };
+    let attr = attr_at(t, dirfd, path, flags)?;
     t.mm.write_obj(buf, &attr.to_stat())?;
     Ok(0)
+}
+
+/// The attributes of what `path` names from `dirfd` for fstatat and statx: the directory
+/// (or cwd) itself for an empty path with AT_EMPTY_PATH, the link itself with
+/// AT_SYMLINK_NOFOLLOW.
+fn attr_at(t: &Task, dirfd: u64, path: u64, flags: u64) -> Result<Attr, Errno> {
+    let path = read_path(t, path)?;
+    if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        return if dirfd as i32 == AT_FDCWD {
+            t.fs.lock().cwd.dentry.inode.attr()
+        } else {
+            t.fds.get(dirfd)?.attr()
+        };
+    }
+    lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
+        .dentry
+        .inode
+        .attr()
 }
 
 pub fn stat(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -912,19 +918,7 @@ pub fn statx(t: &mut Task, a: &[u64; 6]) -> SysResult {
     {
         return Err(Errno::EINVAL);
     }
-    let path = read_path(t, path)?;
-    let attr = if path.is_empty() && flags & AT_EMPTY_PATH != 0 {
-        if dirfd as i32 == AT_FDCWD {
-            t.fs.lock().cwd.dentry.inode.attr()?
-        } else {
-            t.fds.get(dirfd)?.attr()?
-        }
-    } else {
-        lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
-            .dentry
-            .inode
-            .attr()?
-    };
+    let attr = attr_at(t, dirfd, path, flags)?;
     t.mm.write_obj(buf, &Statx::from_attr(&attr, STATX_BASIC_STATS))?;
     Ok(0)
 }
