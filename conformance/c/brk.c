@@ -3,8 +3,11 @@
  * Every case puts the break back where it found it, so glibc's malloc is not disturbed. */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PAGE 4096UL
@@ -15,6 +18,11 @@ static uintptr_t kbrk(uintptr_t addr) {
 
 static uintptr_t page_up(uintptr_t a) {
     return (a + PAGE - 1) & ~(PAGE - 1);
+}
+
+/* Can the kernel write 16 bytes at a? (clock_gettime fails with EFAULT where it cannot.) */
+static long kwrite(uintptr_t a) {
+    return syscall(SYS_clock_gettime, CLOCK_MONOTONIC, (void *)a);
 }
 
 TEST(brk_zero_returns_current_break) {
@@ -131,4 +139,47 @@ TEST(sbrk_round_trip) {
     CHECK_EQ((uintptr_t)sbrk(-8192), (uintptr_t)old + 8192);
     CHECK_EQ((uintptr_t)sbrk(0), (uintptr_t)old);
     CHECK_EQ(kbrk(0), (uintptr_t)old);
+}
+
+/* Shrinking the break gives the pages above it back: they are no longer mapped. */
+TEST(shrink_unmaps_pages_above_break) {
+    uintptr_t cur = kbrk(0);
+    uintptr_t base = page_up(cur);
+    CHECK_EQ(kbrk(base + 4 * PAGE), base + 4 * PAGE);
+    memset((void *)base, 1, 4 * PAGE);
+    CHECK_EQ(kwrite(base + 3 * PAGE), 0);
+    CHECK_EQ(kbrk(base + PAGE), base + PAGE);
+    CHECK_EQ(kwrite(base), 0);
+    CHECK_ERR(kwrite(base + PAGE), EFAULT);
+    CHECK_ERR(kwrite(base + 3 * PAGE), EFAULT);
+    CHECK_EQ(kbrk(cur), cur);
+    CHECK_ERR(kwrite(base + PAGE), EFAULT);
+}
+
+/* proc_pid_maps(5): "[heap] The process's heap": the mapping that ends at the page holding
+ * the current break. */
+TEST(heap_shown_in_proc_maps) {
+    static char maps[1 << 16];
+    uintptr_t cur = kbrk(0);
+    uintptr_t want = page_up(cur) + 2 * PAGE;
+    CHECK_EQ(kbrk(want), want);
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    long n = 0, r;
+    while (n < (long)sizeof maps - 1 && (r = read(fd, maps + n, sizeof maps - 1 - n)) > 0) n += r;
+    close(fd);
+    maps[n] = 0;
+    CHECK_EQ(kbrk(cur), cur);
+    int found = 0;
+    for (char *line = strtok(maps, "\n"); line; line = strtok(NULL, "\n")) {
+        if (!strstr(line, " [heap]")) continue;
+        char *dash;
+        unsigned long start = strtoul(line, &dash, 16);
+        unsigned long end = strtoul(dash + 1, NULL, 16);
+        CHECK(start < want);
+        CHECK_EQ(end, want);
+        CHECK(strstr(line, " rw-p ") != NULL);
+        found++;
+    }
+    CHECK_EQ(found, 1);
 }

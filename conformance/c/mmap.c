@@ -222,3 +222,30 @@ TEST(large_noreserve_mapping_touched_sparsely) {
     CHECK_EQ(p[len - 1], 0xee);
     CHECK_OK(munmap((void *)p, len));
 }
+
+/* MAP_32BIT: "Put the mapping into the first 2 Gigabytes of the process address space." */
+TEST(map_32bit_is_below_2gib) {
+    unsigned char *maps[4];
+    for (int i = 0; i < 4; i++) {
+        unsigned char *p = mmap(NULL, 2 * PAGE, RW, ANON | MAP_32BIT, -1, 0);
+        CHECK(p != MAP_FAILED);
+        CHECK(p != NULL);
+        CHECK((uintptr_t)p + 2 * PAGE <= 0x80000000UL);
+        CHECK(all_zero(p, 2 * PAGE));
+        CHECK_EQ(kwrite(p + PAGE), 0);
+        maps[i] = p;
+    }
+    for (int i = 0; i < 4; i++) CHECK_OK(munmap(maps[i], 2 * PAGE));
+}
+
+/* MAP_POPULATE: "Populate (prefault) page tables for a mapping": every page is resident
+ * (mincore(2)) before it is touched, and still zero. */
+TEST(map_populate_pages_are_resident) {
+    unsigned char *p = mmap(NULL, 8 * PAGE, RW, ANON | MAP_POPULATE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    unsigned char vec[8] = {0};
+    CHECK_EQ(mincore(p, 8 * PAGE, vec), 0);
+    for (int i = 0; i < 8; i++) CHECK_EQ(vec[i] & 1, 1);
+    CHECK(all_zero(p, 8 * PAGE));
+    CHECK_OK(munmap(p, 8 * PAGE));
+}

@@ -1,6 +1,6 @@
 /* mprotect(2). Access is probed through system calls, which fail with EFAULT instead of
  * raising a signal: clock_gettime writes 16 bytes, nanosleep reads 16 bytes. */
-#include "harness.h"
+#include "scratch.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
@@ -149,4 +149,34 @@ TEST(write_only_is_writable) {
     CHECK_EQ(mprotect(p, PAGE, PROT_WRITE), 0);
     CHECK_EQ(kwrite(p), 0);
     CHECK_OK(munmap(p, PAGE));
+}
+
+/* "EACCES The memory cannot be given the specified access. This can happen, for example, if
+ * you mmap(2) a file to which you have read-only access, then ask mprotect() to mark it
+ * PROT_WRITE." That holds for a shared mapping; a private one may become writable, its
+ * writes being its own. */
+TEST(shared_mapping_of_read_only_file_cannot_become_writable) {
+    CHECK(scratch());
+    CHECK_EQ(put_file(P("f"), "contents"), 8);
+    int fd = open(P("f"), O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0);
+    unsigned char *s = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(s != MAP_FAILED);
+    CHECK_ERR(mprotect(s, PAGE, RW), EACCES);
+    CHECK_ERR(mprotect(s, PAGE, PROT_WRITE), EACCES);
+    CHECK_ERR(kwrite(s), EFAULT);
+    CHECK_EQ(mprotect(s, PAGE, PROT_NONE), 0);
+    CHECK_EQ(mprotect(s, PAGE, PROT_READ), 0);
+    CHECK_EQ(s[0], 'c');
+    CHECK_OK(munmap(s, PAGE));
+    unsigned char *p = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_EQ(mprotect(p, PAGE, RW), 0);
+    p[0] = 'C';
+    CHECK_EQ(p[0], 'C');
+    char buf[16];
+    CHECK_EQ(get_file(P("f"), buf, sizeof buf), 8);
+    CHECK(strcmp(buf, "contents") == 0);
+    CHECK_OK(munmap(p, PAGE));
+    close(fd);
 }

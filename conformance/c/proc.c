@@ -3,6 +3,7 @@
  * the system-wide files, and how the tree behaves (read-only, its own device). */
 #include "scratch.h"
 
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
 #include <sys/utsname.h>
@@ -297,6 +298,104 @@ TEST(maps_has_the_stack_line) {
         }
     }
     CHECK(found);
+}
+
+/* The /proc/self/maps line that starts at `start`: its end and perms; 0 if there is none. */
+static int maps_line_at(unsigned long start, unsigned long *end, char perms[8]) {
+    if (slurp("/proc/self/maps", big, sizeof big) <= 0) return 0;
+    for (char *line = strtok(big, "\n"); line; line = strtok(NULL, "\n")) {
+        unsigned long s0, e0;
+        if (sscanf(line, "%lx-%lx %7s", &s0, &e0, perms) == 3 && s0 == start) {
+            *end = e0;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* proc_pid_maps(5): one line per mapping, with "perms ... r = read, w = write, x = execute,
+ * s = shared, p = private (copy on write)": mprotect on part of a mapping splits its line,
+ * munmap removes it. PROT_NONE guards keep the mapping from merging with its neighbours. */
+TEST(maps_lines_follow_mprotect_and_munmap) {
+    const unsigned long page = 4096;
+    char *g = mmap(NULL, 5 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(g != MAP_FAILED);
+    unsigned long p = (unsigned long)g + page, end;
+    char perms[8];
+    CHECK_OK(mprotect((void *)p, 3 * page, PROT_READ | PROT_WRITE));
+    CHECK(maps_line_at(p, &end, perms));
+    CHECK_EQ(end, p + 3 * page);
+    CHECK(strcmp(perms, "rw-p") == 0);
+    CHECK_OK(mprotect((void *)(p + page), page, PROT_READ));
+    CHECK(maps_line_at(p, &end, perms));
+    CHECK_EQ(end, p + page);
+    CHECK(strcmp(perms, "rw-p") == 0);
+    CHECK(maps_line_at(p + page, &end, perms));
+    CHECK_EQ(end, p + 2 * page);
+    CHECK(strcmp(perms, "r--p") == 0);
+    CHECK(maps_line_at(p + 2 * page, &end, perms));
+    CHECK_EQ(end, p + 3 * page);
+    CHECK(strcmp(perms, "rw-p") == 0);
+    CHECK_OK(munmap((void *)(p + page), page));
+    CHECK(!maps_line_at(p + page, &end, perms));
+    CHECK(maps_line_at(p, &end, perms));
+    CHECK_EQ(end, p + page);
+    CHECK_OK(munmap(g, 5 * page));
+    CHECK(!maps_line_at(p, &end, perms));
+    /* A shared mapping says so. */
+    char *sh = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(sh != MAP_FAILED);
+    CHECK(maps_line_at((unsigned long)sh, &end, perms));
+    CHECK(strcmp(perms, "rw-s") == 0);
+    CHECK_OK(munmap(sh, page));
+}
+
+/* A "Name:   123 kB" line of /proc/self/status; -1 if it is missing. */
+static long status_kb(const char *name) {
+    char key[64];
+    if (slurp("/proc/self/status", big, sizeof big) <= 0) return -1;
+    snprintf(key, sizeof key, "\n%s:", name);
+    const char *line = strstr(big, key);
+    return line ? strtol(line + strlen(key), NULL, 10) : -1;
+}
+
+/* proc_pid_status(5): "VmSize Virtual memory size", "VmRSS Resident set size". A 32 MiB
+ * mapping adds to VmSize at once and to VmRSS only as its pages are touched; unmapped, it
+ * leaves both. (RSS is counted per CPU and read approximately: a MiB of slack.) */
+TEST(status_vm_sizes_follow_a_big_mapping) {
+    const size_t len = 32UL << 20;
+    const long kb = len >> 10;
+    long size0 = status_kb("VmSize"), rss0 = status_kb("VmRSS");
+    CHECK(size0 > 0 && rss0 > 0);
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK(labs(status_kb("VmSize") - (size0 + kb)) <= 64);
+    CHECK(status_kb("VmRSS") < rss0 + kb / 2);
+    for (size_t off = 0; off < len; off += 4096) p[off] = 1;
+    long rss1 = status_kb("VmRSS");
+    CHECK(rss1 >= rss0 + kb - 1024);
+    CHECK_OK(munmap(p, len));
+    CHECK(labs(status_kb("VmSize") - size0) <= 64);
+    CHECK(status_kb("VmRSS") <= rss1 - kb + 1024);
+}
+
+/* proc(5): "/proc/pid/smaps_rollup ... the values are summed over all mappings of the
+ * process": its Rss line grows by what a touched mapping brings in. */
+TEST(smaps_rollup_has_rss) {
+    const size_t len = 16UL << 20;
+    CHECK(slurp("/proc/self/smaps_rollup", big, sizeof big) > 0);
+    const char *rss = strstr(big, "\nRss:");
+    CHECK(rss != NULL);
+    long rss0 = strtol(rss + 5, NULL, 10);
+    CHECK(rss0 > 0);
+    unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    for (size_t off = 0; off < len; off += 4096) p[off] = 1;
+    CHECK(slurp("/proc/self/smaps_rollup", big, sizeof big) > 0);
+    rss = strstr(big, "\nRss:");
+    CHECK(rss != NULL);
+    CHECK(strtol(rss + 5, NULL, 10) >= rss0 + (long)(len >> 10) - 1024);
+    CHECK_OK(munmap(p, len));
 }
 
 /* proc_pid_limits(5): a table of soft and hard limits, with a header line. */

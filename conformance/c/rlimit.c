@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -21,6 +22,14 @@ static long pl(pid_t pid, int res, const struct lim *n, struct lim *o) {
 }
 
 #define INF ((uint64_t)RLIM_INFINITY)
+
+#define GIB (1UL << 30)
+#define RW (PROT_READ | PROT_WRITE)
+#define ANON_NORESERVE (MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE)
+
+static uintptr_t kbrk(uintptr_t addr) {
+    return (uintptr_t)syscall(SYS_brk, addr);
+}
 
 TEST(stack_limit_readable) {
     struct lim l = {1, 0};
@@ -176,4 +185,58 @@ TEST(nofile_infinity_is_eperm) {
     CHECK_EQ(get(RLIMIT_NOFILE, &now), 0);
     CHECK_EQ(now.cur, old.cur);
     CHECK_EQ(now.max, old.max);
+}
+
+/* RLIMIT_AS: "This limit affects calls to brk(2), mmap(2), and mremap(2), which fail with the
+ * error ENOMEM upon exceeding this limit." Every mapping counts, reserved or not. */
+TEST(as_limit_fails_mmap_mremap_and_brk) {
+    struct lim old, l;
+    CHECK_EQ(get(RLIMIT_AS, &old), 0);
+    l.cur = GIB;
+    l.max = old.max;
+    CHECK_EQ(set(RLIMIT_AS, &l), 0);
+    CHECK_ERR(syscall(SYS_mmap, 0, 2 * GIB, RW, ANON_NORESERVE, -1, 0), ENOMEM);
+    CHECK_ERR(syscall(SYS_mmap, 0, 2 * GIB, PROT_NONE, ANON_NORESERVE, -1, 0), ENOMEM);
+    CHECK_ERR(syscall(SYS_mmap, 0, 2 * GIB, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0), ENOMEM);
+    void *p = mmap(NULL, 1 << 20, RW, ANON_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_ERR(syscall(SYS_mremap, p, 1 << 20, 2 * GIB, MREMAP_MAYMOVE), ENOMEM);
+    uintptr_t cur = kbrk(0);
+    CHECK_EQ(kbrk(cur + 2 * GIB), cur);
+    CHECK_EQ(kbrk(cur + 4096), cur + 4096);
+    CHECK_EQ(kbrk(cur), cur);
+    CHECK_OK(munmap(p, 1 << 20));
+    /* Raised again, the same mapping is fine. */
+    CHECK_EQ(set(RLIMIT_AS, &old), 0);
+    p = mmap(NULL, 2 * GIB, PROT_NONE, ANON_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_OK(munmap(p, 2 * GIB));
+}
+
+/* RLIMIT_DATA: "the maximum size of the process's data segment (initialized data,
+ * uninitialized data, and heap) ... This limit affects calls to brk(2), sbrk(2), and (since
+ * Linux 4.7) mmap(2), which fail with the error ENOMEM upon encountering the soft limit".
+ * mmap counts private writable memory only (mm/mmap.c, is_data_mapping), so reserving
+ * address space without access is not refused. */
+TEST(data_limit_fails_private_writable_mmap_and_brk) {
+    struct lim old, l;
+    CHECK_EQ(get(RLIMIT_DATA, &old), 0);
+    l.cur = GIB;
+    l.max = old.max;
+    CHECK_EQ(set(RLIMIT_DATA, &l), 0);
+    CHECK_ERR(syscall(SYS_mmap, 0, 2 * GIB, RW, ANON_NORESERVE, -1, 0), ENOMEM);
+    uintptr_t cur = kbrk(0);
+    CHECK_EQ(kbrk(cur + 2 * GIB), cur);
+    CHECK_EQ(kbrk(cur + 4096), cur + 4096);
+    CHECK_EQ(kbrk(cur), cur);
+    void *p = mmap(NULL, 1 << 20, RW, ANON_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_OK(munmap(p, 1 << 20));
+    p = mmap(NULL, 2 * GIB, PROT_NONE, ANON_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_OK(munmap(p, 2 * GIB));
+    CHECK_EQ(set(RLIMIT_DATA, &old), 0);
+    p = mmap(NULL, 2 * GIB, RW, ANON_NORESERVE, -1, 0);
+    CHECK(p != MAP_FAILED);
+    CHECK_OK(munmap(p, 2 * GIB));
 }

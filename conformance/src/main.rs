@@ -195,26 +195,30 @@ fn areas(dir: &Path) -> Vec<String> {
 }
 
 /// Compiles one area (statically: only static programs run in the sandbox so far), unless
-/// the binary is newer than its sources.
+/// the binary is newer than its sources: the harness, the area's file and every header (an
+/// area may include any of them).
 fn build_area(src: &Path, out: &Path, area: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(out).map_err(|e| e.to_string())?;
     let prog = out.join(area);
-    let sources = [
-        src.join("harness.c"),
-        src.join("harness.h"),
-        src.join(format!("{area}.c")),
-    ];
+    let harness = src.join("harness.c");
+    let area_c = src.join(format!("{area}.c"));
+    let headers = std::fs::read_dir(src)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "h"));
     let mtime = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
     if let Some(built) = mtime(&prog) {
-        if sources.iter().all(|s| mtime(s).is_some_and(|t| t <= built)) {
+        let mut sources = [harness.clone(), area_c.clone()].into_iter().chain(headers);
+        if sources.all(|s| mtime(&s).is_some_and(|t| t <= built)) {
             return Ok(prog);
         }
     }
     let output = Command::new("gcc")
         .args(["-O1", "-static", "-Wall", "-Werror", "-o"])
         .arg(&prog)
-        .arg(&sources[0])
-        .arg(&sources[2])
+        .arg(&harness)
+        .arg(&area_c)
         .output()
         .map_err(|e| format!("running gcc: {e}"))?;
     if !output.status.success() {
