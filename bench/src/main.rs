@@ -1,16 +1,24 @@
 //! The benchmarks: each measured natively and in the sandbox in the same run, interleaved,
 //! several repetitions, medians and ratios. Writes the table to bench/RESULTS.md.
 //!
-//! Run with `cargo build --release --workspace && target/release/bench`;
-//! `target/release/bench rings` runs only the gofer-ring section and prints it without
-//! writing the file.
+//! Run with `cargo build --release --workspace && target/release/bench`. One section alone,
+//! printed without writing the file: `target/release/bench SECTION` (or `--SECTION`), where
+//! SECTION is `rings` (gofer rings), `startup` (OCI start-up against runc and crun), `python`
+//! (start-up of dynamically linked programs), `mmap` (map/touch/unmap churn) or `faults`
+//! (first-touch page faults).
 
+mod compare;
+mod memory;
+mod python;
 mod ring;
 mod rings;
 mod startup;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// Repetitions of each variant; the median is reported.
 const REPS: usize = 5;
@@ -25,6 +33,11 @@ const GETPID_CALLS: &str = "100000";
 const FILES: usize = 10_000;
 /// Size of the file read through the gofer.
 const READ_BYTES: usize = 256 << 20;
+/// The longest any one run of a program may take before it is killed and counted as failed
+/// (a sandbox that hangs on something it cannot do yet must not stop the whole run).
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// The sections that can be run alone.
+const SECTIONS: &str = "rings, startup, python, mmap, faults";
 
 /// One way of running a benchmark program.
 struct Variant {
@@ -55,10 +68,22 @@ fn main() {
         };
         std::process::exit(code);
     }
+    // `bench SECTION` (or `--SECTION`): that section only, printed, RESULTS.md untouched.
+    let section = args.get(1).map(|a| a.trim_start_matches('-'));
+    if let Some(s) = section.filter(|s| !SECTIONS.split(", ").any(|known| known == *s)) {
+        eprintln!("bench: no section {s:?}; the sections are {SECTIONS}");
+        std::process::exit(2);
+    }
     let runsc = sibling("runsc-rs");
-    // `bench --startup`: only the start-up comparison, printed, RESULTS.md untouched.
-    if args.get(1).map(String::as_str) == Some("--startup") {
-        print!("{}", startup::report(&runsc, STARTUP_REPS));
+    let alone = match section {
+        Some("startup") => Some(startup::report(&runsc, STARTUP_REPS)),
+        Some("python") => Some(python::report(&runsc, STARTUP_REPS)),
+        Some("mmap") => Some(memory::churn_report(&runsc, REPS)),
+        Some("faults") => Some(memory::faults_report(&runsc, REPS)),
+        _ => None,
+    };
+    if let Some(report) = alone {
+        print!("{report}");
         return;
     }
     let out = Path::new(env!("OUT_DIR"));
@@ -70,7 +95,7 @@ fn main() {
     let create_dir = data.join("create");
     let sync_dir = data.join("sync");
     const _: () = assert!(FILES >= 4 * rings::STATS_EACH);
-    if args.get(1).map(String::as_str) == Some("rings") {
+    if section == Some("rings") {
         print!(
             "{}",
             rings::report(RINGS_REPS, &runsc, &par, &stat_dir, &read_file, &sync_dir)
@@ -202,6 +227,9 @@ fn main() {
         RINGS_REPS, &runsc, &par, &stat_dir, &read_file, &sync_dir,
     ));
     report.push_str(&startup::report(&runsc, STARTUP_REPS));
+    report.push_str(&python::report(&runsc, STARTUP_REPS));
+    report.push_str(&memory::churn_report(&runsc, REPS));
+    report.push_str(&memory::faults_report(&runsc, REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     if let Err(e) = std::fs::write(&out, &report) {
@@ -249,24 +277,95 @@ fn sibling(name: &str) -> PathBuf {
     bin
 }
 
-/// Runs `cmd` and parses the value from its "<label> <value> <unit>" output.
+/// Runs `cmd` and parses the value from its "<label> <value> <unit>" output; exits if it
+/// fails.
 fn measure(name: &str, cmd: &mut Command) -> f64 {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("running {name}: {e}"));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let value = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.parse::<f64>().ok())
-        .filter(|_| out.status.success());
-    match value {
-        Some(v) => v,
-        None => {
-            eprintln!("bench: {name} failed: {out:?}");
+    match run(cmd, RUN_LIMIT).and_then(|done| printed_values(&done.stdout)) {
+        Ok(values) => values[0],
+        Err(e) => {
+            eprintln!("bench: {name} failed: {e}");
             std::process::exit(1);
         }
     }
+}
+
+/// The values in a benchmark program's "<label> <value> <unit> [<value> <unit>]..."
+/// output: at least one.
+fn printed_values(stdout: &str) -> Result<Vec<f64>, String> {
+    let values: Vec<f64> = stdout
+        .split_whitespace()
+        .skip(1)
+        .step_by(2)
+        .map_while(|v| v.parse().ok())
+        .collect();
+    if values.is_empty() {
+        return Err(format!(
+            "no \"<label> <value> <unit>\" in its output {stdout:?}"
+        ));
+    }
+    Ok(values)
+}
+
+/// A program that ran to a successful exit.
+struct Finished {
+    stdout: String,
+    /// From just before the spawn to the exit.
+    wall: Duration,
+}
+
+/// Runs `cmd` to its end with stdin closed and its output captured; kills it if it has not
+/// ended within `limit`. A failure (it did not start, was killed, exited non-zero) comes
+/// back as one line: how it ended and the last line of its stderr.
+fn run(cmd: &mut Command, limit: Duration) -> Result<Finished, String> {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut text = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut text);
+            }
+            String::from_utf8_lossy(&text).into_owned()
+        })
+    };
+    let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as _));
+    // Set once the child has exited, before it is reaped: until it is reaped its pid cannot
+    // be reused, so killing it while this is false under the lock cannot hit another process.
+    let exited = Arc::new(Mutex::new(false));
+    let (tx, rx) = mpsc::channel();
+    let waiter_exited = Arc::clone(&exited);
+    std::thread::spawn(move || {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT;
+        while waitid(Id::Pid(pid), flags) == Err(nix::errno::Errno::EINTR) {}
+        let wall = start.elapsed();
+        *waiter_exited.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        let status = child.wait();
+        let out = stdout.join().unwrap_or_default();
+        let err = stderr.join().unwrap_or_default();
+        let _ = tx.send((status, out, err, wall));
+    });
+    let Ok((status, stdout, stderr, wall)) = rx.recv_timeout(limit) else {
+        let exited = exited.lock().unwrap_or_else(|e| e.into_inner());
+        if *exited {
+            // Something it started still holds its stdout or stderr.
+            return Err(format!("its output was still open {limit:?} on"));
+        }
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        return Err(format!("did not end within {limit:?} (killed)"));
+    };
+    let status = status.map_err(|e| format!("waiting for it: {e}"))?;
+    if !status.success() {
+        let why = stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("");
+        return Err(format!("{status}: {}", why.trim()));
+    }
+    Ok(Finished { stdout, wall })
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -285,4 +384,58 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("Machine: {model}, {cpus} CPUs, Linux {}.\n", kernel.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", script]);
+        cmd
+    }
+
+    #[test]
+    fn printed_values_reads_every_value_after_the_label() {
+        assert_eq!(printed_values("getpid 128.5 ns/call\n"), Ok(vec![128.5]));
+        assert_eq!(
+            printed_values("read 12 ns/page 0.0020 faults/page\n"),
+            Ok(vec![12.0, 0.002])
+        );
+        assert!(printed_values("").is_err());
+        assert!(printed_values("mmap: No such device\n").is_err());
+    }
+
+    #[test]
+    fn run_returns_the_output_of_a_program_that_succeeds() {
+        let done = run(&mut sh("echo churn 5 ns/iteration"), RUN_LIMIT).expect("sh runs");
+        assert_eq!(done.stdout, "churn 5 ns/iteration\n");
+        assert!(done.wall < RUN_LIMIT);
+    }
+
+    #[test]
+    fn run_says_how_a_program_failed_in_one_line() {
+        let why = run(
+            &mut sh("echo noise >&2; echo the reason >&2; exit 3"),
+            RUN_LIMIT,
+        )
+        .err()
+        .expect("exit 3 is a failure");
+        assert_eq!(why, "exit status: 3: the reason");
+        let why = run(&mut Command::new("/nonexistent/prog"), RUN_LIMIT)
+            .err()
+            .expect("a missing program is a failure");
+        assert!(why.starts_with("could not start: "), "{why}");
+    }
+
+    #[test]
+    fn run_kills_a_program_that_overruns_its_limit() {
+        let start = Instant::now();
+        let why = run(&mut sh("exec sleep 30"), Duration::from_millis(200))
+            .err()
+            .expect("a program past its limit is a failure");
+        assert_eq!(why, "did not end within 200ms (killed)");
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
 }

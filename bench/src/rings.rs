@@ -27,10 +27,10 @@ const STARTS: usize = 20;
 /// A run starts once the machine has been less busy than this over [`QUIET_SAMPLE`]: it is
 /// shared, and everything in the sandbox is pinned to one CPU, so another process on that
 /// CPU halves a figure.
-const QUIET_BELOW: f64 = 0.15;
-const QUIET_SAMPLE: Duration = Duration::from_millis(500);
+pub const QUIET_BELOW: f64 = 0.15;
+pub const QUIET_SAMPLE: Duration = Duration::from_millis(500);
 /// Longest wait for quiet before running anyway (counted in the report).
-const QUIET_PATIENCE: Duration = Duration::from_secs(30);
+pub const QUIET_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Busy and total jiffies of all CPUs so far, from /proc/stat.
 fn cpu_jiffies() -> Option<(u64, u64)> {
@@ -47,7 +47,7 @@ fn cpu_jiffies() -> Option<(u64, u64)> {
 }
 
 /// Waits until the machine is quiet; returns false if it never was within the patience.
-fn wait_quiet() -> bool {
+pub fn wait_quiet() -> bool {
     let start = Instant::now();
     while start.elapsed() < QUIET_PATIENCE {
         let Some((busy0, total0)) = cpu_jiffies() else {

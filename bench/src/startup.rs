@@ -8,8 +8,7 @@
 //! the cost of that wrapper alone is measured too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::Command;
 
 /// The config.json of the bundle: /bin/true, no terminal, read-only root, the default
 /// namespaces of `runc spec` (pid, network, ipc, uts, mount).
@@ -167,21 +166,7 @@ fn hide_cgroup2() -> Command {
 
 /// Runs `cmd` to its end and returns the wall time in ms.
 fn time(mut cmd: Command) -> Result<f64, String> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let start = Instant::now();
-    let out = cmd.output().map_err(|e| e.to_string())?;
-    let ms = start.elapsed().as_secs_f64() * 1e3;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(format!(
-            "{} ({})",
-            out.status,
-            err.lines().next().unwrap_or("")
-        ));
-    }
-    Ok(ms)
+    crate::run(&mut cmd, crate::RUN_LIMIT).map(|done| done.wall.as_secs_f64() * 1e3)
 }
 
 /// A bundle under target/: rootfs/bin/{busybox,true} and config.json.
