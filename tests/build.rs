@@ -11,6 +11,8 @@ fn main() {
         ("hello_env.c", "hello_pie", "-static-pie"),
         ("probe.c", "probe", "-static"),
         ("forkread.c", "forkread", "-static"),
+        ("pagecache.c", "pagecache", "-static"),
+        ("nullwrite.c", "nullwrite", "-static"),
     ];
     for (src, name, link) in programs {
         let src = PathBuf::from("c").join(src);

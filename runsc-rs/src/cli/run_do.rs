@@ -59,6 +59,10 @@ pub struct DoArgs {
     /// Print every system call the program makes on stderr, strace style.
     #[arg(long)]
     strace: bool,
+    /// Load programs, libraries, the stack and the heap at the same addresses every run
+    /// (no address-space layout randomisation), for reproducible runs.
+    #[arg(long)]
+    no_randomize: bool,
     /// The host directory served as the sandbox's root.
     #[arg(long, default_value = "/", value_name = "DIR")]
     rootfs: PathBuf,
@@ -235,6 +239,7 @@ impl Sandbox {
         }
         let config = Config {
             strace: args.strace,
+            randomize: !args.no_randomize,
             uid: nix::unistd::getuid().as_raw(),
             gid: nix::unistd::getgid().as_raw(),
             groups: nix::unistd::getgroups()

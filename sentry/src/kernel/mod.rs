@@ -14,7 +14,7 @@ use platform::Platform;
 use crate::abi::*;
 use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
-use crate::vfs::{Location, MountTable};
+use crate::vfs::{Location, MountTable, OpenFile};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{entry_regs, Credentials, Forked, ProcessView, Task, ThreadGroup, VforkDone};
@@ -46,6 +46,8 @@ pub(crate) fn set_current(task: Option<Current>) {
 pub struct Config {
     /// Print every system call on stderr, strace style.
     pub strace: bool,
+    /// Randomise where programs, the stack, the heap and mmap go (ASLR).
+    pub randomize: bool,
     /// The guest's user and group ids (real, effective and saved alike).
     pub uid: u32,
     pub gid: u32,
@@ -112,7 +114,8 @@ pub struct LoadArgs<'a> {
     pub argv: &'a [Vec<u8>],
     pub envp: &'a [Vec<u8>],
     pub creds: &'a Credentials,
-    pub stack_limit: u64,
+    /// The resource limits of the process (RLIMIT_STACK, RLIMIT_AS, ...).
+    pub rlimits: [Rlimit; RLIM_NLIMITS],
 }
 
 /// What to run as the sandbox's first process.
@@ -129,27 +132,68 @@ pub struct Exec {
 
 /// Reads a whole executable through the VFS: it must be a regular file with an execute bit
 /// (EACCES otherwise, as execve).
-fn read_executable(location: &Location) -> Result<Vec<u8>, Errno> {
-    /// Larger executables are refused rather than read into the Sentry's heap.
-    const MAX_EXECUTABLE: u64 = 1 << 30;
+fn open_executable(location: &Location) -> Result<Arc<OpenFile>, Errno> {
     let attr = location.dentry.inode.attr()?;
     if attr.file_type() != Some(crate::vfs::FileType::Regular) || attr.mode & 0o111 == 0 {
         return Err(Errno::EACCES);
     }
-    if attr.size > MAX_EXECUTABLE {
-        return Err(Errno::EFBIG);
+    open_read_only(location)
+}
+
+fn open_read_only(location: &Location) -> Result<Arc<OpenFile>, Errno> {
+    let inode = location.dentry.inode.clone();
+    let ops = inode.clone().open(crate::vfs::O_RDONLY)?;
+    Ok(OpenFile::new(
+        Some(location.clone()),
+        inode,
+        ops,
+        crate::vfs::O_RDONLY,
+    ))
+}
+
+/// The memory manager's limits from a process's resource limits.
+pub fn memory_limits(rlimits: &[Rlimit; RLIM_NLIMITS], euid: u32) -> crate::mm::Limits {
+    crate::mm::Limits {
+        address_space: rlimits[RLIMIT_AS as usize].cur,
+        data: rlimits[RLIMIT_DATA as usize].cur,
+        stack: rlimits[RLIMIT_STACK as usize].cur,
+        memlock: rlimits[RLIMIT_MEMLOCK as usize].cur,
+        // CAP_IPC_LOCK, which only root has here.
+        lock_unlimited: euid == 0,
     }
-    let file = location.dentry.inode.clone().open(crate::vfs::O_RDONLY)?;
-    let mut bytes = vec![0u8; attr.size as usize];
-    let mut done = 0;
-    while done < bytes.len() {
-        match file.read(done as u64, &mut bytes[done..])? {
-            0 => break,
-            n => done += n,
+}
+
+/// Random offsets of an address space's layout (all zero without randomisation), with
+/// Linux's ranges on x86_64: 28 bits of pages for mmap and position-independent programs,
+/// 16 GiB for the stack, 32 MiB for the heap.
+#[derive(Debug, Clone, Copy, Default)]
+struct Aslr {
+    mmap: u64,
+    program: u64,
+    stack: u64,
+    brk: u64,
+}
+
+impl Aslr {
+    fn new(randomize: bool) -> Aslr {
+        if !randomize {
+            return Aslr::default();
+        }
+        let mut bytes = [0u8; 32];
+        let _ = rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty());
+        let word = |i: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[i * 8..i * 8 + 8]);
+            u64::from_le_bytes(w)
+        };
+        let pages = |w: u64, bits: u32| (w & ((1 << bits) - 1)) * PAGE_SIZE;
+        Aslr {
+            mmap: pages(word(0), 28),
+            program: pages(word(1), 28),
+            stack: pages(word(2), 22),
+            brk: pages(word(3), 13),
         }
     }
-    bytes.truncate(done);
-    Ok(bytes)
 }
 
 /// Facts about the host, captured once at start-up, that the guest is shown.
@@ -380,16 +424,30 @@ impl Kernel {
             }
         }
         let (location, execfn) = self.find_program(&fs, exec)?;
+        // A script runs its `#!` interpreter, as execve does.
+        let mut argv = exec.argv.clone();
+        let find = |name: &[u8]| crate::vfs::resolve(start, name, true);
+        let (location, _) = crate::syscalls::follow_interpreters(
+            find,
+            location,
+            execfn.clone().into_bytes(),
+            &mut argv,
+        )
+        .map_err(|errno| Error::Exec {
+            path: exec.program.clone(),
+            reason: errno.desc().to_lowercase(),
+            errno,
+        })?;
         let guest_path =
             String::from_utf8_lossy(&crate::vfs::path::absolute(&location, &self.root))
                 .into_owned();
         let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
         let args = LoadArgs {
             execfn: execfn.as_bytes(),
-            argv: &exec.argv,
+            argv: &argv,
             envp: &exec.envp,
             creds: &creds,
-            stack_limit: self.host.rlimits[RLIMIT_STACK as usize].cur,
+            rlimits: self.host.rlimits,
         };
         let loaded = self.load(&location, &args).map_err(|e| match e {
             Error::Exec { reason, errno, .. } => Error::Exec {
@@ -421,40 +479,69 @@ impl Kernel {
         Ok(task)
     }
 
-    /// Loads the executable at `location` into a new address space, made on the calling
-    /// thread (the one that will run it), with its initial stack.
+    /// Loads the executable at `location` (and the interpreter it names) into a new
+    /// address space, made on the calling thread (the one that will run it), with its
+    /// initial stack.
     pub fn load(&self, location: &Location, args: &LoadArgs<'_>) -> Result<Loaded, Error> {
         let exec_err = |reason: String, errno: Errno| Error::Exec {
             path: String::from_utf8_lossy(args.execfn).into_owned(),
             reason,
             errno,
         };
-        let bytes = read_executable(location).map_err(|e| exec_err(e.desc().to_lowercase(), e))?;
+        let file = open_executable(location).map_err(|e| exec_err(e.desc().to_lowercase(), e))?;
         let space = self.platform.new_address_space()?;
-        let layout = self.layout(args.stack_limit);
+        let stack_limit = args.rlimits[RLIMIT_STACK as usize].cur;
+        let aslr = Aslr::new(self.config.randomize);
+        let layout = self.layout(stack_limit, &aslr);
         let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
+        mm.set_limits(memory_limits(&args.rlimits, args.creds.euid));
+        let base = loader::Base::Program {
+            offset: aslr.program,
+        };
         let image =
-            loader::load_elf(&mm, &bytes).map_err(|e| exec_err(e.to_string(), e.errno()))?;
-        mm.set_brk_start(image.brk);
+            loader::load_elf(&mm, &file, base).map_err(|e| exec_err(e.to_string(), e.errno()))?;
+        let (entry, interpreter_base) = match &image.interpreter {
+            None => (image.entry, 0),
+            Some(name) => {
+                let shown = String::from_utf8_lossy(name).into_owned();
+                let start = crate::vfs::Start::new(&self.mounts, &self.root, &self.root);
+                let interpreter = crate::vfs::resolve(start, name, true)
+                    .and_then(|l| open_read_only(&l))
+                    .map_err(|e| {
+                        exec_err(
+                            format!("interpreter {shown}: {}", e.desc().to_lowercase()),
+                            e,
+                        )
+                    })?;
+                // A file that is no interpreter makes the program a bad one (ELIBBAD).
+                let loaded = loader::load_elf(&mm, &interpreter, loader::Base::Interpreter)
+                    .map_err(|e| {
+                        let errno = match e.errno() {
+                            Errno::ENOEXEC => Errno::ELIBBAD,
+                            errno => errno,
+                        };
+                        exec_err(format!("interpreter {shown}: {e}"), errno)
+                    })?;
+                (loaded.entry, loaded.bias)
+            }
+        };
+        mm.set_brk_start(image.brk + aslr.brk);
 
-        let stack_top = self.stack_top();
-        let stack_size = args.stack_limit.clamp(128 * 1024, 8 << 20);
-        let stack_size = crate::abi::page_down(stack_size);
-        let rw = PROT_READ | PROT_WRITE;
-        mm.map_anonymous(
-            Placement::Fixed(stack_top - stack_size),
-            stack_size,
-            rw,
-            false,
-        )
-        .map_err(Error::Memory)?;
+        // The stack: what the arguments need and more, growing down on faults up to
+        // RLIMIT_STACK.
+        let stack_top = self.stack_top() - aslr.stack;
+        let stack_size = 128 * 1024;
+        let mut stack = crate::mm::Mapping::anonymous(PROT_READ | PROT_WRITE);
+        stack.flags.growsdown = true;
+        mm.map(Placement::Fixed(stack_top - stack_size), stack_size, stack)
+            .map_err(Error::Memory)?;
         let creds = args.creds;
         let auxv = [
             (AT_PHDR, image.phdr),
             (AT_PHENT, image.phent),
             (AT_PHNUM, image.phnum),
             (AT_PAGESZ, PAGE_SIZE),
-            (AT_BASE, 0),
+            (AT_BASE, interpreter_base),
             (AT_FLAGS, 0),
             (AT_ENTRY, image.entry),
             (AT_UID, creds.uid as u64),
@@ -477,16 +564,13 @@ impl Kernel {
             random,
         };
         // Linux allows argument and environment strings a quarter of the stack limit.
+        let strings_limit = (stack_limit / 4).max(32 * PAGE_SIZE);
         let sp =
-            loader::build_stack(&mm, stack_top, stack_size / 4, &info).map_err(|e| match e {
+            loader::build_stack(&mm, stack_top, strings_limit, &info).map_err(|e| match e {
                 LoadError::TooBig => exec_err(e.to_string(), Errno::E2BIG),
                 e => Error::Memory(e.errno()),
             })?;
-        Ok(Loaded {
-            mm,
-            entry: image.entry,
-            sp,
-        })
+        Ok(Loaded { mm, entry, sp })
     }
 
     /// Finds `exec.program` in the sandbox as execvp(3) would: a name with a slash is a
@@ -526,14 +610,14 @@ impl Kernel {
         self.platform.max_user_address() - PAGE_SIZE
     }
 
-    fn layout(&self, stack_limit: u64) -> Layout {
+    fn layout(&self, stack_limit: u64, aslr: &Aslr) -> Layout {
         // Linux keeps at least 128 MiB (and at most the stack limit, up to 5/6 of the space)
-        // between the stack and the top-down mmap area.
-        let gap = stack_limit.clamp(128 << 20, 1 << 40);
+        // between the stack and the top-down mmap area, plus the stack's random offset.
+        let gap = stack_limit.clamp(128 << 20, 1 << 40) + aslr.stack;
         Layout {
             min: self.platform.min_user_address(),
             max: self.stack_top(),
-            mmap_base: crate::abi::page_down(self.stack_top() - gap),
+            mmap_base: crate::abi::page_down(self.stack_top() - gap - aslr.mmap),
         }
     }
 }

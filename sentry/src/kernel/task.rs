@@ -303,7 +303,16 @@ impl Task {
             let space = self.mm.clone();
             match self.context.switch(space.address_space(), &mut self.regs) {
                 Ok(Event::Syscall) => self.syscall(),
-                Ok(Event::Fault(info)) => self.synchronous_signal(info),
+                Ok(Event::Fault(info)) => {
+                    if let Err(fault) = self.mm.handle_fault(info.addr, info.code) {
+                        let (signo, code) = fault.signal();
+                        self.synchronous_signal(SignalInfo {
+                            signo,
+                            code,
+                            addr: info.addr,
+                        });
+                    }
+                }
                 Ok(Event::Signal(info)) if crate::syscalls::is_vsyscall(&info) => {
                     self.regs.rax = match crate::syscalls::vsyscall(self, info.addr) {
                         Some(Ok(value)) => value,

@@ -1,13 +1,20 @@
-//! Loading a program: ELF segments into a fresh address space, then the initial stack with
+//! Loading a program: ELF segments into a fresh address space as private file mappings
+//! (their pages come from the page cache, shared with every other process running the same
+//! file), the interpreter a dynamically linked program names, then the initial stack with
 //! argv, envp and the auxiliary vector, as Linux's `load_elf_binary` lays them out.
+
+use std::sync::Arc;
 
 use goblin::elf::header::{self, Header};
 use goblin::elf::program_header::{self, ProgramHeader};
 
 use crate::abi::*;
-use crate::mm::{MemoryManager, Placement, PROT_EXEC, PROT_READ, PROT_WRITE};
+use crate::mm::{Mapping, MemoryManager, PageCache, Placement, Source, PROT_EXEC, PROT_READ};
+use crate::mm::{PROT_NONE, PROT_RWX, PROT_WRITE};
+use crate::vfs::OpenFile;
 
-/// Where static-PIE executables are loaded (Linux's ELF_ET_DYN_BASE without randomisation).
+/// Where position-independent executables are loaded before randomisation (Linux's
+/// ELF_ET_DYN_BASE: two thirds of the address space, page-aligned).
 pub const ET_DYN_BASE: u64 = 0x5555_5555_4000;
 
 /// Why a program could not be loaded. `errno()` is what `execve` would return.
@@ -17,10 +24,10 @@ pub enum LoadError {
     NotElf,
     #[error("not an x86_64 executable")]
     WrongArch,
-    #[error("dynamically linked (interpreter {0}); only static programs run until the memory-manager work lands")]
-    Dynamic(String),
     #[error("malformed ELF file: {0}")]
     Malformed(&'static str),
+    #[error("bad interpreter {0}: {1}")]
+    Interpreter(String, Errno),
     #[error("argument list too long")]
     TooBig,
     #[error("out of memory while loading")]
@@ -31,7 +38,7 @@ impl LoadError {
     pub fn errno(&self) -> Errno {
         match self {
             LoadError::NotElf | LoadError::WrongArch | LoadError::Malformed(_) => Errno::ENOEXEC,
-            LoadError::Dynamic(_) => Errno::ENOEXEC,
+            LoadError::Interpreter(_, e) => *e,
             LoadError::TooBig => Errno::E2BIG,
             LoadError::Memory(e) => *e,
         }
@@ -45,7 +52,7 @@ impl From<Errno> for LoadError {
 }
 
 /// What the loader learnt that the stack and registers need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadedImage {
     pub entry: u64,
     pub phdr: u64,
@@ -53,42 +60,89 @@ pub struct LoadedImage {
     pub phent: u64,
     /// Where the program break starts: the page after the highest segment.
     pub brk: u64,
+    /// What was added to the file's addresses (AT_BASE for an interpreter).
+    pub bias: u64,
+    /// The interpreter the program names (PT_INTERP), if any.
+    pub interpreter: Option<Vec<u8>>,
 }
 
-/// Maps the PT_LOAD segments of the ELF file `bytes` into `mm`.
-pub fn load_elf(mm: &MemoryManager, bytes: &[u8]) -> Result<LoadedImage, LoadError> {
-    if bytes.len() < goblin::elf64::header::SIZEOF_EHDR || &bytes[..4] != header::ELFMAG {
+/// Where to put an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// The program: ET_DYN at ET_DYN_BASE plus `offset` (randomisation).
+    Program { offset: u64 },
+    /// An interpreter: ET_DYN wherever there is room, as a shared library.
+    Interpreter,
+}
+
+/// The ELF header and program headers of `file`, checked.
+fn headers(file: &OpenFile) -> Result<(Header, Vec<ProgramHeader>), LoadError> {
+    let mut head = vec![0u8; 4096];
+    let n = read_at(file, 0, &mut head)?;
+    head.truncate(n);
+    if head.len() < goblin::elf64::header::SIZEOF_EHDR || head[..4] != *header::ELFMAG {
         return Err(LoadError::NotElf);
     }
-    let hdr: Header = goblin::elf::Elf::parse_header(bytes).map_err(|_| LoadError::NotElf)?;
+    let hdr: Header = goblin::elf::Elf::parse_header(&head).map_err(|_| LoadError::NotElf)?;
     if hdr.e_ident[header::EI_CLASS] != header::ELFCLASS64 || hdr.e_machine != header::EM_X86_64 {
         return Err(LoadError::WrongArch);
     }
     if hdr.e_type != header::ET_EXEC && hdr.e_type != header::ET_DYN {
         return Err(LoadError::NotElf);
     }
-    if hdr.e_phentsize as usize != goblin::elf64::program_header::SIZEOF_PHDR || hdr.e_phnum == 0 {
+    let size = goblin::elf64::program_header::SIZEOF_PHDR;
+    if hdr.e_phentsize as usize != size || hdr.e_phnum == 0 || hdr.e_phnum > 1024 {
+        return Err(LoadError::Malformed("program header table"));
+    }
+    let mut table = vec![0u8; size * hdr.e_phnum as usize];
+    if read_at(file, hdr.e_phoff, &mut table)? != table.len() {
         return Err(LoadError::Malformed("program header table"));
     }
     let ctx = goblin::container::Ctx::new(
         goblin::container::Container::Big,
         goblin::container::Endian::Little,
     );
-    let phdrs = ProgramHeader::parse(bytes, hdr.e_phoff as usize, hdr.e_phnum as usize, ctx)
+    let phdrs = ProgramHeader::parse(&table, 0, hdr.e_phnum as usize, ctx)
         .map_err(|_| LoadError::Malformed("program header table"))?;
-    if let Some(interp) = phdrs.iter().find(|p| p.p_type == program_header::PT_INTERP) {
-        let name = interp
-            .p_offset
-            .checked_add(interp.p_filesz)
-            .and_then(|end| bytes.get(interp.p_offset as usize..end as usize))
-            .map(|b| {
-                String::from_utf8_lossy(b)
-                    .trim_end_matches('\0')
-                    .to_string()
-            })
-            .unwrap_or_default();
-        return Err(LoadError::Dynamic(name));
+    Ok((hdr, phdrs))
+}
+
+/// Reads up to `buf.len()` bytes at `offset`; fewer only at the end of the file.
+fn read_at(file: &OpenFile, offset: u64, buf: &mut [u8]) -> Result<usize, LoadError> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.pread(offset + done as u64, &mut buf[done..])? {
+            0 => break,
+            n => done += n,
+        }
     }
+    Ok(done)
+}
+
+/// Maps the PT_LOAD segments of the ELF file `file` into `mm`.
+pub fn load_elf(
+    mm: &MemoryManager,
+    file: &Arc<OpenFile>,
+    base: Base,
+) -> Result<LoadedImage, LoadError> {
+    let (hdr, phdrs) = headers(file)?;
+    let interpreter = match phdrs.iter().find(|p| p.p_type == program_header::PT_INTERP) {
+        Some(interp) if matches!(base, Base::Program { .. }) => {
+            if interp.p_filesz < 2 || interp.p_filesz > 4096 {
+                return Err(LoadError::Malformed("interpreter name"));
+            }
+            let mut name = vec![0u8; interp.p_filesz as usize];
+            if read_at(file, interp.p_offset, &mut name)? != name.len() {
+                return Err(LoadError::Malformed("interpreter name"));
+            }
+            // The name must end at its NUL (Linux: ENOEXEC otherwise).
+            if name.pop() != Some(0) || name.contains(&0) {
+                return Err(LoadError::Malformed("interpreter name"));
+            }
+            Some(name)
+        }
+        _ => None,
+    };
     let loads: Vec<&ProgramHeader> = phdrs
         .iter()
         .filter(|p| p.p_type == program_header::PT_LOAD)
@@ -96,14 +150,33 @@ pub fn load_elf(mm: &MemoryManager, bytes: &[u8]) -> Result<LoadedImage, LoadErr
     let first = loads
         .first()
         .ok_or(LoadError::Malformed("no loadable segment"))?;
-    let bias = if hdr.e_type == header::ET_DYN {
-        ET_DYN_BASE.wrapping_sub(page_down(first.p_vaddr))
-    } else {
-        0
+    let low = page_down(first.p_vaddr);
+    let high = loads
+        .iter()
+        .map(|p| p.p_vaddr.saturating_add(p.p_memsz))
+        .max()
+        .and_then(page_up)
+        .filter(|&h| h > low)
+        .ok_or(LoadError::Malformed("segment size"))?;
+    let bias = match (hdr.e_type, base) {
+        (header::ET_DYN, Base::Program { offset }) => (ET_DYN_BASE + offset).wrapping_sub(low),
+        (header::ET_DYN, Base::Interpreter) => {
+            // Room for the whole image, held PROT_NONE until the segments take their parts
+            // (as ld.so maps libraries); the holes between segments stay reserved.
+            let at = mm
+                .map(
+                    Placement::Hint(0),
+                    high - low,
+                    Mapping::anonymous(PROT_NONE),
+                )
+                .map_err(LoadError::Memory)?;
+            at.wrapping_sub(low)
+        }
+        _ => 0,
     };
     let mut brk = 0;
     for seg in &loads {
-        brk = brk.max(map_segment(mm, bytes, seg, bias)?);
+        brk = brk.max(map_segment(mm, file, seg, bias)?);
     }
     let phdr = phdrs
         .iter()
@@ -123,36 +196,33 @@ pub fn load_elf(mm: &MemoryManager, bytes: &[u8]) -> Result<LoadedImage, LoadErr
         phnum: hdr.e_phnum as u64,
         phent: hdr.e_phentsize as u64,
         brk,
+        bias,
+        interpreter,
     })
 }
 
-/// Maps one PT_LOAD segment as a private file mapping would show it: whole pages of the file
-/// from the page holding `p_offset`, then zeros past `p_filesz`. Returns the segment's end.
+/// Maps one PT_LOAD segment: whole pages of the file from the page holding `p_offset` as a
+/// private file mapping, then zeros past `p_filesz` (the rest of the last file page is
+/// cleared, further pages are anonymous). Returns the segment's end.
 fn map_segment(
     mm: &MemoryManager,
-    bytes: &[u8],
+    file: &Arc<OpenFile>,
     seg: &ProgramHeader,
     bias: u64,
 ) -> Result<u64, LoadError> {
-    let bad = LoadError::Malformed("segment out of range");
     if seg.p_filesz > seg.p_memsz || seg.p_offset % PAGE_SIZE != seg.p_vaddr % PAGE_SIZE {
         return Err(LoadError::Malformed("segment layout"));
     }
-    let vaddr = seg
-        .p_vaddr
-        .checked_add(bias)
-        .ok_or(LoadError::Malformed("segment address"))?;
+    let bad_address = LoadError::Malformed("segment address");
+    let vaddr = seg.p_vaddr.checked_add(bias).ok_or(bad_address)?;
     let start = page_down(vaddr);
+    let file_end = vaddr
+        .checked_add(seg.p_filesz)
+        .ok_or(LoadError::Malformed("segment size"))?;
     let mem_end = vaddr
         .checked_add(seg.p_memsz)
+        .and_then(page_up)
         .ok_or(LoadError::Malformed("segment size"))?;
-    let end = page_up(mem_end).ok_or(LoadError::Malformed("segment size"))?;
-    let head = vaddr - start;
-    let file_start = seg.p_offset - head;
-    let file_end = seg.p_offset.checked_add(seg.p_filesz).ok_or(bad)?;
-    let data = bytes
-        .get(file_start as usize..file_end as usize)
-        .ok_or(LoadError::Malformed("segment out of range"))?;
     let mut prot = 0;
     if seg.p_flags & program_header::PF_R != 0 {
         prot |= PROT_READ;
@@ -163,15 +233,45 @@ fn map_segment(
     if seg.p_flags & program_header::PF_X != 0 {
         prot |= PROT_EXEC;
     }
-    if end > start {
-        mm.map_anonymous(Placement::Fixed(start), end - start, prot, false)
-            .map_err(|e| match e {
-                Errno::EPERM | Errno::EINVAL => LoadError::Malformed("segment address"),
-                e => LoadError::Memory(e),
-            })?;
-        mm.copy_out_force(start, data)?;
+    let map_err = |e: Errno| match e {
+        Errno::EPERM | Errno::EINVAL => LoadError::Malformed("segment address"),
+        e => LoadError::Memory(e),
+    };
+    let file_pages_end = page_up(file_end).ok_or(LoadError::Malformed("segment size"))?;
+    if seg.p_filesz > 0 {
+        let mapping = Mapping {
+            prot,
+            max_prot: PROT_RWX,
+            shared: false,
+            source: Source::Cache {
+                cache: PageCache::of_file(mm.memory_file(), &file.inode),
+                offset: seg.p_offset - (vaddr - start),
+                file: Some(file.clone()),
+            },
+            flags: Default::default(),
+            populate: false,
+        };
+        mm.map(Placement::Fixed(start), file_pages_end - start, mapping)
+            .map_err(map_err)?;
+        if seg.p_memsz > seg.p_filesz && file_end < file_pages_end {
+            let zeros = vec![0u8; (file_pages_end - file_end) as usize];
+            mm.copy_out_force(file_end, &zeros)?;
+        }
     }
-    Ok(end)
+    let anon_start = if seg.p_filesz > 0 {
+        file_pages_end
+    } else {
+        start
+    };
+    if mem_end > anon_start {
+        mm.map(
+            Placement::Fixed(anon_start),
+            mem_end - anon_start,
+            Mapping::anonymous(prot),
+        )
+        .map_err(map_err)?;
+    }
+    Ok(mem_end)
 }
 
 /// What goes on the initial stack besides argv and envp.

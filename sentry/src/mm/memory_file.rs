@@ -106,6 +106,24 @@ impl MemoryFile {
         Ok(())
     }
 
+    /// Makes the pages of `[offset, offset + len)` exist now (MAP_POPULATE, mlock), as a
+    /// first write would: each page gets an atomic no-op write (`fetch_or(0)`), which leaves
+    /// its contents alone even while a guest writes it.
+    pub fn populate(&self, offset: u64, len: u64) -> Result<(), Errno> {
+        let base = self.range(offset, len as usize)?;
+        let mut at = 0;
+        while at < len {
+            // SAFETY: `range` checked that [offset, offset + len) lies inside the mapping;
+            // an atomic byte access to shared memory is sound whatever else touches it.
+            unsafe {
+                std::sync::atomic::AtomicU8::from_ptr(base.add(at as usize))
+                    .fetch_or(0, std::sync::atomic::Ordering::Relaxed);
+            }
+            at += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
     /// Copies `len` bytes from `src` to `dst` (both allocated, not overlapping, `dst` all
     /// zeros). Only the parts of `src` that hold pages are copied: untouched memory stays a
     /// hole in both, costing the host nothing.

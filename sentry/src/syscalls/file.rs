@@ -670,6 +670,7 @@ pub fn ftruncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         size: Some(a[1]),
         ..SetAttr::default()
     })?;
+    crate::mm::page_cache::after_truncate(&file.inode, a[1]);
     Ok(0)
 }
 

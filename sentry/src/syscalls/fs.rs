@@ -341,6 +341,7 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
             size: Some(0),
             ..SetAttr::default()
         })?;
+        crate::mm::page_cache::after_truncate(&inode, 0);
     }
     Ok(OpenFile::new(Some(location), inode, ops, status))
 }
@@ -766,6 +767,7 @@ pub fn truncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         size: Some(a[1]),
         ..SetAttr::default()
     })?;
+    crate::mm::page_cache::after_truncate(&location.dentry.inode, a[1]);
     Ok(0)
 }
 

@@ -353,7 +353,8 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
         }
         (location, path)
     };
-    let (location, filename) = follow_interpreters(t, location, execfn.clone(), &mut argv)?;
+    let find = |name: &[u8]| lookup(t, AT_FDCWD as u64, name, true);
+    let (location, filename) = follow_interpreters(find, location, execfn.clone(), &mut argv)?;
     let loaded = t.kernel.load(
         &location,
         &LoadArgs {
@@ -361,7 +362,7 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
             argv: &argv,
             envp: &envp,
             creds: &t.creds,
-            stack_limit,
+            rlimits: *t.tg.rlimits(),
         },
     );
     let loaded = loaded.map_err(|e| {
@@ -392,8 +393,8 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
 /// Follows `#!` lines: while the file is a script, runs its interpreter instead, with the
 /// optional argument and the script's path in front of the original arguments (argv[0]
 /// is dropped, as Linux does). Returns the program to load and the name it goes by.
-fn follow_interpreters(
-    t: &Task,
+pub(crate) fn follow_interpreters(
+    find: impl Fn(&[u8]) -> Result<Location, Errno>,
     mut location: Location,
     mut filename: Vec<u8>,
     argv: &mut Vec<Vec<u8>>,
@@ -407,7 +408,7 @@ fn follow_interpreters(
         new_argv.push(filename);
         new_argv.extend(argv.drain(..).skip(1));
         *argv = new_argv;
-        location = lookup(t, AT_FDCWD as u64, &interpreter, true)?;
+        location = find(&interpreter)?;
         filename = interpreter;
     }
     Err(Errno::ELOOP)

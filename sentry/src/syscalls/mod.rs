@@ -6,6 +6,7 @@
 
 mod file;
 mod fs;
+mod futex;
 mod lifecycle;
 mod mm;
 mod process;
@@ -18,6 +19,7 @@ use std::sync::LazyLock;
 
 use crate::abi::SysResult;
 use crate::kernel::Task;
+pub(crate) use lifecycle::follow_interpreters;
 pub use table::TABLE;
 
 /// A system call handler.

@@ -211,6 +211,10 @@ pub fn prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
         previous
     };
+    if new.is_some() {
+        let limits = crate::kernel::memory_limits(&t.tg.rlimits(), t.creds.euid);
+        t.mm.set_limits(limits);
+    }
     if old != 0 {
         t.mm.write_obj(old, &previous)?;
     }

@@ -4,7 +4,7 @@
 use syscalls::Sysno;
 
 use super::Arg::*;
-use super::{file, fs, lifecycle, mm, process, signal, sys, time, Arg, Ret, Syscall};
+use super::{file, fs, futex, lifecycle, mm, process, signal, sys, time, Arg, Ret, Syscall};
 use crate::abi::*;
 
 macro_rules! sys {
@@ -114,6 +114,16 @@ pub static TABLE: &[Syscall] = &[
     ),
     sys!(munmap, mm::munmap, [Hex, Dec]),
     sys!(mprotect, mm::mprotect, [Hex, Dec, Flags(PROT)]),
+    sys!(mremap, mm::mremap, [Hex, Dec, Dec, Hex, Hex], hex),
+    sys!(madvise, mm::madvise, [Hex, Dec, Dec]),
+    sys!(mincore, mm::mincore, [Hex, Dec, Ptr]),
+    sys!(mlock, mm::mlock, [Hex, Dec]),
+    sys!(mlock2, mm::mlock2, [Hex, Dec, Hex]),
+    sys!(munlock, mm::munlock, [Hex, Dec]),
+    sys!(mlockall, mm::mlockall, [Hex]),
+    sys!(munlockall, mm::munlockall, []),
+    sys!(msync, mm::msync, [Hex, Dec, Hex]),
+    sys!(futex, futex::futex, [Ptr, Hex, Dec, Ptr, Ptr, Hex]),
     // Life cycle (lifecycle.rs).
     sys!(clone, lifecycle::clone, [Hex, Hex, Ptr, Ptr, Hex]),
     sys!(clone3, lifecycle::clone3, [Ptr, Dec]),

@@ -24,7 +24,7 @@ fn host_clock(id: u64) -> Result<ClockId, Errno> {
     }
 }
 
-fn now(t: &Task, id: u64) -> Result<Timespec, Errno> {
+pub(super) fn now(t: &Task, id: u64) -> Result<Timespec, Errno> {
     let id = id as u32 as u64;
     match id {
         // One thread per process for now: the process's CPU time is the thread's.

@@ -7,6 +7,7 @@ use super::lock::{self, Conflict, FileLocks, LockType, Range, RecordOwner};
 use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
 use crate::abi::Errno;
 use crate::fs::pipe::Pipe;
+use crate::mm::page_cache;
 use crate::waiter::WaitQueue;
 
 pub const O_ACCMODE: u32 = 0o3;
@@ -132,6 +133,7 @@ impl OpenFile {
         }
         let mut s = self.lock();
         let n = self.ops.read(s.offset, buf)?;
+        page_cache::after_read(&self.inode, s.offset, &mut buf[..n]);
         s.offset += n as u64;
         Ok(n)
     }
@@ -155,6 +157,7 @@ impl OpenFile {
             s.offset = self.inode.attr()?.size;
         }
         let n = self.ops.write(s.offset, buf)?;
+        page_cache::after_write(&self.inode, s.offset, &buf[..n]);
         s.offset += n as u64;
         Ok(n)
     }
@@ -170,7 +173,19 @@ impl OpenFile {
         if self.is_dir() {
             return Err(Errno::EISDIR);
         }
+        let n = self.ops.read(offset, buf)?;
+        page_cache::after_read(&self.inode, offset, &mut buf[..n]);
+        Ok(n)
+    }
+
+    /// Reads at `offset` from the file itself, past the page cache (which fills itself so).
+    pub fn read_uncached(&self, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
         self.ops.read(offset, buf)
+    }
+
+    /// Writes at `offset` to the file itself, past the page cache (which writes back so).
+    pub fn write_uncached(&self, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        self.ops.write(offset, buf)
     }
 
     /// pwrite64(2). As on Linux, O_APPEND wins over the offset.
@@ -191,7 +206,9 @@ impl OpenFile {
         } else {
             offset
         };
-        self.ops.write(offset, buf)
+        let n = self.ops.write(offset, buf)?;
+        page_cache::after_write(&self.inode, offset, &buf[..n]);
+        Ok(n)
     }
 
     /// lseek(2).
@@ -282,7 +299,10 @@ impl OpenFile {
             let n = (end - at).min(ZEROS.len() as u64) as usize;
             match self.ops.write(at, &ZEROS[..n])? {
                 0 => return Err(Errno::EIO),
-                written => at += written as u64,
+                written => {
+                    page_cache::after_write(&self.inode, at, &ZEROS[..written]);
+                    at += written as u64
+                }
             }
         }
         Ok(())

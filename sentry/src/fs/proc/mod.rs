@@ -227,7 +227,7 @@ fn process_dir(proc: Arc<Proc>, path: Vec<u8>, thread: bool) -> Arc<dyn Inode> {
         let dir = Dir::with_children(meta(name, perm), Vec::new(), fds);
         fixed.push((name.as_bytes().to_vec(), dir));
     }
-    let files: [(&str, u32, ProcessFile); 11] = [
+    let files: [(&str, u32, ProcessFile); 12] = [
         ("cgroup", 0o444, |_| Ok(b"0::/\n".to_vec())),
         ("cmdline", 0o444, process::cmdline),
         ("comm", 0o444, process::comm),
@@ -237,6 +237,7 @@ fn process_dir(proc: Arc<Proc>, path: Vec<u8>, thread: bool) -> Arc<dyn Inode> {
         ("mountinfo", 0o444, process::mountinfo),
         ("mounts", 0o444, process::mounts),
         ("stat", 0o444, process::stat),
+        ("smaps_rollup", 0o444, process::smaps_rollup),
         ("statm", 0o444, process::statm),
         ("status", 0o444, process::status),
     ];

@@ -133,6 +133,10 @@ pub(super) struct Region {
     /// Bytes that hold pages (only counted when asked for).
     pub resident: u64,
     pub label: Option<&'static str>,
+    /// For a file mapping: the file's path, the offset of `start` in it, its device and
+    /// inode.
+    pub file: Option<(Vec<u8>, u64, u64, u64)>,
+    pub locked: bool,
 }
 
 impl Region {
@@ -144,7 +148,7 @@ impl Region {
 /// The VMAs of `mm`, labelled [heap] (the program break's, as Linux's vma_is_initial_heap)
 /// and [stack] (the one holding the initial stack pointer); with their resident sizes if
 /// `resident`.
-fn regions(mm: &MemoryManager, resident: bool) -> Vec<Region> {
+fn regions(mm: &MemoryManager, resident: bool, root: Option<&Location>) -> Vec<Region> {
     let (start_brk, brk) = mm.brk_range();
     let stack = mm.arg_env().stack;
     mm.vmas()
@@ -154,8 +158,16 @@ fn regions(mm: &MemoryManager, resident: bool) -> Vec<Region> {
             end: v.end,
             prot: v.prot,
             shared: v.shared,
-            resident: if resident { mm.resident(v) } else { 0 },
-            label: if v.start < brk && v.end > start_brk {
+            resident: if resident {
+                mm.resident(v.start, v.end)
+            } else {
+                0
+            },
+            file: file_of(v, root),
+            locked: v.flags.locked,
+            label: if v.file().is_some() {
+                None
+            } else if v.start < brk && v.end > start_brk {
                 Some("[heap]")
             } else if stack != 0 && v.start <= stack && v.end >= stack {
                 Some("[stack]")
@@ -166,13 +178,26 @@ fn regions(mm: &MemoryManager, resident: bool) -> Vec<Region> {
         .collect()
 }
 
+/// A file mapping's path (as the process sees it), offset, device and inode.
+fn file_of(v: &crate::mm::Vma, root: Option<&Location>) -> Option<(Vec<u8>, u64, u64, u64)> {
+    let file = v.file()?;
+    let (_, offset) = v.cache_at(v.start)?;
+    let path = match (&file.location, root) {
+        (Some(location), Some(root)) => absolute(location, root),
+        _ => Vec::new(),
+    };
+    let attr = file.attr().ok()?;
+    Some((path, offset, attr.dev, attr.ino))
+}
+
 pub(super) fn maps(p: &Proc) -> Result<Vec<u8>, Errno> {
     let view = p.view()?;
     let Some(mm) = view.mm else {
         return Ok(Vec::new());
     };
+    let root = view.fs.as_ref().map(|fs| fs.lock().root.clone());
     let mut out = Vec::new();
-    for region in regions(&mm, false) {
+    for region in regions(&mm, false, root.as_ref()) {
         out.extend(maps_line(&region));
     }
     // x86_64's vsyscall page is in every process (the platform emulates it).
@@ -183,13 +208,15 @@ pub(super) fn maps(p: &Proc) -> Result<Vec<u8>, Errno> {
         shared: false,
         resident: 0,
         label: Some("[vsyscall]"),
+        file: None,
+        locked: false,
     }));
     Ok(out)
 }
 
 /// One line of /proc/PID/maps: `start-end perms offset dev inode`, then the name from
-/// column 74 (Linux pads the line to 72 characters and a space). Every mapping is
-/// anonymous here (the loader copies segments), so offset, device and inode are 0.
+/// column 74 (Linux pads the line to 72 characters and a space): the file's path for a
+/// file mapping, [heap], [stack] and the like for some anonymous ones.
 pub(super) fn maps_line(r: &Region) -> Vec<u8> {
     let flag = |bit: i32, c: u8| if r.prot & bit != 0 { c } else { b'-' };
     let mut line = Vec::new();
@@ -200,13 +227,20 @@ pub(super) fn maps_line(r: &Region) -> Vec<u8> {
         flag(PROT_EXEC, b'x'),
         if r.shared { b's' } else { b'p' },
     ]);
-    put!(line, " {:08x} {:02x}:{:02x} {} ", 0, 0, 0, 0);
-    if let Some(name) = r.label {
+    let (offset, dev, ino) = r.file.as_ref().map_or((0, 0, 0), |f| (f.1, f.2, f.3));
+    let (major, minor) = ((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & !0xff));
+    put!(line, " {offset:08x} {major:02x}:{minor:02x} {ino} ");
+    let name = match (&r.file, r.label) {
+        (Some(file), _) => Some(file.0.as_slice()),
+        (None, Some(label)) => Some(label.as_bytes()),
+        (None, None) => None,
+    };
+    if let Some(name) = name {
         if line.len() < 72 {
             line.resize(72, b' ');
         }
         line.push(b' ');
-        line.extend_from_slice(name.as_bytes());
+        line.extend_from_slice(name);
     }
     line.push(b'\n');
     line
@@ -224,6 +258,10 @@ pub(super) struct VmStats {
     pub stack: u64,
     /// Executable, not writable memory (exec_vm).
     pub exec: u64,
+    /// mlock'ed mappings.
+    pub locked: u64,
+    /// The resident part of file mappings.
+    pub rss_file: u64,
 }
 
 pub(super) fn vm_stats(regions: &[Region]) -> VmStats {
@@ -231,7 +269,12 @@ pub(super) fn vm_stats(regions: &[Region]) -> VmStats {
     for r in regions {
         vm.size += r.len();
         vm.rss += r.resident;
-        if r.shared {
+        if r.locked {
+            vm.locked += r.len();
+        }
+        if r.file.is_some() {
+            vm.rss_file += r.resident;
+        } else if r.shared {
             vm.rss_shared += r.resident;
         }
         if r.label == Some("[stack]") {
@@ -264,7 +307,7 @@ fn facts(p: &Proc) -> Result<Facts, Errno> {
     let regions = view
         .mm
         .as_ref()
-        .map_or_else(Vec::new, |mm| regions(mm, true));
+        .map_or_else(Vec::new, |mm| regions(mm, true, None));
     let vm = view.mm.as_ref().map(|_| vm_stats(&regions));
     Ok(Facts {
         kernel,
@@ -557,12 +600,12 @@ pub(super) fn status_text(s: &Status<'_>) -> Vec<u8> {
         let rows = [
             ("VmPeak", vm.size),
             ("VmSize", vm.size),
-            ("VmLck", 0),
+            ("VmLck", vm.locked),
             ("VmPin", 0),
             ("VmHWM", vm.rss),
             ("VmRSS", vm.rss),
-            ("RssAnon", vm.rss - vm.rss_shared),
-            ("RssFile", 0),
+            ("RssAnon", vm.rss - vm.rss_shared - vm.rss_file),
+            ("RssFile", vm.rss_file),
             ("RssShmem", vm.rss_shared),
             ("VmData", vm.data),
             ("VmStk", vm.stack),
@@ -714,6 +757,48 @@ fn mangle(path: &[u8]) -> Vec<u8> {
     out
 }
 
+/// /proc/PID/smaps_rollup: the resident figures of all mappings together.
+pub(super) fn smaps_rollup(p: &Proc) -> Result<Vec<u8>, Errno> {
+    let f = facts(p)?;
+    let vm = f.vm.unwrap_or_default();
+    let (low, high) = match (f.regions.first(), f.regions.last()) {
+        (Some(first), Some(last)) => (first.start, last.end),
+        _ => (0, 0),
+    };
+    let mut out = Vec::new();
+    put!(out, "{low:08x}-{high:08x} ---p 00000000 00:00 0");
+    out.resize(72, b' ');
+    out.extend_from_slice(b" [rollup]\n");
+    let anon = vm.rss - vm.rss_shared - vm.rss_file;
+    let kb = |v: u64| v / 1024;
+    for (name, value) in [
+        ("Rss", vm.rss),
+        ("Pss", vm.rss),
+        ("Pss_Anon", anon),
+        ("Pss_File", vm.rss_file),
+        ("Pss_Shmem", vm.rss_shared),
+        ("Shared_Clean", 0),
+        ("Shared_Dirty", 0),
+        ("Private_Clean", vm.rss_file),
+        ("Private_Dirty", anon + vm.rss_shared),
+        ("Referenced", vm.rss),
+        ("Anonymous", anon),
+        ("KSM", 0),
+        ("LazyFree", 0),
+        ("AnonHugePages", 0),
+        ("ShmemPmdMapped", 0),
+        ("FilePmdMapped", 0),
+        ("Shared_Hugetlb", 0),
+        ("Private_Hugetlb", 0),
+        ("Swap", 0),
+        ("SwapPss", 0),
+        ("Locked", vm.locked.min(vm.rss)),
+    ] {
+        put!(out, "{:<16}{:>8} kB\n", format!("{name}:"), kb(value));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,6 +823,8 @@ mod tests {
             shared: false,
             resident: 0,
             label,
+            file: None,
+            locked: false,
         }
     }
 
@@ -806,6 +893,7 @@ mod tests {
                 data: 0x1000,
                 stack: 0x8000,
                 exec: 0x2000,
+                ..VmStats::default()
             }
         );
         assert_eq!(statm_text(&vm), b"11 3 0 2 0 9 0\n");

@@ -37,27 +37,33 @@ pub(super) fn meminfo(k: &Kernel) -> Result<Vec<u8>, Errno> {
     } else {
         k.memory.size()
     };
-    Ok(meminfo_text(total, k.memory.allocated()))
+    // What the sandbox's memory holds now: pages of the memory file that exist.
+    let used = k.memory.resident(0, k.memory.size());
+    let cached = crate::mm::page_cache::total_cached();
+    Ok(meminfo_text(total, used, cached))
 }
 
-/// /proc/meminfo with Linux 6's fields: `total` bytes of which guests hold `used` (all of
-/// it anonymous memory); no swap, caches, huge pages or kernel memory are kept apart.
-pub(super) fn meminfo_text(total: u64, used: u64) -> Vec<u8> {
+/// /proc/meminfo with Linux 6's fields: `total` bytes of which guests hold `used`,
+/// `cached` of it file pages in the page cache, the rest anonymous; no swap, huge pages or
+/// kernel memory are kept apart.
+pub(super) fn meminfo_text(total: u64, used: u64, cached: u64) -> Vec<u8> {
     let kb = |bytes: u64| bytes / 1024;
     let (total, used) = (kb(total), kb(used).min(kb(total)));
+    let cached = kb(cached).min(used);
+    let anon = used - cached;
     let free = total - used;
     let rows: [(&str, u64); 48] = [
         ("MemTotal", total),
         ("MemFree", free),
         ("MemAvailable", free),
         ("Buffers", 0),
-        ("Cached", 0),
+        ("Cached", cached),
         ("SwapCached", 0),
         ("Active", used),
         ("Inactive", 0),
-        ("Active(anon)", used),
+        ("Active(anon)", anon),
         ("Inactive(anon)", 0),
-        ("Active(file)", 0),
+        ("Active(file)", cached),
         ("Inactive(file)", 0),
         ("Unevictable", 0),
         ("Mlocked", 0),
@@ -67,7 +73,7 @@ pub(super) fn meminfo_text(total: u64, used: u64) -> Vec<u8> {
         ("Zswapped", 0),
         ("Dirty", 0),
         ("Writeback", 0),
-        ("AnonPages", used),
+        ("AnonPages", anon),
         ("Mapped", 0),
         ("Shmem", 0),
         ("KReclaimable", 0),
@@ -255,7 +261,7 @@ mod tests {
 
     #[test]
     fn meminfo_keeps_linux_layout() {
-        let text = String::from_utf8(meminfo_text(24_684_092 * 1024, 1024 * 1024)).unwrap();
+        let text = String::from_utf8(meminfo_text(24_684_092 * 1024, 1024 * 1024, 0)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "MemTotal:       24684092 kB");
         assert_eq!(lines[1], "MemFree:        24683068 kB");
@@ -266,7 +272,7 @@ mod tests {
         assert!(lines.contains(&"Hugepagesize:       2048 kB"));
         assert_eq!(lines.last(), Some(&"DirectMap1G:           0 kB"));
         // Guests can never appear to hold more than there is.
-        let full = String::from_utf8(meminfo_text(4096, 8192)).unwrap();
+        let full = String::from_utf8(meminfo_text(4096, 8192, 0)).unwrap();
         assert!(full.starts_with("MemTotal:              4 kB\nMemFree:               0 kB\n"));
     }
 
