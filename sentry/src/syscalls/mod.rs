@@ -9,10 +9,12 @@ mod fs;
 mod lifecycle;
 mod mm;
 mod process;
+mod sched;
 mod signal;
 mod sys;
 pub(crate) mod table;
 mod time;
+mod xattr;
 
 use std::sync::LazyLock;
 

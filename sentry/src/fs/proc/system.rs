@@ -32,12 +32,8 @@ pub(super) fn loadavg_text(total: usize, last_pid: i32) -> Vec<u8> {
 }
 
 pub(super) fn meminfo(k: &Kernel) -> Result<Vec<u8>, Errno> {
-    let total = if k.host.mem_total > 0 {
-        k.host.mem_total.min(k.memory.size())
-    } else {
-        k.memory.size()
-    };
-    Ok(meminfo_text(total, k.memory.allocated()))
+    let (total, used) = k.memory_usage();
+    Ok(meminfo_text(total, used))
 }
 
 /// /proc/meminfo with Linux 6's fields: `total` bytes of which guests hold `used` (all of
