@@ -1,8 +1,11 @@
-/* prctl(2): PR_SET_NAME and PR_GET_NAME, the thread's command name ("comm"). */
+/* prctl(2): PR_SET_NAME and PR_GET_NAME, the thread's command name ("comm"); the
+ * parent-death signal, dumpability and no_new_privs. */
 #include "harness.h"
 
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static long pr(int op, unsigned long a2) {
@@ -101,4 +104,74 @@ TEST(bad_pointer_is_efault) {
     /* A failed PR_SET_NAME leaves the name alone. */
     CHECK_EQ(pr(PR_GET_NAME, (unsigned long)name), 0);
     CHECK(strcmp(name, "kept") == 0);
+}
+
+/* PR_SET_PDEATHSIG / PR_GET_PDEATHSIG: "arg2 ... signal value in the range [1, maxsig], or 0
+ * to clear"; the value is written to the int at arg2. */
+TEST(pdeathsig_round_trip) {
+    int sig = -1;
+    CHECK_EQ(pr(PR_GET_PDEATHSIG, (unsigned long)&sig), 0);
+    CHECK_EQ(sig, 0);
+    CHECK_EQ(pr(PR_SET_PDEATHSIG, SIGUSR1), 0);
+    CHECK_EQ(pr(PR_GET_PDEATHSIG, (unsigned long)&sig), 0);
+    CHECK_EQ(sig, SIGUSR1);
+    CHECK_EQ(pr(PR_SET_PDEATHSIG, 64), 0);
+    CHECK_ERR(pr(PR_SET_PDEATHSIG, 65), EINVAL);
+    CHECK_ERR(pr(PR_SET_PDEATHSIG, -1UL), EINVAL);
+    CHECK_EQ(pr(PR_GET_PDEATHSIG, (unsigned long)&sig), 0);
+    CHECK_EQ(sig, 64);
+    CHECK_EQ(pr(PR_SET_PDEATHSIG, 0), 0);
+    CHECK_EQ(pr(PR_GET_PDEATHSIG, (unsigned long)&sig), 0);
+    CHECK_EQ(sig, 0);
+    CHECK_ERR(pr(PR_GET_PDEATHSIG, 1), EFAULT);
+}
+
+/* "The parent-death signal setting is cleared for the child of a fork(2)." */
+TEST(pdeathsig_cleared_in_child) {
+    CHECK_EQ(pr(PR_SET_PDEATHSIG, SIGUSR2), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        int sig = -1;
+        _exit(pr(PR_GET_PDEATHSIG, (unsigned long)&sig) == 0 && sig == 0 ? 0 : 1);
+    }
+    CHECK(child > 0);
+    int status;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* PR_GET_DUMPABLE / PR_SET_DUMPABLE: 1 for a normal program; arg2 "must be either 0
+ * (SUID_DUMP_DISABLE) or 1 (SUID_DUMP_USER)". */
+TEST(dumpable_round_trip) {
+    CHECK_EQ(pr(PR_GET_DUMPABLE, 0), 1);
+    CHECK_EQ(pr(PR_SET_DUMPABLE, 0), 0);
+    CHECK_EQ(pr(PR_GET_DUMPABLE, 0), 0);
+    CHECK_ERR(pr(PR_SET_DUMPABLE, 2), EINVAL);
+    CHECK_ERR(pr(PR_SET_DUMPABLE, 3), EINVAL);
+    CHECK_EQ(pr(PR_GET_DUMPABLE, 0), 0);
+    CHECK_EQ(pr(PR_SET_DUMPABLE, 1), 0);
+    CHECK_EQ(pr(PR_GET_DUMPABLE, 0), 1);
+}
+
+/* PR_SET_NO_NEW_PRIVS: arg2 must be 1 and the others 0; the flag cannot be unset and a child
+ * inherits it. PR_GET_NO_NEW_PRIVS wants every other argument 0. */
+TEST(no_new_privs) {
+    long before = syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL);
+    CHECK(before == 0 || before == 1);
+    CHECK_ERR(syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL), EINVAL);
+    CHECK_ERR(syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 2UL, 0UL, 0UL, 0UL), EINVAL);
+    CHECK_ERR(syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 1UL, 0UL, 0UL), EINVAL);
+    CHECK_ERR(syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL), EINVAL);
+    CHECK_ERR(syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 1UL), EINVAL);
+    CHECK_EQ(syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL), before);
+    CHECK_EQ(syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL), 0);
+    CHECK_EQ(syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL), 1);
+    pid_t child = fork();
+    if (child == 0) _exit(syscall(SYS_prctl, PR_GET_NO_NEW_PRIVS, 0UL, 0UL, 0UL, 0UL) == 1 ? 0 : 1);
+    CHECK(child > 0);
+    int status;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }

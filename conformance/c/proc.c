@@ -3,6 +3,7 @@
  * the system-wide files, and how the tree behaves (read-only, its own device). */
 #include "scratch.h"
 
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/statfs.h>
@@ -264,6 +265,49 @@ TEST(stat_fields_pid_comm_state_ppid) {
     int fields = 0;
     for (char *tok = strtok(rest + 1, " \n"); tok; tok = strtok(NULL, " \n")) fields++;
     CHECK_EQ(fields, 50);
+}
+
+/* The whitespace-separated field `n` (counted as proc_pid_stat(5) does, from 1) of
+ * /proc/self/stat, or -1. */
+static long stat_field(int n) {
+    if (slurp("/proc/self/stat", big, sizeof big) <= 0) return -1;
+    char *rest = strrchr(big, ')');
+    if (!rest) return -1;
+    int field = 2;
+    for (char *tok = strtok(rest + 1, " \n"); tok; tok = strtok(NULL, " \n"))
+        if (++field == n) return atol(tok);
+    return -1;
+}
+
+/* proc_pid_stat(5): "(18) priority ... (19) nice ... (40) rt_priority ... (41) policy" follow
+ * setpriority(2) and sched_setscheduler(2). */
+TEST(stat_shows_nice_and_policy) {
+    int nice_now = getpriority(PRIO_PROCESS, 0);
+    if (nice_now >= 19) return;
+    CHECK_EQ(setpriority(PRIO_PROCESS, 0, nice_now + 1), 0);
+    CHECK_EQ(stat_field(19), nice_now + 1);
+    CHECK_EQ(stat_field(18), 20 + nice_now + 1);
+    struct sched_param p = {.sched_priority = 0};
+    CHECK_EQ(sched_setscheduler(0, SCHED_BATCH, &p), 0);
+    CHECK_EQ(stat_field(41), SCHED_BATCH);
+    CHECK_EQ(stat_field(40), 0);
+}
+
+/* proc_pid_status(5): "Cpus_allowed_list: Same as previous, but in 'list format'" -- the
+ * affinity sched_setaffinity(2) set. */
+TEST(status_shows_affinity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CHECK_EQ(sched_getaffinity(0, sizeof set, &set), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &set)) cpu++;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    CHECK_EQ(sched_setaffinity(0, sizeof set, &set), 0);
+    char want[64];
+    snprintf(want, sizeof want, "\nCpus_allowed_list:\t%d\n", cpu);
+    CHECK(slurp("/proc/self/status", big, sizeof big) > 0);
+    CHECK(strstr(big, want) != NULL);
 }
 
 /* proc_pid_statm(5): seven numbers, in pages. */

@@ -1,11 +1,13 @@
-/* rt_sigaction(2) and rt_sigprocmask(2): setting and reading signal dispositions and the signal
- * mask. No signal is ever raised. The raw calls use the kernel's layouts: an 8-byte sigset and
- * struct { handler, flags, restorer, mask }. */
+/* rt_sigaction(2), rt_sigprocmask(2) and sigaltstack(2): setting and reading signal
+ * dispositions, the signal mask and the alternate signal stack. No signal is ever raised.
+ * The raw calls use the kernel's layouts: an 8-byte sigset and struct { handler, flags,
+ * restorer, mask }. */
 #include "harness.h"
 
 #include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 struct ksa {
@@ -261,4 +263,135 @@ TEST(sigprocmask_bad_pointer_is_efault) {
     CHECK_ERR(kmask(SIG_BLOCK, NULL, (void *)1, 8), EFAULT);
     CHECK_EQ(kmask(SIG_SETMASK, NULL, &now, 8), 0);
     CHECK_EQ(now, orig);
+}
+
+/* sigaltstack(2). */
+#ifndef SS_AUTODISARM
+#define SS_AUTODISARM (1U << 31)
+#endif
+
+static char altstack[65536] __attribute__((aligned(16)));
+
+/* sigaltstack(new, old) made with the stack pointer at `sp`, as a handler running on the
+ * alternate stack would; the raw result (-errno on failure). */
+static long sigaltstack_at(void *sp, const stack_t *new, stack_t *old) {
+    long ret;
+    __asm__ volatile("mov %%rsp, %%r12\n\t"
+                     "mov %[sp], %%rsp\n\t"
+                     "syscall\n\t"
+                     "mov %%r12, %%rsp\n\t"
+                     : "=a"(ret)
+                     : "0"((long)SYS_sigaltstack), "D"(new), "S"(old), [sp] "r"(sp)
+                     : "rcx", "r11", "r12", "memory");
+    return ret;
+}
+
+/* A new process has none: "SS_DISABLE The alternate signal stack is disabled." */
+TEST(altstack_initially_disabled) {
+    stack_t old;
+    memset(&old, 0xa5, sizeof old);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK_EQ(old.ss_flags, SS_DISABLE);
+    CHECK_EQ(old.ss_size, 0);
+}
+
+TEST(altstack_set_query_disable) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 0, .ss_size = sizeof altstack};
+    stack_t old;
+    CHECK_EQ(sigaltstack(&ss, &old), 0);
+    CHECK_EQ(old.ss_flags, SS_DISABLE);
+    memset(&old, 0xa5, sizeof old);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK(old.ss_sp == altstack);
+    CHECK_EQ(old.ss_size, sizeof altstack);
+    CHECK_EQ(old.ss_flags, 0);
+    stack_t off = {.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+    CHECK_EQ(sigaltstack(&off, &old), 0);
+    CHECK(old.ss_sp == altstack);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK_EQ(old.ss_flags, SS_DISABLE);
+    CHECK_EQ(old.ss_size, 0);
+    CHECK(old.ss_sp == NULL);
+}
+
+/* "ENOMEM The specified size of the new alternate signal stack ss.ss_size was less than
+ * MINSIGSTKSZ." */
+TEST(altstack_too_small_is_enomem) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 0, .ss_size = 2047};
+    CHECK_ERR(sigaltstack(&ss, NULL), ENOMEM);
+    ss.ss_size = 2048;
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    /* A disabled stack needs no size. */
+    stack_t off = {.ss_sp = altstack, .ss_flags = SS_DISABLE, .ss_size = 1};
+    CHECK_EQ(sigaltstack(&off, NULL), 0);
+}
+
+/* "EINVAL ss is not NULL and the ss_flags field contains a nonzero value other than
+ * SS_DISABLE": SS_ONSTACK (ignored) and SS_AUTODISARM are allowed too. */
+TEST(altstack_flags) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 4, .ss_size = sizeof altstack};
+    CHECK_ERR(sigaltstack(&ss, NULL), EINVAL);
+    ss.ss_flags = SS_ONSTACK | SS_DISABLE;
+    CHECK_ERR(sigaltstack(&ss, NULL), EINVAL);
+    stack_t old;
+    ss.ss_flags = SS_ONSTACK;
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK_EQ(old.ss_flags, 0);
+    ss.ss_flags = SS_AUTODISARM;
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK_EQ((unsigned)old.ss_flags, SS_AUTODISARM);
+}
+
+/* While running on the stack, the query says SS_ONSTACK and a change is "EPERM An attempt
+ * was made to change the alternate signal stack while it was active" -- unless it was set
+ * with SS_AUTODISARM. */
+TEST(altstack_in_use_is_eperm) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 0, .ss_size = sizeof altstack};
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    void *on = altstack + sizeof altstack - 512;
+    stack_t old;
+    memset(&old, 0xa5, sizeof old);
+    CHECK_EQ(sigaltstack_at(on, NULL, &old), 0);
+    CHECK_EQ(old.ss_flags, SS_ONSTACK);
+    stack_t other = {.ss_sp = altstack, .ss_flags = 0, .ss_size = 8192};
+    CHECK_EQ(sigaltstack_at(on, &other, NULL), -EPERM);
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK_EQ(old.ss_size, sizeof altstack);
+    ss.ss_flags = SS_AUTODISARM;
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    CHECK_EQ(sigaltstack_at(on, NULL, &old), 0);
+    CHECK_EQ((unsigned)old.ss_flags, SS_AUTODISARM);
+    CHECK_EQ(sigaltstack_at(on, &other, NULL), 0);
+}
+
+TEST(altstack_bad_pointers_are_efault) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 0, .ss_size = sizeof altstack};
+    CHECK_ERR(syscall(SYS_sigaltstack, (void *)1, NULL), EFAULT);
+    CHECK_ERR(syscall(SYS_sigaltstack, NULL, (void *)1), EFAULT);
+    /* The new stack is set even when the old one cannot be written back. */
+    CHECK_ERR(syscall(SYS_sigaltstack, &ss, (void *)1), EFAULT);
+    stack_t old;
+    CHECK_EQ(sigaltstack(NULL, &old), 0);
+    CHECK(old.ss_sp == altstack);
+}
+
+/* "A child created via fork(2) inherits a copy of its parent's alternate signal stack
+ * settings." */
+TEST(altstack_inherited_by_fork) {
+    stack_t ss = {.ss_sp = altstack, .ss_flags = 0, .ss_size = sizeof altstack};
+    CHECK_EQ(sigaltstack(&ss, NULL), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        stack_t old;
+        int ok = sigaltstack(NULL, &old) == 0 && old.ss_sp == altstack &&
+                 old.ss_size == sizeof altstack && old.ss_flags == 0;
+        _exit(ok ? 0 : 1);
+    }
+    CHECK(child > 0);
+    int status;
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }

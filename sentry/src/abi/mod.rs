@@ -252,6 +252,59 @@ pub struct Winsize {
     pub ypixel: u16,
 }
 
+/// `struct sysinfo` on x86_64. The padding Linux leaves implicit is spelled out.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Sysinfo {
+    pub uptime: i64,
+    pub loads: [u64; 3],
+    pub totalram: u64,
+    pub freeram: u64,
+    pub sharedram: u64,
+    pub bufferram: u64,
+    pub totalswap: u64,
+    pub freeswap: u64,
+    pub procs: u16,
+    pub pad: u16,
+    pub pad1: u32,
+    pub totalhigh: u64,
+    pub freehigh: u64,
+    pub mem_unit: u32,
+    pub pad2: u32,
+}
+
+/// `struct rusage`: user and system time, then 14 longs of counters (ru_maxrss first).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Rusage {
+    pub utime: Timeval,
+    pub stime: Timeval,
+    pub counters: [i64; 14],
+}
+
+/// `struct tms` (times(2)), in clock ticks.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Tms {
+    pub utime: i64,
+    pub stime: i64,
+    pub cutime: i64,
+    pub cstime: i64,
+}
+
+/// `stack_t` (sigaltstack).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct StackT {
+    pub sp: u64,
+    pub flags: i32,
+    pub pad: u32,
+    pub size: u64,
+}
+
+/// Clock ticks per second as the guest counts them (USER_HZ, AT_CLKTCK).
+pub const USER_HZ: u64 = 100;
+
 // Auxiliary vector keys (include/uapi/linux/auxvec.h).
 pub const AT_NULL: u64 = 0;
 pub const AT_PHDR: u64 = 3;
@@ -389,8 +442,14 @@ pub const ARCH_GET_GS: u64 = 0x1004;
 pub const ARCH_GET_CPUID: u64 = 0x1011;
 pub const ARCH_SET_CPUID: u64 = 0x1012;
 
+pub const PR_SET_PDEATHSIG: u64 = 1;
+pub const PR_GET_PDEATHSIG: u64 = 2;
+pub const PR_GET_DUMPABLE: u64 = 3;
+pub const PR_SET_DUMPABLE: u64 = 4;
 pub const PR_SET_NAME: u64 = 15;
 pub const PR_GET_NAME: u64 = 16;
+pub const PR_SET_NO_NEW_PRIVS: u64 = 38;
+pub const PR_GET_NO_NEW_PRIVS: u64 = 39;
 
 pub const SIG_BLOCK: u64 = 0;
 pub const SIG_UNBLOCK: u64 = 1;
@@ -427,3 +486,33 @@ pub const RLIMIT_MSGQUEUE: u64 = 12;
 pub const RLIMIT_NICE: u64 = 13;
 pub const RLIMIT_RTPRIO: u64 = 14;
 pub const RLIMIT_RTTIME: u64 = 15;
+
+pub const RUSAGE_SELF: u64 = 0;
+pub const RUSAGE_CHILDREN: u64 = -1i64 as u64;
+pub const RUSAGE_THREAD: u64 = 1;
+
+pub const PRIO_PROCESS: u64 = 0;
+pub const PRIO_PGRP: u64 = 1;
+pub const PRIO_USER: u64 = 2;
+
+pub const SCHED_NORMAL: u64 = 0;
+pub const SCHED_FIFO: u64 = 1;
+pub const SCHED_RR: u64 = 2;
+pub const SCHED_BATCH: u64 = 3;
+pub const SCHED_IDLE: u64 = 5;
+pub const SCHED_DEADLINE: u64 = 6;
+pub const SCHED_RESET_ON_FORK: u64 = 0x4000_0000;
+
+pub const POSIX_FADV_NORMAL: u64 = 0;
+pub const POSIX_FADV_RANDOM: u64 = 1;
+pub const POSIX_FADV_SEQUENTIAL: u64 = 2;
+pub const POSIX_FADV_WILLNEED: u64 = 3;
+pub const POSIX_FADV_DONTNEED: u64 = 4;
+pub const POSIX_FADV_NOREUSE: u64 = 5;
+
+pub const XATTR_CREATE: u64 = 1;
+pub const XATTR_REPLACE: u64 = 2;
+
+pub const SS_ONSTACK: u64 = 1;
+pub const SS_DISABLE: u64 = 2;
+pub const SS_AUTODISARM: u64 = 1 << 31;

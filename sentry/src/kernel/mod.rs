@@ -17,7 +17,10 @@ use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WR
 use crate::vfs::{Location, MountTable, OpenFile};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
-pub use task::{entry_regs, Credentials, Forked, ProcessView, Task, ThreadGroup, VforkDone};
+pub use task::{
+    entry_regs, Credentials, Forked, ProcessView, SchedAttrs, SignalStack, Task, ThreadGroup,
+    VforkDone,
+};
 
 /// The task a Sentry thread runs: each task is served by a host thread of its own, so
 /// "who is asking" (for /proc/self) is a property of the thread.
@@ -374,6 +377,19 @@ impl Kernel {
         read_only: bool,
     ) -> Result<(), Errno> {
         crate::fs::mount_at(&self.mounts, &self.root, path, fs_root, fs_type, read_only).map(drop)
+    }
+
+    /// The guest's memory as /proc/meminfo and sysinfo(2) show it: the total (the host's,
+    /// or the memory file's size if that is smaller) and how much of it guests hold.
+    pub fn memory_usage(&self) -> (u64, u64) {
+        let total = if self.host.mem_total > 0 {
+            self.host.mem_total.min(self.memory.size())
+        } else {
+            self.memory.size()
+        };
+        // What the sandbox's memory holds now: pages of the memory file that exist.
+        let used = self.memory.resident(0, self.memory.size());
+        (total, used.min(total))
     }
 
     /// Logs, once per number, that the guest used a system call the Sentry does not serve.

@@ -222,7 +222,14 @@ impl ProcessTable {
             }
             if let Some(exited) = found {
                 if !options.no_reap {
-                    tree.processes.remove(&exited.pid);
+                    // The parent takes over the CPU time of the child and of the children
+                    // it reaped (RUSAGE_CHILDREN).
+                    if let Some(child) = tree.processes.remove(&exited.pid) {
+                        let inherited = exited.cpu + *child.tg.children_cpu();
+                        if let Some(parent) = tree.processes.get(&waiter) {
+                            *parent.tg.children_cpu() += inherited;
+                        }
+                    }
                 }
                 return Ok(Some(exited));
             }

@@ -1,7 +1,8 @@
 //! Tasks (guest threads) and thread groups (guest processes), and the task loop.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use platform::{Context, Event, Regs, SignalInfo};
 
@@ -48,7 +49,50 @@ pub struct ThreadGroup {
     pub actions: Mutex<[SigAction; NSIG as usize]>,
     /// When the process was created (fork), for /proc/PID/stat's starttime.
     pub started: Instant,
+    /// How it asked to be scheduled.
+    pub sched: Mutex<SchedAttrs>,
+    /// PR_SET_DUMPABLE (a property of the address space in Linux: kept across fork, set
+    /// again by execve).
+    pub dumpable: AtomicBool,
+    /// CPU time of the children it has reaped, and of the children they reaped (the
+    /// RUSAGE_CHILDREN and tms_cutime totals).
+    pub children_cpu: Mutex<Duration>,
     view: Mutex<ProcessView>,
+}
+
+/// How a process asked to be scheduled: what sched_setscheduler, setpriority and
+/// sched_setaffinity set. The host runs the Sentry's threads as it likes; these values are
+/// kept and reported back, and the affinity decides which CPU numbers the guest is shown.
+/// (Linux keeps them per thread; with one thread per process they are kept per process,
+/// where another process can find them by pid.)
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedAttrs {
+    /// SCHED_NORMAL, SCHED_FIFO, SCHED_RR, SCHED_BATCH or SCHED_IDLE.
+    pub policy: u64,
+    /// The real-time priority: 1..=99 under SCHED_FIFO and SCHED_RR, else 0.
+    pub priority: u32,
+    /// SCHED_RESET_ON_FORK: children start with the default policy and a nice of at least 0.
+    pub reset_on_fork: bool,
+    /// The nice value, -20..=19.
+    pub nice: i32,
+    /// The CPUs it may run on (bit n for CPU n), or None for every CPU of the sandbox.
+    pub affinity: Option<Vec<u8>>,
+}
+
+impl SchedAttrs {
+    /// What a child forked from a process with these attributes starts with.
+    fn for_child(&self) -> SchedAttrs {
+        let mut child = self.clone();
+        if self.reset_on_fork {
+            if matches!(self.policy, SCHED_FIFO | SCHED_RR) {
+                child.policy = SCHED_NORMAL;
+                child.priority = 0;
+            }
+            child.nice = child.nice.max(0);
+            child.reset_on_fork = false;
+        }
+        child
+    }
 }
 
 /// What other tasks and /proc may see of a process. Its task keeps this current
@@ -74,6 +118,9 @@ impl ThreadGroup {
             rlimits: Mutex::new(rlimits),
             actions: Mutex::new([SigAction::default(); NSIG as usize]),
             started: Instant::now(),
+            sched: Mutex::new(SchedAttrs::default()),
+            dumpable: AtomicBool::new(true),
+            children_cpu: Mutex::new(Duration::ZERO),
             view: Mutex::new(ProcessView {
                 exe,
                 ..ProcessView::default()
@@ -81,7 +128,8 @@ impl ThreadGroup {
         }
     }
 
-    /// A child forked from `self`: the same limits, signal dispositions and executable.
+    /// A child forked from `self`: the same limits, signal dispositions, scheduling and
+    /// executable.
     pub fn fork(&self, pid: i32) -> ThreadGroup {
         let view = self.view();
         ThreadGroup {
@@ -89,6 +137,9 @@ impl ThreadGroup {
             rlimits: Mutex::new(*self.rlimits()),
             actions: Mutex::new(*self.actions()),
             started: Instant::now(),
+            sched: Mutex::new(self.sched().for_child()),
+            dumpable: AtomicBool::new(self.dumpable.load(Ordering::Relaxed)),
+            children_cpu: Mutex::new(Duration::ZERO),
             view: Mutex::new(ProcessView {
                 exe: view.exe,
                 exe_file: view.exe_file,
@@ -130,6 +181,14 @@ impl ThreadGroup {
     pub fn actions(&self) -> MutexGuard<'_, [SigAction; NSIG as usize]> {
         self.actions.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    pub fn sched(&self) -> MutexGuard<'_, SchedAttrs> {
+        self.sched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn children_cpu(&self) -> MutexGuard<'_, Duration> {
+        self.children_cpu.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A guest thread, run by one Sentry host thread. Its fields are private to that thread.
@@ -152,6 +211,12 @@ pub struct Task {
     pub rseq: Option<(u64, u32, u32)>,
     /// The thread's name (prctl PR_SET_NAME), NUL-padded.
     pub comm: [u8; 16],
+    /// The alternate signal stack (sigaltstack): where handlers would run with SA_ONSTACK.
+    pub sigaltstack: SignalStack,
+    /// PR_SET_PDEATHSIG: the signal asked for when the parent dies (0 for none).
+    pub pdeath_signal: i32,
+    /// PR_SET_NO_NEW_PRIVS: once set, never cleared, and inherited by children.
+    pub no_new_privs: bool,
     /// Set when the task has exited; the loop stops.
     pub exit: Option<ExitStatus>,
     /// For a child of vfork: the parent waits on this until the child execs or exits.
@@ -160,6 +225,22 @@ pub struct Task {
     /// before each call.
     pub suppress_sigpipe: bool,
     context: Box<dyn Context>,
+}
+
+/// An alternate signal stack as sigaltstack(2) sets it; size 0 means none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SignalStack {
+    pub sp: u64,
+    pub size: u64,
+    /// The ss_flags it was set with (of which SS_AUTODISARM matters afterwards).
+    pub flags: u32,
+}
+
+impl SignalStack {
+    /// Whether `sp` lies on this stack (Linux's on_sig_stack): never, with SS_AUTODISARM.
+    pub fn contains(&self, sp: u64) -> bool {
+        self.flags & SS_AUTODISARM as u32 == 0 && sp > self.sp && sp - self.sp <= self.size
+    }
 }
 
 /// A vfork parent's wait for its child to let go of it (by execve or exit).
@@ -208,6 +289,9 @@ impl Task {
             robust_list: (0, 0),
             rseq: None,
             comm: [0; 16],
+            sigaltstack: SignalStack::default(),
+            pdeath_signal: 0,
+            no_new_privs: false,
             exit: None,
             vfork_done: None,
             suppress_sigpipe: false,
@@ -342,10 +426,17 @@ impl Task {
 
     /// CPU time this task has used: guest code plus the Sentry's work on its behalf.
     pub fn cpu_time(&self) -> std::time::Duration {
+        let (user, system) = self.cpu_times();
+        user + system
+    }
+
+    /// CPU time this task has used, as user time (guest code) and system time (the
+    /// Sentry's work on its behalf, which is the guest's kernel).
+    pub fn cpu_times(&self) -> (Duration, Duration) {
         let sentry = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
-            .map(|t| std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+            .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
             .unwrap_or_default();
-        self.context.cpu_time() + sentry
+        (self.context.cpu_time(), sentry)
     }
 
     /// Serves the system call in the registers and stores its result in rax.
@@ -444,6 +535,8 @@ pub struct Forked {
     pub signal_mask: SigSet,
     pub comm: [u8; 16],
     pub rseq: Option<(u64, u32, u32)>,
+    pub sigaltstack: SignalStack,
+    pub no_new_privs: bool,
     /// CLONE_CHILD_SETTID: where the child's tid is written in its own memory.
     pub set_child_tid: u64,
     /// CLONE_CHILD_CLEARTID.
@@ -497,6 +590,8 @@ impl Kernel {
         task.signal_mask = child.signal_mask;
         task.comm = child.comm;
         task.rseq = child.rseq;
+        task.sigaltstack = child.sigaltstack;
+        task.no_new_privs = child.no_new_privs;
         task.clear_child_tid = child.clear_child_tid;
         task.vfork_done = child.vfork_done;
         if child.set_child_tid != 0 {
@@ -551,5 +646,53 @@ fn zero_regs() -> Regs {
         es: 0,
         fs: 0,
         gs: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_on_fork_gives_children_the_default_policy() {
+        let parent = SchedAttrs {
+            policy: SCHED_FIFO,
+            priority: 10,
+            reset_on_fork: true,
+            nice: -5,
+            affinity: Some(vec![1]),
+        };
+        let child = parent.for_child();
+        assert_eq!(child.policy, SCHED_NORMAL);
+        assert_eq!(child.priority, 0);
+        assert_eq!(child.nice, 0);
+        assert!(!child.reset_on_fork);
+        assert_eq!(child.affinity, Some(vec![1]));
+        let plain = SchedAttrs {
+            policy: SCHED_BATCH,
+            nice: -3,
+            ..SchedAttrs::default()
+        };
+        assert_eq!(plain.for_child(), plain);
+    }
+
+    #[test]
+    fn signal_stack_contains_its_range_unless_autodisarm() {
+        let stack = SignalStack {
+            sp: 0x1000,
+            size: 0x1000,
+            flags: 0,
+        };
+        // The stack grows down from sp + size: its base itself is outside.
+        assert!(!stack.contains(0x1000));
+        assert!(stack.contains(0x1001));
+        assert!(stack.contains(0x2000));
+        assert!(!stack.contains(0x2001));
+        assert!(!SignalStack::default().contains(0x10));
+        let disarming = SignalStack {
+            flags: SS_AUTODISARM as u32,
+            ..stack
+        };
+        assert!(!disarming.contains(0x1800));
     }
 }

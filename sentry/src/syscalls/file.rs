@@ -76,7 +76,7 @@ pub(super) fn nofile_limit(t: &Task) -> u64 {
 
 /// The file open at `fd` for I/O: EBADF for O_PATH descriptors, which allow none (what
 /// Linux's fdget refuses).
-fn io_file(t: &Task, fd: u64) -> Result<Arc<OpenFile>, Errno> {
+pub(super) fn io_file(t: &Task, fd: u64) -> Result<Arc<OpenFile>, Errno> {
     let file = t.fds.get(fd)?;
     if file.flags() & O_PATH != 0 {
         return Err(Errno::EBADF);
@@ -1130,6 +1130,26 @@ pub fn fallocate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         _ => return Err(Errno::EOPNOTSUPP),
     }
     Ok(0)
+}
+
+/// fadvise64(2): advice on how a file will be read, with the checks of Linux's
+/// generic_fadvise (a pipe or fifo is ESPIPE, a negative length or unknown advice EINVAL).
+/// The Sentry keeps no page cache for the advice to tune, so valid advice changes nothing,
+/// as in Linux for files without one.
+pub fn fadvise64(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [fd, _offset, len, advice, ..] = *a;
+    let file = io_file(t, fd)?;
+    if file.attr()?.file_type() == Some(FileType::Fifo) {
+        return Err(Errno::ESPIPE);
+    }
+    if (len as i64) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    // The advice is an int: the upper half of the register is ignored.
+    match advice as u32 as u64 {
+        POSIX_FADV_NORMAL..=POSIX_FADV_NOREUSE => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
 }
 
 /// sync(2): sandbox memory needs no flushing, and the gofer's host files are the host's

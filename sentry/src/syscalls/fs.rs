@@ -78,12 +78,12 @@ pub(super) fn check_writable_mount(location: Option<&Location>) -> Result<(), Er
 }
 
 const MAY_EXEC: u32 = 1;
-const MAY_WRITE: u32 = 2;
-const MAY_READ: u32 = 4;
+pub(super) const MAY_WRITE: u32 = 2;
+pub(super) const MAY_READ: u32 = 4;
 
 /// Whether the caller may access a file with these attributes, by its mode bits (as
 /// Linux's generic_permission; root passes everything but needs one x bit to execute a file).
-fn permitted(t: &Task, attr: &Attr, want: u32, real_ids: bool) -> bool {
+pub(super) fn permitted(t: &Task, attr: &Attr, want: u32, real_ids: bool) -> bool {
     let (uid, gid) = if real_ids {
         (t.creds.uid, t.creds.gid)
     } else {

@@ -260,6 +260,8 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
         signal_mask: t.signal_mask,
         comm: t.comm,
         rseq: t.rseq,
+        sigaltstack: t.sigaltstack,
+        no_new_privs: t.no_new_privs,
         set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
             args.child_tid
         } else {
@@ -378,6 +380,10 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     // TODO(issue 5): unshare it first when a CLONE_FILES sibling shares it.
     t.fds.close_on_exec();
     reset_signal_handlers(t);
+    // A new image has no alternate signal stack, and its memory is dumpable again.
+    t.sigaltstack = Default::default();
+    t.tg.dumpable
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     t.rseq = None;
     t.robust_list = (0, 0);
     t.clear_child_tid = 0;
@@ -517,15 +523,6 @@ fn wait_status(status: ExitStatus) -> i32 {
         ExitStatus::Exited(code) => (code as i32) << 8,
         ExitStatus::Signaled(sig) => sig & 0x7f,
     }
-}
-
-/// `struct rusage`: user and system time, then 14 longs of counters.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
-pub struct Rusage {
-    pub utime: Timeval,
-    pub stime: Timeval,
-    pub counters: [i64; 14],
 }
 
 fn rusage_of(exited: &Exited) -> Rusage {

@@ -10,10 +10,12 @@ mod futex;
 mod lifecycle;
 mod mm;
 mod process;
+mod sched;
 mod signal;
 mod sys;
 pub(crate) mod table;
 mod time;
+mod xattr;
 
 use std::sync::LazyLock;
 

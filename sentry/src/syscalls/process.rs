@@ -1,4 +1,8 @@
-//! Process and thread system calls: identity, thread-local state, limits, affinity.
+//! Process and thread system calls: identity, thread-local state, prctl, limits, resource
+//! usage.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use crate::abi::*;
 use crate::kernel::Task;
@@ -130,7 +134,7 @@ pub fn rseq(t: &mut Task, a: &[u64; 6]) -> SysResult {
         return Err(Errno::EINVAL);
     }
     t.mm.check_access(addr, len as u64, true)?;
-    let cpu = nix::sched::sched_getcpu().unwrap_or(0) as u32;
+    let cpu = super::sched::current_cpu(t);
     // cpu_id_start and cpu_id, then node_id and mm_cid.
     t.mm.write_obj(addr, &[cpu, cpu])?;
     t.mm.write_obj(addr + 20, &[0u32, 0u32])?;
@@ -159,8 +163,37 @@ pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
 }
 
+/// prctl(2): the thread's name, the parent-death signal, dumpability and no_new_privs.
+/// The last three are recorded for what reads them (signal delivery, /proc ownership,
+/// execve of set-user-ID programs), as Linux keeps them.
 pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    match a[0] as u32 as u64 {
+    let [option, arg2, arg3, arg4, arg5, _] = *a;
+    match option as u32 as u64 {
+        // arg2 is an unsigned long: any signal number up to 64, or 0 for none.
+        PR_SET_PDEATHSIG if arg2 > NSIG as u64 => Err(Errno::EINVAL),
+        PR_SET_PDEATHSIG => {
+            t.pdeath_signal = arg2 as i32;
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => t.mm.write_obj(arg2, &t.pdeath_signal).map(|()| 0),
+        PR_GET_DUMPABLE => Ok(u64::from(t.tg.dumpable.load(Ordering::Relaxed))),
+        // SUID_DUMP_DISABLE or SUID_DUMP_USER (SUID_DUMP_ROOT cannot be asked for).
+        PR_SET_DUMPABLE if arg2 > 1 => Err(Errno::EINVAL),
+        PR_SET_DUMPABLE => {
+            t.tg.dumpable.store(arg2 == 1, Ordering::Relaxed);
+            Ok(0)
+        }
+        PR_SET_NO_NEW_PRIVS if arg2 != 1 || arg3 != 0 || arg4 != 0 || arg5 != 0 => {
+            Err(Errno::EINVAL)
+        }
+        PR_SET_NO_NEW_PRIVS => {
+            t.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS if arg2 != 0 || arg3 != 0 || arg4 != 0 || arg5 != 0 => {
+            Err(Errno::EINVAL)
+        }
+        PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.no_new_privs)),
         PR_SET_NAME => {
             // Like strncpy_from_user(comm, name, 15): stop at a NUL or after 15 bytes.
             let mut name = Vec::with_capacity(15);
@@ -229,22 +262,8 @@ pub fn setrlimit(t: &mut Task, a: &[u64; 6]) -> SysResult {
     prlimit64(t, &[0, a[0], a[1], 0, 0, 0])
 }
 
-pub fn sched_getaffinity(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let [pid, len, mask, ..] = *a;
-    let len = len as u32 as u64;
-    if pid as i32 != 0 && pid as i32 != t.tid {
-        return Err(Errno::ESRCH);
-    }
-    let cpus = &t.kernel.host.cpu_mask;
-    if !len.is_multiple_of(8) || (len as usize) < cpus.len() {
-        return Err(Errno::EINVAL);
-    }
-    t.mm.copy_out(mask, cpus)?;
-    Ok(cpus.len() as u64)
-}
-
 pub fn getcpu(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    let cpu = nix::sched::sched_getcpu().unwrap_or(0) as u32;
+    let cpu = super::sched::current_cpu(t);
     if a[0] != 0 {
         t.mm.write_obj(a[0], &cpu)?;
     }
@@ -252,4 +271,65 @@ pub fn getcpu(t: &mut Task, a: &[u64; 6]) -> SysResult {
         t.mm.write_obj(a[1], &0u32)?;
     }
     Ok(0)
+}
+
+fn timeval(d: Duration) -> Timeval {
+    Timeval {
+        tv_sec: d.as_secs() as i64,
+        tv_usec: d.subsec_micros() as i64,
+    }
+}
+
+/// Clock ticks (USER_HZ) in `d`.
+fn ticks(d: Duration) -> i64 {
+    (d.as_millis() * USER_HZ as u128 / 1000) as i64
+}
+
+/// The task's resident set in kilobytes (ru_maxrss). The peak is not tracked: the current
+/// size is reported, which is what the peak is at least.
+fn resident_kb(t: &Task) -> i64 {
+    let bytes: u64 = t.mm.resident(0, u64::MAX);
+    (bytes / 1024) as i64
+}
+
+/// getrusage(2): the caller's CPU time as user time (guest code) and system time (the
+/// Sentry serving it), or that of the children it has reaped (all counted as user time:
+/// a child's total is all that is kept). With one thread per process, RUSAGE_SELF and
+/// RUSAGE_THREAD agree. Fault and switch counters are not kept (0).
+pub fn getrusage(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let usage = match a[0] as i32 as i64 as u64 {
+        RUSAGE_SELF | RUSAGE_THREAD => {
+            let (user, system) = t.cpu_times();
+            let mut counters = [0; 14];
+            counters[0] = resident_kb(t);
+            Rusage {
+                utime: timeval(user),
+                stime: timeval(system),
+                counters,
+            }
+        }
+        RUSAGE_CHILDREN => Rusage {
+            utime: timeval(*t.tg.children_cpu()),
+            ..Rusage::default()
+        },
+        _ => return Err(Errno::EINVAL),
+    };
+    t.mm.write_obj(a[1], &usage)?;
+    Ok(0)
+}
+
+/// times(2): the CPU times of getrusage in clock ticks; returns the ticks since the sandbox
+/// booted. A NULL buffer only asks for that.
+pub fn times(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    if a[0] != 0 {
+        let (user, system) = t.cpu_times();
+        let tms = Tms {
+            utime: ticks(user),
+            stime: ticks(system),
+            cutime: ticks(*t.tg.children_cpu()),
+            cstime: 0,
+        };
+        t.mm.write_obj(a[0], &tms)?;
+    }
+    Ok(ticks(t.kernel.started.elapsed()) as u64)
 }

@@ -1,8 +1,9 @@
-//! Signal dispositions and masks. They are recorded exactly as Linux would keep them;
-//! delivering signals to handlers arrives with the process and signal work.
+//! Signal dispositions, masks and the alternate signal stack. They are recorded exactly as
+//! Linux would keep them; delivering signals to handlers arrives with the process and
+//! signal work.
 
 use crate::abi::*;
-use crate::kernel::Task;
+use crate::kernel::{SignalStack, Task};
 
 pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [sig, act, oldact, sigsetsize, ..] = *a;
@@ -62,6 +63,70 @@ pub fn rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     if oldset != 0 {
         t.mm.write_obj(oldset, &old)?;
+    }
+    Ok(0)
+}
+
+/// The least size of an alternate signal stack (MINSIGSTKSZ on x86_64).
+const MINSIGSTKSZ: u64 = 2048;
+
+/// sigaltstack(2), as Linux's do_sigaltstack: the old stack is reported (SS_ONSTACK while
+/// the caller runs on it, SS_DISABLE when there is none); a new one cannot be set while on
+/// the current one (EPERM), must be at least MINSIGSTKSZ (ENOMEM), and its mode is 0,
+/// SS_ONSTACK or SS_DISABLE, with SS_AUTODISARM beside it.
+pub fn sigaltstack(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [new, old_addr, ..] = *a;
+    let new: Option<StackT> = if new != 0 {
+        Some(t.mm.read_obj(new)?)
+    } else {
+        None
+    };
+    let sp = t.regs.rsp;
+    let cur = t.sigaltstack;
+    let state = if cur.size == 0 {
+        SS_DISABLE
+    } else if cur.contains(sp) {
+        SS_ONSTACK
+    } else {
+        0
+    };
+    let old = StackT {
+        sp: cur.sp,
+        flags: (state | (cur.flags as u64 & SS_AUTODISARM)) as u32 as i32,
+        pad: 0,
+        size: cur.size,
+    };
+    if let Some(new) = new {
+        if cur.contains(sp) {
+            return Err(Errno::EPERM);
+        }
+        let flags = new.flags as u32;
+        let mode = flags as u64 & !SS_AUTODISARM;
+        if mode != 0 && mode != SS_ONSTACK && mode != SS_DISABLE {
+            return Err(Errno::EINVAL);
+        }
+        let unchanged = new.sp == cur.sp && new.size == cur.size && flags == cur.flags;
+        t.sigaltstack = if unchanged {
+            cur
+        } else if mode == SS_DISABLE {
+            SignalStack {
+                sp: 0,
+                size: 0,
+                flags,
+            }
+        } else {
+            if new.size < MINSIGSTKSZ {
+                return Err(Errno::ENOMEM);
+            }
+            SignalStack {
+                sp: new.sp,
+                size: new.size,
+                flags,
+            }
+        };
+    }
+    if old_addr != 0 {
+        t.mm.write_obj(old_addr, &old)?;
     }
     Ok(0)
 }

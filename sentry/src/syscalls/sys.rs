@@ -1,10 +1,30 @@
-//! System information: uname, getrandom.
+//! System information: uname, sysinfo, getrandom.
 
 use crate::abi::*;
 use crate::kernel::Task;
 
 pub fn uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.mm.write_obj(a[0], &t.kernel.host.utsname)?;
+    Ok(0)
+}
+
+/// sysinfo(2): the sandbox as /proc shows it. Uptime counts from the sandbox's boot
+/// (rounded up to the second, as Linux does), no load is measured (as /proc/loadavg), memory
+/// is /proc/meminfo's (no swap, buffers or shared memory are kept apart), and `procs` counts
+/// the sandbox's processes. Sizes are in bytes (mem_unit 1).
+pub fn sysinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let k = &t.kernel;
+    let up = k.started.elapsed();
+    let (total, used) = k.memory_usage();
+    let info = Sysinfo {
+        uptime: (up.as_secs() + u64::from(up.subsec_nanos() > 0)) as i64,
+        totalram: total,
+        freeram: total - used,
+        procs: k.processes.live().len().min(u16::MAX as usize) as u16,
+        mem_unit: 1,
+        ..Sysinfo::default()
+    };
+    t.mm.write_obj(a[0], &info)?;
     Ok(0)
 }
 
@@ -31,4 +51,17 @@ pub fn getrandom(t: &mut Task, a: &[u64; 6]) -> SysResult {
         done += n as u64;
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sysinfo_has_the_kernel_layout() {
+        assert_eq!(std::mem::size_of::<Sysinfo>(), 112);
+        assert_eq!(std::mem::offset_of!(Sysinfo, procs), 80);
+        assert_eq!(std::mem::offset_of!(Sysinfo, totalhigh), 88);
+        assert_eq!(std::mem::offset_of!(Sysinfo, mem_unit), 104);
+    }
 }

@@ -4,7 +4,9 @@
 use syscalls::Sysno;
 
 use super::Arg::*;
-use super::{file, fs, futex, lifecycle, mm, process, signal, sys, time, Arg, Ret, Syscall};
+use super::{
+    file, fs, futex, lifecycle, mm, process, sched, signal, sys, time, xattr, Arg, Ret, Syscall,
+};
 use crate::abi::*;
 
 macro_rules! sys {
@@ -60,6 +62,7 @@ pub static TABLE: &[Syscall] = &[
     sys!(fallocate, file::fallocate, [Fd, Flags(FALLOC), Dec, Dec]),
     sys!(getdents64, file::getdents64, [Fd, Ptr, Dec]),
     sys!(getdents, file::getdents_old, [Fd, Ptr, Dec]),
+    sys!(fadvise64, file::fadvise64, [Fd, Dec, Dec, Enum(FADVISE)]),
     // Paths (fs.rs).
     sys!(open, fs::open, [Str, Flags(OPEN_FLAGS), Oct]),
     sys!(openat, fs::openat, [Fd, Str, Flags(OPEN_FLAGS), Oct]),
@@ -104,6 +107,31 @@ pub static TABLE: &[Syscall] = &[
     sys!(fchown, fs::fchown, [Fd, Dec, Dec]),
     sys!(fchownat, fs::fchownat, [Fd, Str, Dec, Dec, Hex]),
     sys!(utimensat, fs::utimensat, [Fd, Str, Ptr, Hex]),
+    // Extended attributes (xattr.rs).
+    sys!(getxattr, xattr::getxattr, [Str, Str, Ptr, Dec]),
+    sys!(lgetxattr, xattr::lgetxattr, [Str, Str, Ptr, Dec]),
+    sys!(fgetxattr, xattr::fgetxattr, [Fd, Str, Ptr, Dec]),
+    sys!(
+        setxattr,
+        xattr::setxattr,
+        [Str, Str, InBuf(3), Dec, Flags(XATTR_FLAGS)]
+    ),
+    sys!(
+        lsetxattr,
+        xattr::lsetxattr,
+        [Str, Str, InBuf(3), Dec, Flags(XATTR_FLAGS)]
+    ),
+    sys!(
+        fsetxattr,
+        xattr::fsetxattr,
+        [Fd, Str, InBuf(3), Dec, Flags(XATTR_FLAGS)]
+    ),
+    sys!(listxattr, xattr::listxattr, [Str, OutBuf, Dec]),
+    sys!(llistxattr, xattr::llistxattr, [Str, OutBuf, Dec]),
+    sys!(flistxattr, xattr::flistxattr, [Fd, OutBuf, Dec]),
+    sys!(removexattr, xattr::removexattr, [Str, Str]),
+    sys!(lremovexattr, xattr::lremovexattr, [Str, Str]),
+    sys!(fremovexattr, xattr::fremovexattr, [Fd, Str]),
     // Memory (mm.rs).
     sys!(brk, mm::brk, [Hex], hex),
     sys!(
@@ -167,19 +195,46 @@ pub static TABLE: &[Syscall] = &[
     ),
     sys!(getrlimit, process::getrlimit, [Enum(RLIMITS), Ptr]),
     sys!(setrlimit, process::setrlimit, [Enum(RLIMITS), Ptr]),
-    sys!(
-        sched_getaffinity,
-        process::sched_getaffinity,
-        [Dec, Dec, Ptr]
-    ),
+    sys!(getrusage, process::getrusage, [Enum(RUSAGE), Ptr]),
+    sys!(times, process::times, [Ptr]),
     sys!(getcpu, process::getcpu, [Ptr, Ptr, Ptr]),
-    // Signals (signal.rs): dispositions and masks are recorded; delivery comes later.
+    // Scheduling (sched.rs).
+    sys!(sched_yield, sched::sched_yield, []),
+    sys!(sched_getaffinity, sched::sched_getaffinity, [Int, Dec, Ptr]),
+    sys!(sched_setaffinity, sched::sched_setaffinity, [Int, Dec, Ptr]),
+    sys!(sched_getscheduler, sched::sched_getscheduler, [Int]),
+    sys!(
+        sched_setscheduler,
+        sched::sched_setscheduler,
+        [Int, Enum(SCHED_POLICIES), Ptr]
+    ),
+    sys!(sched_getparam, sched::sched_getparam, [Int, Ptr]),
+    sys!(sched_setparam, sched::sched_setparam, [Int, Ptr]),
+    sys!(
+        sched_get_priority_max,
+        sched::sched_get_priority_max,
+        [Enum(SCHED_POLICIES)]
+    ),
+    sys!(
+        sched_get_priority_min,
+        sched::sched_get_priority_min,
+        [Enum(SCHED_POLICIES)]
+    ),
+    sys!(getpriority, sched::getpriority, [Enum(PRIO_WHICH), Int]),
+    sys!(
+        setpriority,
+        sched::setpriority,
+        [Enum(PRIO_WHICH), Int, Int]
+    ),
+    // Signals (signal.rs): dispositions, masks and the alternate stack are recorded; delivery
+    // comes later.
     sys!(rt_sigaction, signal::rt_sigaction, [Signal, Ptr, Ptr, Dec]),
     sys!(
         rt_sigprocmask,
         signal::rt_sigprocmask,
         [Enum(SIG_HOW), Ptr, Ptr, Dec]
     ),
+    sys!(sigaltstack, signal::sigaltstack, [Ptr, Ptr]),
     // Time (time.rs).
     sys!(clock_gettime, time::clock_gettime, [Enum(CLOCKS), Ptr]),
     sys!(clock_getres, time::clock_getres, [Enum(CLOCKS), Ptr]),
@@ -193,6 +248,7 @@ pub static TABLE: &[Syscall] = &[
     ),
     // System information (sys.rs).
     sys!(uname, sys::uname, [Ptr]),
+    sys!(sysinfo, sys::sysinfo, [Ptr]),
     sys!(getrandom, sys::getrandom, [Ptr, Dec, Flags(GRND)]),
 ];
 
@@ -279,7 +335,35 @@ const ARCH_PRCTL: &[(u64, &str)] = names![
     ARCH_GET_CPUID,
     ARCH_SET_CPUID,
 ];
-const PRCTL: &[(u64, &str)] = names![PR_SET_NAME, PR_GET_NAME];
+const PRCTL: &[(u64, &str)] = names![
+    PR_SET_PDEATHSIG,
+    PR_GET_PDEATHSIG,
+    PR_GET_DUMPABLE,
+    PR_SET_DUMPABLE,
+    PR_SET_NAME,
+    PR_GET_NAME,
+    PR_SET_NO_NEW_PRIVS,
+    PR_GET_NO_NEW_PRIVS,
+];
+const FADVISE: &[(u64, &str)] = names![
+    POSIX_FADV_NORMAL,
+    POSIX_FADV_RANDOM,
+    POSIX_FADV_SEQUENTIAL,
+    POSIX_FADV_WILLNEED,
+    POSIX_FADV_DONTNEED,
+    POSIX_FADV_NOREUSE,
+];
+const XATTR_FLAGS: &[(u64, &str)] = names![XATTR_CREATE, XATTR_REPLACE];
+const RUSAGE: &[(u64, &str)] = names![RUSAGE_SELF, RUSAGE_CHILDREN, RUSAGE_THREAD];
+const PRIO_WHICH: &[(u64, &str)] = names![PRIO_PROCESS, PRIO_PGRP, PRIO_USER];
+const SCHED_POLICIES: &[(u64, &str)] = names![
+    SCHED_NORMAL,
+    SCHED_FIFO,
+    SCHED_RR,
+    SCHED_BATCH,
+    SCHED_IDLE,
+    SCHED_DEADLINE,
+];
 const SIG_HOW: &[(u64, &str)] = names![SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK];
 const CLOCKS: &[(u64, &str)] = names![
     CLOCK_REALTIME,

@@ -377,6 +377,7 @@ pub(super) fn stat(p: &Proc) -> Result<Vec<u8>, Errno> {
     };
     let vm = f.vm.unwrap_or_default();
     let rss_limit = f.tg.rlimits()[RLIMIT_RSS as usize].cur;
+    let sched = f.tg.sched().clone();
     Ok(stat_text(&StatLine {
         pid: p.pid,
         comm: name_of(&f.view),
@@ -398,6 +399,9 @@ pub(super) fn stat(p: &Proc) -> Result<Vec<u8>, Errno> {
         args: arg_env.args,
         env: arg_env.env,
         exit_code,
+        nice: sched.nice,
+        rt_priority: sched.priority,
+        policy: sched.policy,
     }))
 }
 
@@ -423,6 +427,10 @@ pub(super) struct StatLine<'a> {
     pub args: (u64, u64),
     pub env: (u64, u64),
     pub exit_code: i32,
+    pub nice: i32,
+    /// The real-time priority (0 under the normal policies) and the SCHED_* policy.
+    pub rt_priority: u32,
+    pub policy: u64,
 }
 
 /// /proc/PID/stat: 52 fields on one line (Linux's do_task_stat). Times, faults and
@@ -433,8 +441,14 @@ pub(super) fn stat_text(s: &StatLine<'_>) -> Vec<u8> {
     out.extend_from_slice(s.comm);
     put!(out, ") {} {} {} {} ", s.state, s.ppid, s.pgid, s.sid);
     // tty_nr, tpgid, flags, minflt, cminflt, majflt, cmajflt, utime, stime, cutime, cstime,
-    // priority, nice.
-    put!(out, "0 -1 0 0 0 0 0 0 0 0 0 20 0 ");
+    // priority (Linux's task_prio: -1 - rt_priority for real-time tasks, else 20 + nice),
+    // nice.
+    let priority = if s.rt_priority > 0 {
+        -1 - s.rt_priority as i64
+    } else {
+        20 + i64::from(s.nice)
+    };
+    put!(out, "0 -1 0 0 0 0 0 0 0 0 0 {priority} {} ", s.nice);
     // num_threads, itrealvalue, starttime, vsize, rss, rsslim.
     put!(
         out,
@@ -458,7 +472,13 @@ pub(super) fn stat_text(s: &StatLine<'_>) -> Vec<u8> {
     );
     // exit_signal, processor, rt_priority, policy, delayacct_blkio_ticks, guest_time,
     // cguest_time, start_data, end_data.
-    put!(out, "{} 0 0 0 0 0 0 0 0 ", s.exit_signal);
+    put!(
+        out,
+        "{} 0 {} {} 0 0 0 0 0 ",
+        s.exit_signal,
+        s.rt_priority,
+        s.policy
+    );
     // start_brk, arg_start, arg_end, env_start, env_end, exit_code.
     put!(
         out,
@@ -511,6 +531,11 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
         .unwrap_or(0);
     let fd_size = (highest_fd.max(0) as u64 + 1).next_power_of_two().max(64);
     let limits = *f.tg.rlimits();
+    let affinity =
+        f.tg.sched()
+            .affinity
+            .clone()
+            .unwrap_or_else(|| f.kernel.host.cpu_mask.clone());
     let caps = if creds.euid == 0 { ALL_CAPS } else { 0 };
     let permitted = if creds.uid == 0 || creds.euid == 0 {
         ALL_CAPS
@@ -535,7 +560,7 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
         caught,
         cap_permitted: permitted,
         cap_effective: caps,
-        cpus: &f.kernel.host.cpu_mask,
+        cpus: &affinity,
     }))
 }
 
@@ -922,6 +947,9 @@ mod tests {
             args: (10, 20),
             env: (20, 30),
             exit_code: 0,
+            nice: 5,
+            rt_priority: 0,
+            policy: 3,
         });
         let text = String::from_utf8(line).unwrap();
         assert!(text.starts_with("7 (a) b) S 1 7 1 0 -1 0 "));
@@ -934,6 +962,10 @@ mod tests {
         assert_eq!(fields[25 - 3], "18446744073709551615"); // rsslim
         assert_eq!(fields[33 - 3], "4096"); // sigignore
         assert_eq!(fields[38 - 3], "17"); // exit_signal
+        assert_eq!(fields[18 - 3], "25"); // priority
+        assert_eq!(fields[19 - 3], "5"); // nice
+        assert_eq!(fields[40 - 3], "0"); // rt_priority
+        assert_eq!(fields[41 - 3], "3"); // policy
     }
 
     #[test]

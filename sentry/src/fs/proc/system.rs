@@ -32,15 +32,12 @@ pub(super) fn loadavg_text(total: usize, last_pid: i32) -> Vec<u8> {
 }
 
 pub(super) fn meminfo(k: &Kernel) -> Result<Vec<u8>, Errno> {
-    let total = if k.host.mem_total > 0 {
-        k.host.mem_total.min(k.memory.size())
-    } else {
-        k.memory.size()
-    };
-    // What the sandbox's memory holds now: pages of the memory file that exist.
-    let used = k.memory.resident(0, k.memory.size());
-    let cached = crate::mm::page_cache::total_cached();
-    Ok(meminfo_text(total, used, cached))
+    let (total, used) = k.memory_usage();
+    Ok(meminfo_text(
+        total,
+        used,
+        crate::mm::page_cache::total_cached(),
+    ))
 }
 
 /// /proc/meminfo with Linux 6's fields: `total` bytes of which guests hold `used`,
