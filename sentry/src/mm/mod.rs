@@ -238,11 +238,7 @@ impl MemoryManager {
         let mut mapping = Mapping::anonymous(prot);
         if shared {
             mapping.shared = true;
-            mapping.source = Source::Cache {
-                cache: PageCache::anonymous(&self.file),
-                offset: 0,
-                file: None,
-            };
+            mapping.source = Source::shared_anonymous(&self.file);
         }
         self.map(placement, len, mapping)
     }
@@ -1025,7 +1021,10 @@ impl MemoryManager {
                     }
                     if pma.writable {
                         pma.writable = false;
-                        protect.push((pma.start, pma.end));
+                        match protect.last_mut() {
+                            Some(last) if last.1 == pma.start => last.1 = pma.end,
+                            _ => protect.push((pma.start, pma.end)),
+                        }
                         state.pmas.carve(pma.start, pma.end);
                         state.pmas.insert(pma.clone());
                     }
@@ -1035,13 +1034,7 @@ impl MemoryManager {
         }
         // The parent's writable private pages become read-only until written again.
         for (start, end) in protect {
-            if let Some(vma) = state.vmas.get(start) {
-                let prot = vma.prot & !PROT_WRITE;
-                if let Err(e) = self.space.protect(start, end - start, prot) {
-                    log::warn!("protecting memory for copy-on-write failed: {e}");
-                    return Err(Errno::ENOMEM);
-                }
-            }
+            self.sync_protection(&state, start, end)?;
         }
         Ok(ForkedMemory {
             state: child,
@@ -1148,7 +1141,7 @@ impl MemoryManager {
         };
         // The moved mapping: the old one from `old`, longer or shorter.
         let keep = old_len.min(new_len);
-        let mut moved = vma.slice(old, old + keep.max(PAGE_SIZE).min(vma.end - old));
+        let mut moved = vma.slice(old, vma.end);
         moved.start = target;
         moved.end = target + new_len;
         if old_len > new_len || flags & DONTUNMAP != 0 {

@@ -199,6 +199,17 @@ pub enum Source {
     },
 }
 
+impl Source {
+    /// The contents of a new MAP_SHARED|MAP_ANONYMOUS mapping: a cache of its own.
+    pub fn shared_anonymous(memory: &Arc<MemoryFile>) -> Source {
+        Source::Cache {
+            cache: PageCache::anonymous(memory),
+            offset: 0,
+            file: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -67,13 +67,7 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
     };
     let memory = t.mm.memory_file().clone();
     match file {
-        None if shared => {
-            mapping.source = Source::Cache {
-                cache: PageCache::anonymous(&memory),
-                offset: 0,
-                file: None,
-            }
-        }
+        None if shared => mapping.source = Source::shared_anonymous(&memory),
         None => {}
         Some(file) => {
             if file.flags() & crate::vfs::O_PATH != 0 {
@@ -88,11 +82,7 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
                         return Err(Errno::EACCES);
                     }
                     if shared {
-                        mapping.source = Source::Cache {
-                            cache: PageCache::anonymous(&memory),
-                            offset: 0,
-                            file: None,
-                        };
+                        mapping.source = Source::shared_anonymous(&memory);
                     }
                     return map(t, addr, len, flags, mapping);
                 }
