@@ -9,18 +9,24 @@
 //! guest tasks run on separate Sentry threads, a reader blocked on one thread is woken by a
 //! writer on another.
 //!
-//! Signal delivery will interrupt a sleep by waking the task's waker; until it lands, a
-//! blocked call waits for its object (as a Linux task would with every signal blocked).
+//! A signal for the task interrupts its sleep: the sender marks the task's waker
+//! [`Waker::interrupt`], and a blocking call that finds it marked gives up with EINTR, which
+//! the task loop turns into EINTR or a restart as Linux's signal rules say.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::abi::Errno;
+
 /// One thread's wake-up call. `woken` is set by [`Waker::wake`] and consumed by
-/// [`Waker::sleep`].
+/// [`Waker::sleep`]; `interrupted` is set while the task has a signal to take (Linux's
+/// TIF_SIGPENDING) and is cleared only by the task's own signal code.
 #[derive(Debug, Default)]
 pub struct Waker {
     woken: Mutex<bool>,
     cond: Condvar,
+    interrupted: AtomicBool,
 }
 
 impl Waker {
@@ -40,6 +46,23 @@ impl Waker {
     pub fn wake(&self) {
         *self.flag() = true;
         self.cond.notify_one();
+    }
+
+    /// Marks the thread as having a signal to take and wakes it: its blocking calls end
+    /// with EINTR.
+    pub fn interrupt(&self) {
+        self.interrupted.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Whether a signal waits for the thread (blocking calls must not sleep).
+    pub fn interrupted(&self) -> bool {
+        self.interrupted.load(Ordering::SeqCst)
+    }
+
+    /// Sets or clears the mark, as the task's signal code recomputes it.
+    pub fn set_interrupted(&self, interrupted: bool) {
+        self.interrupted.store(interrupted, Ordering::SeqCst);
     }
 
     /// Sleeps until woken or until `deadline`; false if the deadline came first. A sleep
@@ -115,24 +138,54 @@ impl Drop for Subscription<'_> {
 
 /// Blocks the calling thread until `check`, run on the state behind `state` with its lock
 /// held, returns `Some`: once at once, then after every notification of `queue`. Whoever
-/// changes that state must notify `queue` afterwards.
+/// changes that state must notify `queue` afterwards. EINTR if a signal comes for the
+/// thread while it waits (what `check` saw ready is always returned first).
 pub fn wait_until<T, R>(
     queue: &WaitQueue,
     state: &Mutex<T>,
+    check: impl FnMut(&mut T) -> Option<R>,
+) -> Result<R, Errno> {
+    wait_until_deadline(queue, state, None, check)?.ok_or(Errno::ETIMEDOUT)
+}
+
+/// [`wait_until`] that also gives up at `deadline`: `Ok(None)` then.
+pub fn wait_until_deadline<T, R>(
+    queue: &WaitQueue,
+    state: &Mutex<T>,
+    deadline: Option<Instant>,
     mut check: impl FnMut(&mut T) -> Option<R>,
-) -> R {
+) -> Result<Option<R>, Errno> {
     let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
     // The common case needs no subscription: the answer is there at once.
     if let Some(result) = check(&mut lock()) {
-        return result;
+        return Ok(Some(result));
     }
     let waker = Waker::current();
     let _subscription = queue.subscribe(&waker);
     loop {
         if let Some(result) = check(&mut lock()) {
-            return result;
+            return Ok(Some(result));
         }
-        waker.sleep(None);
+        if waker.interrupted() {
+            return Err(Errno::EINTR);
+        }
+        if !waker.sleep(deadline) {
+            return Ok(check(&mut lock()));
+        }
+    }
+}
+
+/// Sleeps until `deadline` (forever with None) or a signal: EINTR then. For nanosleep,
+/// pause and the like.
+pub fn sleep_interruptible(deadline: Option<Instant>) -> Result<(), Errno> {
+    let waker = Waker::current();
+    loop {
+        if waker.interrupted() {
+            return Err(Errno::EINTR);
+        }
+        if !waker.sleep(deadline) {
+            return Ok(());
+        }
     }
 }
 
@@ -152,8 +205,28 @@ mod tests {
             *state.lock().unwrap() += 1;
             queue.notify();
         }
-        assert_eq!(waiter.join().unwrap(), 3);
+        assert_eq!(waiter.join().unwrap(), Ok(3));
         assert!(queue.waiters().is_empty(), "the subscription is gone");
+    }
+
+    #[test]
+    fn an_interrupt_ends_a_wait_with_eintr_but_ready_state_wins() {
+        let queue = Arc::new(WaitQueue::default());
+        let state = Arc::new(Mutex::new(false));
+        let (q, s) = (queue.clone(), state.clone());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            tx.send(Waker::current()).unwrap();
+            let first = wait_until(&q, &s, |ready| ready.then_some(()));
+            *s.lock().unwrap() = true;
+            // Interrupted still, but the state is ready: the state wins.
+            let second = wait_until(&q, &s, |ready| ready.then_some(()));
+            (first, second)
+        });
+        let waker = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(10));
+        waker.interrupt();
+        assert_eq!(waiter.join().unwrap(), (Err(Errno::EINTR), Ok(())));
     }
 
     #[test]

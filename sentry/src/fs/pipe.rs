@@ -239,7 +239,8 @@ impl Pipe {
             } else {
                 None
             }
-        });
+        })
+        .and_then(|r| r);
         self.queue.notify();
         result
     }
@@ -283,7 +284,11 @@ impl Pipe {
             None
         });
         self.queue.notify();
-        result
+        match result {
+            // A signal ends the wait; what was written by then counts.
+            Err(Errno::EINTR) if done > 0 => Ok(done),
+            result => result.and_then(|r| r),
+        }
     }
 
     /// Bytes waiting to be read (FIONREAD).
@@ -374,10 +379,14 @@ impl PipeEnd {
     }
 
     /// Waits until `moved` says the counts moved past `since` (a fifo's partner came).
-    fn wait_for_partner(&self, since: Counts, moved: impl Fn(&State, Counts) -> bool) {
+    fn wait_for_partner(
+        &self,
+        since: Counts,
+        moved: impl Fn(&State, Counts) -> bool,
+    ) -> Result<(), Errno> {
         wait_until(&self.pipe.queue, &self.pipe.state, |s| {
             moved(s, since).then_some(())
-        });
+        })
     }
 }
 
@@ -505,14 +514,14 @@ pub fn open_fifo(key: InodeKey, flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
             if counts.writers == 0 && nonblock {
                 end.hup_after = counts.write_opens;
             } else if counts.writers == 0 {
-                end.wait_for_partner(counts, |s, c| s.write_opens != c.write_opens);
+                end.wait_for_partner(counts, |s, c| s.write_opens != c.write_opens)?;
             }
             end
         }
         O_WRONLY => {
             let (end, counts) = PipeEnd::open(pipe, false, true, nonblock)?;
             if counts.readers == 0 {
-                end.wait_for_partner(counts, |s, c| s.read_opens != c.read_opens);
+                end.wait_for_partner(counts, |s, c| s.read_opens != c.read_opens)?;
             }
             end
         }

@@ -3,6 +3,7 @@
 mod fd_table;
 pub mod processes;
 mod task;
+pub mod timers;
 
 use std::cell::RefCell;
 use std::collections::HashSet;

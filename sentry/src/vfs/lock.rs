@@ -220,6 +220,7 @@ impl FileLocks {
                 Some(Err(Errno::EAGAIN))
             }
         })
+        .and_then(|r| r)
     }
 
     /// F_GETLK: the first lock of another owner that a `kind` lock of `owner` over `range`
@@ -256,7 +257,8 @@ impl FileLocks {
                 Some(_) if !wait => Some(Err(Errno::EAGAIN)),
                 Some(blocker) => would_deadlock(owner, blocker).then_some(Err(Errno::EDEADLK)),
             }
-        });
+        })
+        .and_then(|r| r);
         if wait {
             done_waiting(owner);
         }
