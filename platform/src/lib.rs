@@ -106,6 +106,18 @@ pub trait Platform: Send + Sync {
     fn new_context(&self) -> Box<dyn Context>;
 }
 
+/// A host thread made ready to run another guest thread in an address space
+/// ([`AddressSpace::new_thread`]), to be taken up by that thread's context
+/// ([`Context::attach`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewThread(pub i32);
+
+/// Something that makes a context's `switch` return soon ([`Event::Interrupted`] or a
+/// spurious event), from any thread: a signal for the guest thread it runs has arrived.
+pub trait Interrupt: Send + Sync {
+    fn interrupt(&self);
+}
+
 /// A guest's page mappings. Every mapping is a range of the memory file.
 pub trait AddressSpace: Send + Sync + Any {
     /// Maps `len` bytes of the memory file at `file_offset` to `addr`, replacing what was there.
@@ -114,6 +126,10 @@ pub trait AddressSpace: Send + Sync + Any {
     fn unmap(&self, addr: u64, len: u64) -> Result<()>;
     /// Changes the protection of the mappings in `[addr, addr + len)`.
     fn protect(&self, addr: u64, len: u64, prot: Prot) -> Result<()>;
+    /// Prepares a place for one more guest thread in this address space (clone of a
+    /// thread, or of a process sharing the memory). Called by a thread that runs a context
+    /// in this address space.
+    fn new_thread(&self) -> Result<NewThread>;
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -124,4 +140,17 @@ pub trait Context: Send {
     fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event>;
     /// CPU time the guest thread has spent running guest code.
     fn cpu_time(&self) -> std::time::Duration;
+    /// Takes up `thread` (made by [`AddressSpace::new_thread`]) as this context's guest
+    /// thread in `space`; called by the host thread that will switch to it.
+    fn attach(&mut self, space: &dyn AddressSpace, thread: NewThread) -> Result<()>;
+    /// Lets go of this context's guest thread in `space` while the address space lives on
+    /// for other guest threads (a thread exits, the others run).
+    fn release(&mut self, space: &dyn AddressSpace);
+    /// Something other threads can use to cut this context's `switch` short.
+    fn interrupter(&self) -> std::sync::Arc<dyn Interrupt>;
+    /// The guest thread's floating-point and vector state in the XSAVE layout Linux puts in
+    /// signal frames (the user ABI of the XSTATE regset, `sw_reserved` filled).
+    fn fp_state(&mut self) -> Result<Vec<u8>>;
+    /// Replaces that state; `EINVAL` (as an error) if the host refuses it as malformed.
+    fn set_fp_state(&mut self, state: &[u8]) -> Result<()>;
 }

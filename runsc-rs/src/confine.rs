@@ -157,6 +157,8 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
     libc::SYS_sched_setaffinity,
     libc::SYS_getcpu,
     libc::SYS_exit,
+    // The idle loop of stub threads not yet (or no longer) traced.
+    libc::SYS_pause,
     libc::SYS_exit_group,
     libc::SYS_getpid,
     libc::SYS_gettid,

@@ -19,6 +19,10 @@ use std::time::Instant;
 
 use crate::abi::Errno;
 
+thread_local! {
+    static CURRENT_WAKER: std::cell::RefCell<Arc<Waker>> = std::cell::RefCell::new(Arc::new(Waker::default()));
+}
+
 /// One thread's wake-up call. `woken` is set by [`Waker::wake`] and consumed by
 /// [`Waker::sleep`]; `interrupted` is set while the task has a signal to take (Linux's
 /// TIF_SIGPENDING) and is cleared only by the task's own signal code.
@@ -32,10 +36,13 @@ pub struct Waker {
 impl Waker {
     /// The calling thread's waker.
     pub fn current() -> Arc<Waker> {
-        thread_local! {
-            static CURRENT: Arc<Waker> = Arc::new(Waker::default());
-        }
-        CURRENT.with(Arc::clone)
+        CURRENT_WAKER.with(|w| w.borrow().clone())
+    }
+
+    /// Makes `waker` the calling thread's (a task thread uses its task's, which signal
+    /// senders know).
+    pub fn install(waker: Arc<Waker>) {
+        CURRENT_WAKER.with(|w| *w.borrow_mut() = waker);
     }
 
     fn flag(&self) -> MutexGuard<'_, bool> {

@@ -8,9 +8,10 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use nix::errno::Errno;
 use nix::sched::{sched_getaffinity, sched_getcpu, sched_setaffinity, CpuSet};
@@ -19,12 +20,18 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{gettid, Pid};
 use seccompiler::BpfProgram;
 
-use crate::{AddressSpace, Context, Error, Event, Prot, Regs, Result, SignalInfo};
+use crate::{
+    AddressSpace, Context, Error, Event, Interrupt, NewThread, Prot, Regs, Result, SignalInfo,
+};
 
 pub mod floor;
 mod stub;
 
-use stub::{StubPage, STUB_MEMORY_FD, SYSCALL_SITE};
+use stub::{StubPage, CLONE_SITE, PAUSE_LOOP, STUB_MEMORY_FD, SYSCALL_SITE, THREAD_FLAGS};
+
+/// The host signal that cuts a guest thread's run short ([`Interrupt`]): ignored by
+/// default, so it can never hurt a stub thread that is not traced at that moment.
+const KICK_SIGNAL: i32 = libc::SIGCHLD;
 
 /// Byte offset of `rax` in `struct user` (for PTRACE_POKEUSER).
 const RAX_OFFSET: usize = std::mem::offset_of!(libc::user_regs_struct, rax);
@@ -59,24 +66,12 @@ impl crate::Platform for PtracePlatform {
     fn new_address_space(&self) -> Result<Box<dyn AddressSpace>> {
         pin_current_thread();
         let pid = stub::spawn_stub(&self.memory, &self.filter, self.stub)?;
-        let tracer = gettid();
-        let injector = match ptrace::getregs(pid) {
-            Ok(regs) => regs,
-            Err(errno) => {
-                reap(pid);
-                return Err(Error::Host {
-                    what: "reading the new stub's registers",
-                    errno,
-                });
-            }
-        };
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Box::new(PtraceAddressSpace {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pid,
-            tracer,
-            syscall_site: self.stub.start + SYSCALL_SITE,
-            injector: Mutex::new(injector),
+            threads: Mutex::new(HashMap::from([(gettid(), pid)])),
+            stub_start: self.stub.start,
             dead: AtomicBool::new(false),
         }))
     }
@@ -85,6 +80,7 @@ impl crate::Platform for PtracePlatform {
         Box::new(PtraceContext {
             bound: None,
             written: None,
+            kick: Arc::new(Kick::default()),
         })
     }
 }
@@ -212,15 +208,18 @@ fn reap(pid: Pid) {
 
 /// One stub process: a guest address space.
 ///
-/// Its thread is stopped whenever the Sentry runs; system calls are injected into it by the
-/// tracer thread only (`injector` serialises them and holds the register template).
+/// Each guest thread that runs in it has a stub thread of its own, traced by the Sentry
+/// thread that runs that guest thread (`threads`, keyed by tracer). A stub thread is
+/// stopped whenever its Sentry thread works, so that thread injects system calls into its
+/// own stub thread: mappings made through any thread hold for all.
 pub struct PtraceAddressSpace {
     /// Unique for the life of the Sentry (pids can be reused; this cannot).
     id: u64,
+    /// The stub process (its first thread).
     pid: Pid,
-    tracer: Pid,
-    syscall_site: u64,
-    injector: Mutex<Regs>,
+    /// Stub threads by the Sentry thread that traces each.
+    threads: Mutex<HashMap<Pid, Pid>>,
+    stub_start: u64,
     dead: AtomicBool,
 }
 
@@ -230,31 +229,37 @@ impl PtraceAddressSpace {
         self.pid.as_raw()
     }
 
-    /// Runs one system call in the stub and returns its result. The stub's registers are
+    /// The stub thread the calling Sentry thread traces here.
+    fn own_thread(&self) -> Result<Pid> {
+        let threads = self.threads.lock().unwrap_or_else(|e| e.into_inner());
+        threads.get(&gettid()).copied().ok_or(Error::WrongThread)
+    }
+
+    /// Runs one system call in the caller's stub thread at `site` and returns its result;
+    /// the thread stops on the `int3` that leaves rip at `trap`. The thread's registers are
     /// saved before and restored after, so the guest's context is untouched.
-    fn inject(&self, nr: i64, args: [u64; 6]) -> Result<u64> {
-        if gettid() != self.tracer {
-            return Err(Error::WrongThread);
-        }
-        let mut template = self.injector.lock().unwrap_or_else(|e| e.into_inner());
-        let pid = self.pid;
-        let saved = ptrace::getregs(pid).map_err(Error::host("saving the stub's registers"))?;
-        let mut regs = *template;
-        regs.rip = self.syscall_site;
-        regs.rax = nr as u64;
-        regs.orig_rax = u64::MAX;
-        regs.rdi = args[0];
-        regs.rsi = args[1];
-        regs.rdx = args[2];
-        regs.r10 = args[3];
-        regs.r8 = args[4];
-        regs.r9 = args[5];
-        ptrace::setregs(pid, regs).map_err(Error::host("setting the stub's registers"))?;
-        ptrace::cont(pid, None).map_err(Error::host("resuming the stub"))?;
-        // The int3 after the syscall instruction stops the stub with rip just past it.
+    fn inject_at(&self, site: u64, trap: u64, nr: i64, args: [u64; 6]) -> Result<u64> {
+        let tid = self.own_thread()?;
+        let saved = ptrace::getregs(tid).map_err(Error::host("saving the stub's registers"))?;
+        let regs = Regs {
+            rip: self.stub_start + site,
+            rax: nr as u64,
+            orig_rax: u64::MAX,
+            rdi: args[0],
+            rsi: args[1],
+            rdx: args[2],
+            r10: args[3],
+            r8: args[4],
+            r9: args[5],
+            // Whatever flags the guest left (a trap flag) must not follow the injection.
+            eflags: 0x202,
+            ..saved
+        };
+        ptrace::setregs(tid, regs).map_err(Error::host("setting the stub's registers"))?;
+        ptrace::cont(tid, None).map_err(Error::host("resuming the stub"))?;
         let after = match wait_for_trap(
-            pid,
-            self.syscall_site + 3,
+            tid,
+            self.stub_start + trap,
             "running an injected system call",
         ) {
             Ok(regs) => regs,
@@ -263,9 +268,12 @@ impl PtraceAddressSpace {
                 return Err(e);
             }
         };
-        *template = after;
-        ptrace::setregs(pid, saved).map_err(Error::host("restoring the stub's registers"))?;
+        ptrace::setregs(tid, saved).map_err(Error::host("restoring the stub's registers"))?;
         Ok(after.rax)
+    }
+
+    fn inject(&self, nr: i64, args: [u64; 6]) -> Result<u64> {
+        self.inject_at(SYSCALL_SITE, SYSCALL_SITE + 3, nr, args)
     }
 
     fn inject_checked(&self, what: &'static str, nr: i64, args: [u64; 6]) -> Result<()> {
@@ -304,6 +312,18 @@ impl AddressSpace for PtraceAddressSpace {
         self.inject_checked("protecting memory in the stub", libc::SYS_mprotect, args)
     }
 
+    fn new_thread(&self) -> Result<NewThread> {
+        let args = [THREAD_FLAGS, 0, 0, 0, 0, 0];
+        let ret = self.inject_at(CLONE_SITE, CLONE_SITE + 8, libc::SYS_clone, args)? as i64;
+        if ret <= 0 {
+            return Err(Error::Host {
+                what: "starting a stub thread",
+                errno: Errno::from_raw(-ret as i32),
+            });
+        }
+        Ok(NewThread(ret as i32))
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -317,13 +337,46 @@ impl Drop for PtraceAddressSpace {
     }
 }
 
+fn ptrace_space(space: &dyn AddressSpace) -> Result<&PtraceAddressSpace> {
+    space
+        .as_any()
+        .downcast_ref::<PtraceAddressSpace>()
+        .ok_or(Error::Host {
+            what: "switching to an address space of another platform",
+            errno: Errno::EINVAL,
+        })
+}
+
 /// Runs one guest thread: the stub thread of the address space it is switched into.
 pub struct PtraceContext {
     /// The address space and stub thread this context last ran, if any.
     bound: Option<(u64, Pid)>,
     /// The registers as they are in the stub thread now, to write back only what changed.
     written: Option<Regs>,
+    kick: Arc<Kick>,
 }
+
+/// Interrupts a context by sending its stub thread [`KICK_SIGNAL`]: a running guest stops
+/// at once; a stopped one stops again as soon as it is resumed.
+#[derive(Debug, Default)]
+struct Kick {
+    /// (stub process, stub thread) the context runs now.
+    target: Mutex<Option<(Pid, Pid)>>,
+}
+
+impl Interrupt for Kick {
+    fn interrupt(&self) {
+        if let Some((pid, tid)) = *self.target.lock().unwrap_or_else(|e| e.into_inner()) {
+            // SAFETY: tgkill only sends a signal; a thread that has gone is ESRCH.
+            unsafe { libc::syscall(libc::SYS_tgkill, pid.as_raw(), tid.as_raw(), KICK_SIGNAL) };
+        }
+    }
+}
+
+/// PTRACE_GETREGSET/SETREGSET's note type for the XSAVE area.
+const NT_X86_XSTATE: libc::c_int = 0x202;
+/// Room for any XSAVE area the host may have (AVX-512 with AMX tiles is about 11 KiB).
+const XSTATE_MAX: usize = 16384;
 
 impl PtraceContext {
     fn write_regs(&mut self, tid: Pid, regs: &Regs) -> Result<()> {
@@ -356,6 +409,145 @@ impl PtraceContext {
 }
 
 impl Context for PtraceContext {
+    fn attach(&mut self, space: &dyn AddressSpace, thread: NewThread) -> Result<()> {
+        let space = ptrace_space(space)?;
+        let tid = Pid::from_raw(thread.0);
+        pin_current_thread();
+        // The stub thread runs where its tracer runs (it was made on the creator's CPU).
+        if let Ok(set) = sched_getaffinity(Pid::from_raw(0)) {
+            let _ = sched_setaffinity(tid, &set);
+        }
+        let options = ptrace::Options::PTRACE_O_EXITKILL | ptrace::Options::PTRACE_O_TRACESYSGOOD;
+        ptrace::seize(tid, options).map_err(Error::host("tracing a new stub thread"))?;
+        ptrace::interrupt(tid).map_err(Error::host("stopping a new stub thread"))?;
+        loop {
+            match wait_stop(tid).map_err(Error::host("waiting for a new stub thread"))? {
+                Stop::Event(_) => break,
+                Stop::Signal(_) | Stop::Syscall => {
+                    ptrace::cont(tid, None).map_err(Error::host("resuming a stub thread"))?
+                }
+                Stop::Exited(_) | Stop::Killed(_) => {
+                    return Err(Error::StubDied {
+                        pid: tid.as_raw(),
+                        how: "ended before its tracer took it up".into(),
+                    })
+                }
+            }
+        }
+        space
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(gettid(), tid);
+        Ok(())
+    }
+
+    fn release(&mut self, space: &dyn AddressSpace) {
+        let Ok(space) = ptrace_space(space) else {
+            return;
+        };
+        let Ok(tid) = space.own_thread() else { return };
+        if space.dead.load(Ordering::Relaxed) {
+            return;
+        }
+        if tid == space.pid {
+            // The process's first thread must stay while it has others (Linux keeps a
+            // group leader that exits as a zombie): it idles untraced.
+            if let Ok(regs) = ptrace::getregs(tid) {
+                let idle = Regs {
+                    rip: space.stub_start + PAUSE_LOOP,
+                    orig_rax: u64::MAX,
+                    eflags: 0x202,
+                    ..regs
+                };
+                let _ = ptrace::setregs(tid, idle);
+            }
+            let _ = ptrace::detach(tid, None);
+        } else if let Ok(regs) = ptrace::getregs(tid) {
+            // Any other stub thread ends with its guest thread.
+            let exit = Regs {
+                rip: space.stub_start + SYSCALL_SITE,
+                rax: libc::SYS_exit as u64,
+                rdi: 0,
+                orig_rax: u64::MAX,
+                eflags: 0x202,
+                ..regs
+            };
+            if ptrace::setregs(tid, exit).is_ok() && ptrace::cont(tid, None).is_ok() {
+                while let Ok(stop) = wait_stop(tid) {
+                    match stop {
+                        Stop::Exited(_) | Stop::Killed(_) => break,
+                        _ => {
+                            if ptrace::cont(tid, None).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        space
+            .threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&gettid());
+        *self.kick.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.bound = None;
+        self.written = None;
+    }
+
+    fn interrupter(&self) -> Arc<dyn Interrupt> {
+        self.kick.clone()
+    }
+
+    fn fp_state(&mut self) -> Result<Vec<u8>> {
+        let Some((_, tid)) = self.bound else {
+            return Err(Error::WrongThread);
+        };
+        let mut buf = vec![0u8; XSTATE_MAX];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: the kernel writes at most iov_len bytes into buf and updates iov_len.
+        let ret = unsafe {
+            libc::ptrace(
+                libc::PTRACE_GETREGSET,
+                tid.as_raw(),
+                NT_X86_XSTATE as usize,
+                &mut iov as *mut libc::iovec,
+            )
+        };
+        if ret < 0 {
+            return Err(Error::host("reading the guest's FP state")(Errno::last()));
+        }
+        buf.truncate(iov.iov_len);
+        Ok(buf)
+    }
+
+    fn set_fp_state(&mut self, state: &[u8]) -> Result<()> {
+        let Some((_, tid)) = self.bound else {
+            return Err(Error::WrongThread);
+        };
+        let mut iov = libc::iovec {
+            iov_base: state.as_ptr() as *mut libc::c_void,
+            iov_len: state.len(),
+        };
+        // SAFETY: the kernel only reads iov_len bytes from the buffer.
+        let ret = unsafe {
+            libc::ptrace(
+                libc::PTRACE_SETREGSET,
+                tid.as_raw(),
+                NT_X86_XSTATE as usize,
+                &mut iov as *mut libc::iovec,
+            )
+        };
+        if ret < 0 {
+            return Err(Error::host("writing the guest's FP state")(Errno::last()));
+        }
+        Ok(())
+    }
+
     fn cpu_time(&self) -> std::time::Duration {
         let Some((_, tid)) = self.bound else {
             return std::time::Duration::ZERO;
@@ -367,19 +559,12 @@ impl Context for PtraceContext {
     }
 
     fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event> {
-        let Some(space) = space.as_any().downcast_ref::<PtraceAddressSpace>() else {
-            return Err(Error::Host {
-                what: "switching to an address space of another platform",
-                errno: Errno::EINVAL,
-            });
-        };
-        if space.tracer != gettid() {
-            return Err(Error::WrongThread);
-        }
-        let tid = space.pid;
+        let space = ptrace_space(space)?;
+        let tid = space.own_thread()?;
         if self.bound != Some((space.id, tid)) {
             self.bound = Some((space.id, tid));
             self.written = None;
+            *self.kick.target.lock().unwrap_or_else(|e| e.into_inner()) = Some((space.pid, tid));
         }
         self.write_regs(tid, regs)?;
         ptrace::sysemu(tid, None).map_err(Error::host("resuming the guest (PTRACE_SYSEMU)"))?;

@@ -32,6 +32,19 @@ const STUB_FIRST_TRY: u64 = 0x7fff_ffff_0000;
 
 /// Offset in the stub page of `syscall; int3`, where injected system calls run.
 pub(crate) const SYSCALL_SITE: u64 = 47;
+/// Offset of a `pause` loop: where a stub thread waits untraced (a new thread before its
+/// tracer takes it up; a group leader whose guest thread exited while others run).
+pub(crate) const PAUSE_LOOP: u64 = 52;
+/// Offset of `syscall` for an injected thread clone: the parent stops on the `int3` after
+/// it (rip = CLONE_SITE + 8), the child jumps to the pause loop.
+pub(crate) const CLONE_SITE: u64 = 61;
+/// The clone flags of a new stub thread: one more thread of the stub process.
+pub(crate) const THREAD_FLAGS: u64 = (libc::CLONE_VM
+    | libc::CLONE_FS
+    | libc::CLONE_FILES
+    | libc::CLONE_SIGHAND
+    | libc::CLONE_THREAD
+    | libc::CLONE_SYSVSEM) as u64;
 
 /// The stub page, mapped once into the Sentry at `start`.
 #[derive(Debug)]
@@ -103,6 +116,8 @@ impl StubPage {
 /// 19: mov $SYS_munmap, %eax; movabs $end, %rdi; movabs $(TASK_SIZE - end), %rsi; syscall
 /// 46: int3                        the stub is clean: stop for the tracer
 /// 47: syscall; int3; jmp 47       SYSCALL_SITE, where injected system calls run
+/// 52: mov $SYS_pause, %eax; syscall; jmp 52          PAUSE_LOOP
+/// 61: syscall; test %rax, %rax; jz 52; int3          CLONE_SITE
 /// ```
 fn stub_code(start: u64) -> Vec<u8> {
     let end = start + PAGE_SIZE;
@@ -123,6 +138,15 @@ fn stub_code(start: u64) -> Vec<u8> {
     code.extend_from_slice(&[0x0f, 0x05]); // syscall_site: syscall
     code.push(0xcc); // int3
     code.extend_from_slice(&[0xeb, 0xfb]); // jmp syscall_site
+    debug_assert_eq!(code.len() as u64, PAUSE_LOOP);
+    code.extend_from_slice(&[0xb8, libc::SYS_pause as u8, 0, 0, 0]); // mov $SYS_pause, %eax
+    code.extend_from_slice(&[0x0f, 0x05]); // syscall
+    code.extend_from_slice(&[0xeb, 0xf7]); // jmp pause_loop
+    debug_assert_eq!(code.len() as u64, CLONE_SITE);
+    code.extend_from_slice(&[0x0f, 0x05]); // syscall (clone)
+    code.extend_from_slice(&[0x48, 0x85, 0xc0]); // test %rax, %rax
+    code.extend_from_slice(&[0x74, 0xf0]); // jz pause_loop (the child)
+    code.push(0xcc); // int3 (the parent)
     code
 }
 
@@ -154,10 +178,22 @@ pub(crate) fn stub_filter() -> Result<BpfProgram> {
         .map_err(bad)?,
     ])
     .map_err(bad)?;
+    let clone_rule = SeccompRule::new(vec![SeccompCondition::new(
+        0,
+        SeccompCmpArgLen::Qword,
+        SeccompCmpOp::Eq,
+        THREAD_FLAGS,
+    )
+    .map_err(bad)?])
+    .map_err(bad)?;
     let rules = [
         (libc::SYS_mmap, vec![mmap_rule]),
         (libc::SYS_munmap, vec![]),
         (libc::SYS_mprotect, vec![]),
+        // New stub threads, their idle loop, and a stub thread's own end.
+        (libc::SYS_clone, vec![clone_rule]),
+        (libc::SYS_pause, vec![]),
+        (libc::SYS_exit, vec![]),
     ]
     .into_iter()
     .collect();
@@ -284,6 +320,9 @@ unsafe fn stub_child(
         while libc::read(ready, (&mut byte as *mut u8).cast(), 1) < 0
             && *libc::__errno_location() == libc::EINTR
         {}
+        // Traced now: PTRACE_O_EXITKILL kills us with the Sentry. The thread that forked us
+        // may end before the process does (its guest thread exits while others run).
+        libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
         libc::prctl(libc::PR_SET_NAME, c"runsc-stub".as_ptr(), 0, 0, 0);
         // fork kept glibc's rseq registration of the parent thread; once its memory is
         // unmapped the kernel's next rseq update would fault and kill the stub.

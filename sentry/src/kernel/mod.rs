@@ -2,6 +2,8 @@
 
 mod fd_table;
 pub mod processes;
+mod sigframe;
+pub mod signals;
 mod task;
 pub mod timers;
 
@@ -19,8 +21,8 @@ use crate::vfs::{Location, MountTable, OpenFile};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
-    entry_regs, Credentials, Forked, ProcessView, SchedAttrs, SignalStack, Task, ThreadGroup,
-    VforkDone,
+    entry_regs, ChildMemory, Credentials, Forked, NewTask, ProcessView, Restart, SchedAttrs,
+    SignalStack, Task, ThreadGroup, VforkDone,
 };
 
 /// The task a Sentry thread runs: each task is served by a host thread of its own, so

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::signals::{self, SigInfo, Target};
 use super::{ExitStatus, ThreadGroup};
 use crate::abi::Errno;
 
@@ -30,6 +31,28 @@ struct Tree {
     /// The next pid to try.
     next: i32,
     processes: BTreeMap<i32, Process>,
+    /// Threads other than group leaders: tid → the pid of their process. Tids and pids
+    /// are one number space, as in Linux.
+    threads: BTreeMap<i32, i32>,
+}
+
+impl Tree {
+    /// The next free pid after the last handed out, wrapping around past 300 as Linux
+    /// does (EAGAIN if every pid is in use).
+    fn alloc(&mut self) -> Result<i32, Errno> {
+        let mut pid = self.next.max(1);
+        let mut tries = 0;
+        while self.processes.contains_key(&pid) || self.threads.contains_key(&pid) || pid >= PID_MAX
+        {
+            pid = if pid >= PID_MAX { 300 } else { pid + 1 };
+            tries += 1;
+            if tries > PID_MAX {
+                return Err(Errno::EAGAIN);
+            }
+        }
+        self.next = pid + 1;
+        Ok(pid)
+    }
 }
 
 #[derive(Debug)]
@@ -123,21 +146,12 @@ impl ProcessTable {
         make: impl FnOnce(i32) -> Arc<ThreadGroup>,
     ) -> Result<Arc<ThreadGroup>, Errno> {
         let mut tree = self.lock();
-        let mut pid = tree.next.max(1);
-        let mut tries = 0;
-        while tree.processes.contains_key(&pid) || pid >= PID_MAX {
-            pid = if pid >= PID_MAX { 300 } else { pid + 1 };
-            tries += 1;
-            if tries > PID_MAX {
-                return Err(Errno::EAGAIN);
-            }
-        }
+        let pid = tree.alloc()?;
         let (pgid, sid) = tree
             .processes
             .get(&parent)
             .map_or((parent, parent), |p| (p.pgid, p.sid));
         let tg = make(pid);
-        tree.next = pid + 1;
         tree.processes.insert(
             pid,
             Process {
@@ -153,8 +167,63 @@ impl ProcessTable {
         Ok(tg)
     }
 
+    /// A tid for a new thread of process `pid`.
+    pub fn add_thread(&self, pid: i32) -> Result<i32, Errno> {
+        let mut tree = self.lock();
+        let tid = tree.alloc()?;
+        tree.threads.insert(tid, pid);
+        Ok(tid)
+    }
+
+    /// Frees the tid of a thread that has exited.
+    pub fn remove_thread(&self, tid: i32) {
+        self.lock().threads.remove(&tid);
+    }
+
+    /// The process that thread `tid` belongs to (a pid is its own process's leader).
+    pub fn process_of(&self, tid: i32) -> Option<Arc<ThreadGroup>> {
+        let tree = self.lock();
+        let pid = tree.threads.get(&tid).copied().unwrap_or(tid);
+        tree.processes
+            .get(&pid)
+            .filter(|p| p.exit.is_none())
+            .map(|p| p.tg.clone())
+    }
+
+    /// Every live process in process group `pgid`.
+    pub fn group(&self, pgid: i32) -> Vec<Arc<ThreadGroup>> {
+        self.lock()
+            .processes
+            .values()
+            .filter(|p| p.pgid == pgid && p.exit.is_none())
+            .map(|p| p.tg.clone())
+            .collect()
+    }
+
+    /// Records that process `tg` stopped for `signo` and tells its parent (SIGCHLD with
+    /// CLD_STOPPED unless the parent asked for SA_NOCLDSTOP).
+    pub fn stopped(&self, tg: &ThreadGroup, signo: i32) {
+        let parent = {
+            let tree = self.lock();
+            tree.processes
+                .get(&tg.pid)
+                .and_then(|p| tree.processes.get(&p.parent))
+                .map(|p| p.tg.clone())
+        };
+        self.changed.notify_all();
+        if let Some(parent) = parent {
+            let nocldstop =
+                parent.actions()[(SIGCHLD - 1) as usize].flags & signals::SA_NOCLDSTOP != 0;
+            if !nocldstop {
+                let info = SigInfo::child(SIGCHLD, signals::CLD_STOPPED, tg.pid, 0, signo, 0);
+                let _ = signals::send(&parent, Target::Process, info);
+            }
+        }
+    }
+
     /// Records that `pid` has exited: it becomes a zombie for its parent to reap (or is
-    /// reaped at once if the parent ignores SIGCHLD), and its children are adopted by init.
+    /// reaped at once if the parent ignores SIGCHLD), its parent gets its exit signal, and
+    /// its children are adopted by init.
     pub fn exit(&self, exited: Exited) {
         let pid = exited.pid;
         let mut tree = self.lock();
@@ -169,6 +238,10 @@ impl ProcessTable {
         let autoreap = parent
             .and_then(|ppid| tree.processes.get(&ppid))
             .is_some_and(|parent| parent.tg.ignores_children());
+        let exit_signal = tree.processes.get(&pid).map_or(0, |p| p.exit_signal);
+        let parent_tg = parent
+            .and_then(|ppid| tree.processes.get(&ppid))
+            .map(|p| p.tg.clone());
         if autoreap {
             tree.processes.remove(&pid);
         } else if let Some(p) = tree.processes.get_mut(&pid) {
@@ -176,6 +249,15 @@ impl ProcessTable {
         }
         drop(tree);
         self.changed.notify_all();
+        if let (Some(parent), true) = (parent_tg, exit_signal > 0) {
+            let (code, status) = match exited.status {
+                ExitStatus::Exited(code) => (signals::CLD_EXITED, code as i32),
+                ExitStatus::Signaled(sig) => (signals::CLD_KILLED, sig),
+            };
+            let ticks = (exited.cpu.as_millis() / 10) as i64;
+            let info = SigInfo::child(exit_signal, code, pid, exited.uid, status, ticks);
+            let _ = signals::send(&parent, Target::Process, info);
+        }
     }
 
     /// Forgets a child that never ran (its thread could not be started).

@@ -4,13 +4,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use platform::{Context, Event, Regs, SignalInfo};
+use platform::{Context, Event, NewThread, Regs, SignalInfo};
 
 use super::processes::Exited;
+use super::signals::{self, Dequeued, ProcessTimers, SigInfo, Signals, Target};
 use super::{ExitStatus, FdTable, FsContext, Kernel};
 use crate::abi::*;
 use crate::mm::MemoryManager;
 use crate::vfs::Location;
+use crate::waiter::Waker;
 
 /// User and group ids of a task.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +60,14 @@ pub struct ThreadGroup {
     /// RUSAGE_CHILDREN and tms_cutime totals).
     pub children_cpu: Mutex<Duration>,
     view: Mutex<ProcessView>,
+    /// Pending signals, masks and group-wide states (see signals.rs).
+    pub(super) signals: Mutex<Signals>,
+    /// Notified when a group stop ends or the group exits.
+    pub(super) stop_changed: Condvar,
+    /// ITIMER_REAL and the POSIX timers.
+    pub timers: Mutex<ProcessTimers>,
+    /// CPU time of its threads that have exited.
+    threads_cpu: Mutex<Duration>,
 }
 
 /// How a process asked to be scheduled: what sched_setscheduler, setpriority and
@@ -125,6 +135,10 @@ impl ThreadGroup {
                 exe,
                 ..ProcessView::default()
             }),
+            signals: Mutex::default(),
+            stop_changed: Condvar::new(),
+            timers: Mutex::default(),
+            threads_cpu: Mutex::new(Duration::ZERO),
         }
     }
 
@@ -145,6 +159,10 @@ impl ThreadGroup {
                 exe_file: view.exe_file,
                 ..ProcessView::default()
             }),
+            signals: Mutex::default(),
+            stop_changed: Condvar::new(),
+            timers: Mutex::default(),
+            threads_cpu: Mutex::new(Duration::ZERO),
         }
     }
 
@@ -186,6 +204,14 @@ impl ThreadGroup {
         self.sched.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    pub fn threads_cpu(&self) -> MutexGuard<'_, Duration> {
+        self.threads_cpu.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn timers(&self) -> MutexGuard<'_, ProcessTimers> {
+        self.timers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn children_cpu(&self) -> MutexGuard<'_, Duration> {
         self.children_cpu.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -202,7 +228,14 @@ pub struct Task {
     pub creds: Credentials,
     /// The guest's registers while the Sentry handles a trap.
     pub regs: Regs,
-    pub signal_mask: SigSet,
+    /// This thread's wake-up call: signals mark it interrupted.
+    pub waker: Arc<Waker>,
+    /// Set when the last system call was cut short by a signal (it returned EINTR): how
+    /// it may be restarted once the signal is dealt with.
+    pub restart: Option<Restart>,
+    /// The mask to go back to after a handler runs, when a call (sigsuspend, ppoll,
+    /// pselect6, epoll_pwait) waited with a temporary one.
+    pub saved_mask: Option<SigSet>,
     /// set_tid_address: cleared (and futex-woken) when the thread exits.
     pub clear_child_tid: u64,
     /// set_robust_list: (head, len).
@@ -224,7 +257,47 @@ pub struct Task {
     /// Set by a call that asked for no SIGPIPE on EPIPE (pwritev2's RWF_NOSIGNAL); cleared
     /// before each call.
     pub suppress_sigpipe: bool,
-    context: Box<dyn Context>,
+    pub(super) context: Box<dyn Context>,
+}
+
+/// How an interrupted system call is restarted (Linux's -ERESTART* codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// ERESTARTSYS: restarted if no handler runs or the handler has SA_RESTART.
+    Sys,
+    /// ERESTARTNOHAND (and ERESTART_RESTARTBLOCK): restarted only if no handler runs.
+    NoHandler,
+    /// Plain EINTR: never restarted.
+    Never,
+}
+
+impl Restart {
+    /// The restart rule of system call `nr` when a signal interrupts it (signal(7)).
+    pub fn of(nr: u64, args: &[u64; 6]) -> Restart {
+        const FUTEX_CMD_MASK: u64 = !(128 | 256);
+        match nr as i64 {
+            libc::SYS_epoll_wait
+            | libc::SYS_epoll_pwait
+            | libc::SYS_epoll_pwait2
+            | libc::SYS_rt_sigtimedwait
+            | libc::SYS_semtimedop
+            | libc::SYS_msgrcv
+            | libc::SYS_msgsnd => Restart::Never,
+            libc::SYS_pause
+            | libc::SYS_rt_sigsuspend
+            | libc::SYS_poll
+            | libc::SYS_ppoll
+            | libc::SYS_select
+            | libc::SYS_pselect6
+            | libc::SYS_nanosleep
+            | libc::SYS_clock_nanosleep => Restart::NoHandler,
+            // A futex wait with a timeout is restarted only without a handler.
+            libc::SYS_futex if args[3] != 0 && matches!(args[1] & FUTEX_CMD_MASK, 0 | 9) => {
+                Restart::NoHandler
+            }
+            _ => Restart::Sys,
+        }
+    }
 }
 
 /// An alternate signal stack as sigaltstack(2) sets it; size 0 means none.
@@ -273,18 +346,38 @@ impl Task {
         fs: Arc<FsContext>,
         creds: Credentials,
     ) -> Task {
+        Task::new_thread(kernel, tg.pid, tg, mm, fds, fs, creds, 0)
+    }
+
+    /// A task for thread `tid` of `tg`, with signal mask `mask`; it joins the group's
+    /// threads at once, so signals can reach it before it runs.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_thread(
+        kernel: Arc<Kernel>,
+        tid: i32,
+        tg: Arc<ThreadGroup>,
+        mm: Arc<MemoryManager>,
+        fds: Arc<FdTable>,
+        fs: Arc<FsContext>,
+        creds: Credentials,
+        mask: SigSet,
+    ) -> Task {
         let context = kernel.platform.new_context();
         let regs = entry_regs(0, 0);
+        let waker = Arc::new(Waker::default());
+        tg.add_thread(tid, mask, waker.clone(), context.interrupter());
         Task {
             kernel,
-            tid: tg.pid,
+            tid,
             tg,
             mm,
             fds,
             fs,
             creds,
             regs,
-            signal_mask: 0,
+            waker,
+            restart: None,
+            saved_mask: None,
             clear_child_tid: 0,
             robust_list: (0, 0),
             rseq: None,
@@ -337,20 +430,53 @@ impl Task {
         }
     }
 
-    /// Runs the task until it exits, then lets go of its memory and files and leaves its
-    /// process a zombie for the parent to reap. Returns how it ended.
+    /// Runs the task until it exits, then lets go of its memory and files; the last thread
+    /// of a process leaves it a zombie for the parent to reap. Returns how it ended.
     pub fn run_to_exit(mut self) -> ExitStatus {
+        crate::waiter::Waker::install(self.waker.clone());
         super::set_current(Some(super::Current {
             tid: self.tid,
             tg: self.tg.clone(),
         }));
         let status = self.run();
-        if self.clear_child_tid != 0 {
-            // CLONE_CHILD_CLEARTID: zero the tid word (futex wake arrives with futexes).
-            let _ = self.mm.write_obj(self.clear_child_tid, &0u32);
+        self.exit_thread(status)
+    }
+
+    /// The end of a thread (Linux's do_exit): its tid word is cleared and woken, its
+    /// robust futexes released, and it leaves its group; the last one out ends the
+    /// process.
+    fn exit_thread(mut self, status: ExitStatus) -> ExitStatus {
+        if self.clear_child_tid != 0 && self.mm.write_obj(self.clear_child_tid, &0u32).is_ok() {
+            crate::syscalls::futex::wake_address(&self, self.clear_child_tid);
         }
-        let cpu = self.cpu_time();
+        crate::syscalls::futex::release_robust_list(&self);
         self.release_vfork_parent();
+        let cpu = self.cpu_time();
+        let (last, status) = {
+            let mut s = self.tg.signals();
+            s.threads.remove(&self.tid);
+            if self.tid == self.tg.pid && s.exit.is_none() && s.exec.is_none() {
+                s.leader_exit = Some(status);
+            }
+            let last = s.threads.is_empty();
+            (last, s.exit.or(s.leader_exit).unwrap_or(status))
+        };
+        // An exec waits for the other threads to go.
+        self.tg.stop_changed.notify_all();
+        *self.tg.threads_cpu() += cpu;
+        if self.tid != self.tg.pid {
+            self.kernel.processes.remove_thread(self.tid);
+        }
+        if Arc::strong_count(&self.mm) > 1 {
+            // Other threads (or processes sharing the memory) still run in the address
+            // space: only this thread's part of it goes.
+            self.context.release(self.mm.address_space());
+        }
+        if !last {
+            super::set_current(None);
+            return status;
+        }
+        self.tg.timers().clear();
         let exe = self.tg.exe();
         self.tg.set_view(ProcessView {
             exe,
@@ -358,6 +484,7 @@ impl Task {
             creds: Some(self.creds.clone()),
             ..ProcessView::default()
         });
+        let cpu = *self.tg.threads_cpu();
         let Task {
             kernel,
             tg,
@@ -381,7 +508,8 @@ impl Task {
         status
     }
 
-    /// Runs the task until it exits: switch to the guest, handle what stopped it, repeat.
+    /// Runs the task until it exits: switch to the guest, handle what stopped it, take
+    /// signals, repeat.
     pub fn run(&mut self) -> ExitStatus {
         loop {
             let space = self.mm.clone();
@@ -411,17 +539,158 @@ impl Task {
                     };
                 }
                 Ok(Event::Signal(info)) if info.is_synchronous() => self.synchronous_signal(info),
-                // Signals sent to the stub from outside the sandbox are not the guest's.
+                // Kicks (a signal for the task arrived) and signals sent to the stub from
+                // outside the sandbox, which are not the guest's.
                 Ok(Event::Signal(_)) | Ok(Event::Interrupted) => {}
                 Err(e) => {
                     log::error!("the guest's platform failed: {e}");
+                    self.tg
+                        .signals()
+                        .start_group_exit(ExitStatus::Signaled(SIGKILL), Some(self.tid));
                     self.exit = Some(ExitStatus::Signaled(SIGKILL));
                 }
+            }
+            if self.exit.is_none() && (self.waker.interrupted() || self.restart.is_some()) {
+                self.handle_signals();
             }
             if let Some(status) = self.exit {
                 return status;
             }
         }
+    }
+
+    /// The thread's signal mask.
+    pub fn signal_mask(&self) -> SigSet {
+        self.tg
+            .signals()
+            .threads
+            .get(&self.tid)
+            .map_or(0, |t| t.mask)
+    }
+
+    /// Sets the thread's signal mask (SIGKILL and SIGSTOP stay unblocked).
+    pub fn set_signal_mask(&self, mask: SigSet) {
+        self.tg.signals().set_mask(self.tid, mask);
+    }
+
+    /// Takes the signals that are due, as Linux does on the way back to user mode: runs
+    /// default actions, sets up handler frames (each new one on top of the last), and
+    /// finishes a system call a signal interrupted, with EINTR or a restart.
+    fn handle_signals(&mut self) {
+        loop {
+            let (info, action) = match signals::dequeue(&self.tg, self.tid) {
+                Dequeued::Nothing => break,
+                Dequeued::Exit(status) => {
+                    self.exit = Some(status);
+                    return;
+                }
+                Dequeued::Stop => {
+                    self.stop_here();
+                    continue;
+                }
+                Dequeued::Handle(info, action) => (info, action),
+            };
+            if let Some(restart) = self.restart.take() {
+                let again = restart == Restart::Sys && action.flags & signals::SA_RESTART != 0;
+                if again {
+                    self.restart_syscall();
+                } else {
+                    self.regs.rax = (-(Errno::EINTR as i64)) as u64;
+                }
+            }
+            let current = self.signal_mask();
+            let old_mask = self.saved_mask.take().unwrap_or(current);
+            if self.kernel.config.strace {
+                eprintln!(
+                    "--- {} {{si_code={}}} ---",
+                    crate::strace::signal_name(info.signo),
+                    info.code
+                );
+            }
+            if self.setup_frame(&info, &action, old_mask).is_err() {
+                // Linux's force_sigsegv: a frame that cannot be written kills.
+                self.set_signal_mask(old_mask);
+                self.force_signal(SigInfo::new(signals::SIGSEGV, signals::SI_KERNEL));
+                continue;
+            }
+            let mut mask = current | action.mask;
+            if action.flags & signals::SA_NODEFER == 0 {
+                mask |= sig_bit(info.signo);
+            }
+            self.set_signal_mask(mask);
+            if action.flags & signals::SA_RESETHAND != 0 {
+                let mut actions = self.tg.actions();
+                if let Some(slot) = actions.get_mut((info.signo - 1) as usize) {
+                    *slot = SigAction::default();
+                }
+            }
+        }
+        if let Some(restart) = self.restart.take() {
+            // No handler ran: the call goes on, unless it never restarts.
+            if restart == Restart::Never {
+                self.regs.rax = (-(Errno::EINTR as i64)) as u64;
+            } else {
+                self.restart_syscall();
+            }
+        }
+        if let Some(mask) = self.saved_mask.take() {
+            self.set_signal_mask(mask);
+        }
+    }
+
+    /// Makes the guest execute the same system call again.
+    fn restart_syscall(&mut self) {
+        self.regs.rax = self.regs.orig_rax;
+        self.regs.rip = self.regs.rip.wrapping_sub(2);
+    }
+
+    /// Waits out a group stop (SIGSTOP and friends) until SIGCONT or SIGKILL.
+    fn stop_here(&mut self) {
+        let mut s = self.tg.signals();
+        let mut report = None;
+        let threads = s.threads.len();
+        if let Some(stop) = s.stop.as_mut() {
+            stop.stopped += 1;
+            if stop.stopped >= threads && !stop.reported {
+                stop.reported = true;
+                report = Some(stop.signo);
+            }
+        }
+        if let Some(signo) = report {
+            drop(s);
+            self.kernel.processes.stopped(&self.tg, signo);
+            s = self.tg.signals();
+        }
+        while s.stop.is_some() && s.exit.is_none() {
+            s = self
+                .tg
+                .stop_changed
+                .wait(s)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+        if let Some(stop) = s.stop.as_mut() {
+            stop.stopped = stop.stopped.saturating_sub(1);
+        }
+    }
+
+    /// Sends the thread a signal it cannot escape (a fault, a bad frame): if it is blocked
+    /// or ignored, its default action applies (Linux's force_sig_info).
+    pub fn force_signal(&mut self, info: SigInfo) {
+        let sig = info.signo;
+        let bit = sig_bit(sig);
+        let mask = self.signal_mask();
+        {
+            let mut actions = self.tg.actions();
+            if let Some(action) = actions.get_mut((sig - 1) as usize) {
+                if action.handler == signals::SIG_IGN || mask & bit != 0 {
+                    action.handler = signals::SIG_DFL;
+                }
+            }
+        }
+        if mask & bit != 0 {
+            self.set_signal_mask(mask & !bit);
+        }
+        let _ = signals::send(&self.tg, Target::Thread(self.tid), info);
     }
 
     /// CPU time this task has used: guest code plus the Sentry's work on its behalf.
@@ -468,6 +737,10 @@ impl Task {
         if result == Err(Errno::EPIPE) && !self.suppress_sigpipe {
             self.sigpipe();
         }
+        if result == Err(Errno::EINTR) {
+            // Cut short by a signal: EINTR or a restart, decided as the signal is taken.
+            self.restart = Some(Restart::of(nr, &args));
+        }
         if self.kernel.config.strace {
             let line = crate::strace::format_call(self, nr, entry, &args, &result);
             eprintln!("{line}");
@@ -488,46 +761,38 @@ impl Task {
             && insn == [0xcd, 0x80]
     }
 
-    /// A write to a broken pipe: SIGPIPE, whose default action kills the process; if it is
-    /// ignored or blocked the call just fails with EPIPE.
+    /// A write to a broken pipe: SIGPIPE for the thread (if it is blocked or ignored the
+    /// call just fails with EPIPE).
     fn sigpipe(&mut self) {
-        const SIGPIPE: i32 = 13;
-        let action = self.tg.actions()[(SIGPIPE - 1) as usize];
-        let blocked = self.signal_mask & sig_bit(SIGPIPE) != 0;
-        match action.handler {
-            0 if !blocked => self.exit = Some(ExitStatus::Signaled(SIGPIPE)),
-            0 | 1 => {}
-            _ => log::warn!("SIGPIPE has a handler, but signal delivery is not implemented yet"),
-        }
+        let info = SigInfo::from_sender(
+            signals::SIGPIPE,
+            signals::SI_USER,
+            self.tg.pid,
+            self.creds.uid,
+        );
+        let _ = signals::send(&self.tg, Target::Thread(self.tid), info);
     }
 
     /// A signal raised by the guest's own execution (a fault, an illegal instruction, …).
-    /// Handlers are recorded but not yet delivered, so the default action applies: every
-    /// such signal's default is to kill the process (with a core, which is not written).
     fn synchronous_signal(&mut self, info: SignalInfo) {
         if self.kernel.config.strace {
             eprintln!("{}", crate::strace::format_signal(&info));
-            eprintln!(
-                "+++ killed by {} (core dumped) +++",
-                crate::strace::signal_name(info.signo)
-            );
         }
-        let handler = self.tg.actions()[(info.signo - 1) as usize].handler;
-        if handler > 1 {
-            log::warn!(
-                "signal {} has a handler, but signal delivery is not implemented yet: killing the process",
-                info.signo
-            );
-        }
-        self.exit = Some(ExitStatus::Signaled(info.signo));
+        self.force_signal(SigInfo::fault(info.signo, info.code, info.addr));
     }
 }
 
 /// A child made by fork or clone, waiting for its own Sentry thread: its address space
-/// must be created by the thread that will trace it.
+/// (or its stub thread, for a thread) must be taken up by the thread that will trace it.
 pub struct Forked {
+    pub memory: ChildMemory,
+    pub task: NewTask,
+}
+
+/// What a new task takes from its parent.
+pub struct NewTask {
+    pub tid: i32,
     pub tg: Arc<ThreadGroup>,
-    pub memory: crate::mm::ForkedMemory,
     pub fds: Arc<FdTable>,
     pub fs: Arc<FsContext>,
     pub creds: Credentials,
@@ -544,29 +809,71 @@ pub struct Forked {
     pub vfork_done: Option<Arc<VforkDone>>,
 }
 
+/// A child's memory: a copy of the parent's (fork), or the parent's own with a stub thread
+/// made ready for the child (a thread, or a process made with CLONE_VM).
+pub enum ChildMemory {
+    Copy(crate::mm::ForkedMemory),
+    Shared(Arc<MemoryManager>, NewThread),
+}
+
 impl Kernel {
-    /// Starts `child` on a Sentry thread of its own.
-    pub fn start_forked(self: &Arc<Kernel>, child: Forked) -> Result<(), Errno> {
+    /// Starts `child` on a Sentry thread of its own. A child sharing the parent's memory
+    /// joins its thread group's signal state before this returns.
+    pub fn start_forked(self: &Arc<Kernel>, forked: Forked) -> Result<(), Errno> {
         let kernel = self.clone();
-        let pid = child.tg.pid;
+        let Forked {
+            memory,
+            task: child,
+        } = forked;
+        let tid = child.tid;
+        let start: Box<dyn FnOnce() + Send> = match memory {
+            ChildMemory::Shared(mm, thread) => {
+                let mut task = Task::new_thread(
+                    kernel,
+                    tid,
+                    child.tg.clone(),
+                    mm,
+                    child.fds.clone(),
+                    child.fs.clone(),
+                    child.creds.clone(),
+                    child.signal_mask,
+                );
+                task.adopt(&child);
+                Box::new(move || {
+                    let space = task.mm.clone();
+                    if let Err(e) = task.context.attach(space.address_space(), thread) {
+                        log::error!("thread {tid} could not start: {e}");
+                        task.tg
+                            .signals()
+                            .start_group_exit(ExitStatus::Signaled(SIGKILL), Some(tid));
+                        task.exit = Some(ExitStatus::Signaled(SIGKILL));
+                        task.exit_thread(ExitStatus::Signaled(SIGKILL));
+                        return;
+                    }
+                    task.publish();
+                    task.run_to_exit();
+                })
+            }
+            ChildMemory::Copy(memory) => Box::new(move || kernel.run_forked(memory, child)),
+        };
         std::thread::Builder::new()
-            .name(format!("task {pid}"))
-            .spawn(move || kernel.run_forked(child))
+            .name(format!("task {tid}"))
+            .spawn(start)
             .map(drop)
             .map_err(|e| {
-                log::warn!("starting a Sentry thread for process {pid}: {e}");
+                log::warn!("starting a Sentry thread for task {tid}: {e}");
                 Errno::EAGAIN
             })
     }
 
-    fn run_forked(self: Arc<Kernel>, child: Forked) {
+    fn run_forked(self: Arc<Kernel>, memory: crate::mm::ForkedMemory, child: NewTask) {
         let pid = child.tg.pid;
         let mm = self
             .platform
             .new_address_space()
             .map_err(|e| e.to_string())
             .and_then(|space| {
-                MemoryManager::from_fork(space, self.memory.clone(), child.memory)
+                MemoryManager::from_fork(space, self.memory.clone(), memory)
                     .map_err(|e| e.desc().to_string())
             });
         let mm = match mm {
@@ -585,21 +892,36 @@ impl Kernel {
                 return;
             }
         };
-        let mut task = Task::new(self, child.tg, mm, child.fds, child.fs, child.creds);
-        task.regs = child.regs;
-        task.signal_mask = child.signal_mask;
-        task.comm = child.comm;
-        task.rseq = child.rseq;
-        task.sigaltstack = child.sigaltstack;
-        task.no_new_privs = child.no_new_privs;
-        task.clear_child_tid = child.clear_child_tid;
-        task.vfork_done = child.vfork_done;
-        if child.set_child_tid != 0 {
-            // As Linux, a bad address here is not the parent's problem: the write is skipped.
-            let _ = task.mm.write_obj(child.set_child_tid, &(pid as u32));
-        }
+        let mut task = Task::new_thread(
+            self,
+            pid,
+            child.tg.clone(),
+            mm,
+            child.fds.clone(),
+            child.fs.clone(),
+            child.creds.clone(),
+            child.signal_mask,
+        );
+        task.adopt(&child);
         task.publish();
         task.run_to_exit();
+    }
+}
+
+impl Task {
+    /// Takes the parent's copied state for a new child task.
+    fn adopt(&mut self, child: &NewTask) {
+        self.regs = child.regs;
+        self.comm = child.comm;
+        self.rseq = child.rseq;
+        self.sigaltstack = child.sigaltstack;
+        self.no_new_privs = child.no_new_privs;
+        self.clear_child_tid = child.clear_child_tid;
+        self.vfork_done = child.vfork_done.clone();
+        if child.set_child_tid != 0 {
+            // As Linux, a bad address here is not the parent's problem: the write is skipped.
+            let _ = self.mm.write_obj(child.set_child_tid, &(child.tid as u32));
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 use super::fs::{lookup, read_path};
 use crate::abi::*;
 use crate::kernel::processes::{Exited, WaitFor, WaitOptions, SIGCHLD};
-use crate::kernel::{entry_regs, ExitStatus, Forked, LoadArgs, Task, VforkDone};
+use crate::kernel::{
+    entry_regs, ChildMemory, ExitStatus, Forked, LoadArgs, NewTask, Task, VforkDone,
+};
 use crate::vfs::{FileType, Location};
 
 const CSIGNAL: u64 = 0xff;
@@ -189,18 +191,12 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
             .report_once("clone with CLONE_PIDFD is not supported yet: returning EINVAL");
         return Err(Errno::EINVAL);
     }
-    // A child sharing its parent's memory, other than vfork's (whose parent waits, so a
-    // copy behaves the same for a child that only execs or exits), is a thread.
-    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-        t.kernel.report_once(
-            "threads (clone with CLONE_VM or CLONE_THREAD) are not supported yet: returning ENOSYS",
-        );
-        return Err(Errno::ENOSYS);
-    }
     const IGNORED: u64 = CLONE_PTRACE | CLONE_UNTRACED | CLONE_DETACHED | CLONE_IO | CLONE_SYSVSEM;
     let known = CLONE_VM
         | CLONE_FS
         | CLONE_FILES
+        | CLONE_SIGHAND
+        | CLONE_THREAD
         | CLONE_VFORK
         | CLONE_PARENT
         | CLONE_SETTLS
@@ -214,17 +210,30 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
     if flags & CLONE_SETTLS != 0 && args.tls >= TASK_SIZE_MAX {
         return Err(Errno::EPERM);
     }
-    let parent = if flags & CLONE_PARENT != 0 {
+    let thread = flags & CLONE_THREAD != 0;
+    // A child that shares its parent's memory, other than vfork's (whose parent waits, so
+    // a copy behaves the same for a child that only execs or exits), runs in the same
+    // address space on a stub thread of its own.
+    let share_memory = flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0;
+    let parent = if flags & CLONE_PARENT != 0 || thread {
         // The sandbox's init has no parent inside it to share.
         match t.kernel.processes.parent_of(t.tg.pid) {
-            0 => return Err(Errno::EINVAL),
+            0 if !thread => return Err(Errno::EINVAL),
             ppid => ppid,
         }
     } else {
         t.tg.pid
     };
 
-    let memory = t.mm.fork()?;
+    let memory = if share_memory {
+        let new_thread = t.mm.address_space().new_thread().map_err(|e| {
+            log::warn!("clone: {e}");
+            Errno::EAGAIN
+        })?;
+        ChildMemory::Shared(t.mm.clone(), new_thread)
+    } else {
+        ChildMemory::Copy(t.mm.fork()?)
+    };
     let mut regs = t.regs;
     regs.rax = 0;
     if args.stack != 0 {
@@ -244,49 +253,67 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
         Arc::new(t.fs.fork())
     };
     let exit_signal = args.exit_signal as i32;
-    let tg = t
-        .kernel
-        .processes
-        .add_child(parent, exit_signal, |pid| Arc::new(t.tg.fork(pid)))?;
-    let pid = tg.pid;
+    let (tg, tid) = if thread {
+        (t.tg.clone(), t.kernel.processes.add_thread(t.tg.pid)?)
+    } else {
+        let tg = t
+            .kernel
+            .processes
+            .add_child(parent, exit_signal, |pid| Arc::new(t.tg.fork(pid)))?;
+        let pid = tg.pid;
+        (tg, pid)
+    };
     let vfork_done = (flags & CLONE_VFORK != 0).then(|| Arc::new(VforkDone::default()));
     let child = Forked {
-        tg,
         memory,
-        fds,
-        fs,
-        creds: t.creds.clone(),
-        regs,
-        signal_mask: t.signal_mask,
-        comm: t.comm,
-        rseq: t.rseq,
-        sigaltstack: t.sigaltstack,
-        no_new_privs: t.no_new_privs,
-        set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
-            args.child_tid
-        } else {
-            0
+        task: NewTask {
+            tid,
+            tg,
+            fds,
+            fs,
+            creds: t.creds.clone(),
+            regs,
+            signal_mask: t.signal_mask(),
+            comm: t.comm,
+            rseq: if thread { None } else { t.rseq },
+            // A thread starts without an alternate stack (Linux clears it for CLONE_VM).
+            sigaltstack: if share_memory {
+                Default::default()
+            } else {
+                t.sigaltstack
+            },
+            no_new_privs: t.no_new_privs,
+            set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
+                args.child_tid
+            } else {
+                0
+            },
+            clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+                args.child_tid
+            } else {
+                0
+            },
+            vfork_done: vfork_done.clone(),
         },
-        clear_child_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
-            args.child_tid
-        } else {
-            0
-        },
-        vfork_done: vfork_done.clone(),
     };
     if flags & CLONE_PARENT_SETTID != 0 {
         // Written in the parent's memory only (without CLONE_VM the child has a copy made
         // before); a bad address is ignored, as Linux does.
-        let _ = t.mm.write_obj(args.parent_tid, &(pid as u32));
+        let _ = t.mm.write_obj(args.parent_tid, &(tid as u32));
     }
     if let Err(e) = t.kernel.start_forked(child) {
-        t.kernel.processes.remove(pid);
+        if thread {
+            t.tg.signals().threads.remove(&tid);
+            t.kernel.processes.remove_thread(tid);
+        } else {
+            t.kernel.processes.remove(tid);
+        }
         return Err(e);
     }
     if let Some(done) = vfork_done {
         done.wait();
     }
-    Ok(pid as u64)
+    Ok(tid as u64)
 }
 
 /// Longest single argument or environment string (MAX_ARG_STRLEN).
@@ -373,11 +400,16 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
         }
         e.errno()
     })?;
-    // The point of no return: the old image is gone.
+    // The point of no return: the old image is gone, and so are the other threads.
+    de_thread(t);
     t.mm = loaded.mm;
+    t.tg.timers().clear();
     t.regs = entry_regs(loaded.entry, loaded.sp);
-    // The table stays the process's own (its POSIX locks survive exec, as in Linux).
-    // TODO(issue 5): unshare it first when a CLONE_FILES sibling shares it.
+    // The table stays the process's own (its POSIX locks survive exec, as in Linux); one
+    // still shared with another process (CLONE_FILES) is unshared first.
+    if Arc::strong_count(&t.fds) > 2 {
+        t.fds = Arc::new(t.fds.fork());
+    }
     t.fds.close_on_exec();
     reset_signal_handlers(t);
     // A new image has no alternate signal stack, and its memory is dumpable again.
@@ -487,14 +519,45 @@ fn reset_signal_handlers(t: &Task) {
     }
 }
 
+/// Linux's de_thread: every other thread of the process ends, and the exec'ing thread
+/// becomes the leader (its tid becomes the pid).
+fn de_thread(t: &mut Task) {
+    let mut s = t.tg.signals();
+    if s.threads.len() > 1 {
+        s.exec = Some(t.tid);
+        let others: Vec<i32> = s.threads.keys().copied().filter(|&x| x != t.tid).collect();
+        for tid in others {
+            s.recalc(tid);
+            s.wake(tid);
+        }
+        while s.threads.len() > 1 && s.exit.is_none() {
+            s =
+                t.tg.stop_changed()
+                    .wait(s)
+                    .unwrap_or_else(|e| e.into_inner());
+        }
+        s.exec = None;
+    }
+    if t.tid != t.tg.pid {
+        if let Some(me) = s.threads.remove(&t.tid) {
+            s.threads.insert(t.tg.pid, me);
+        }
+        drop(s);
+        t.kernel.processes.remove_thread(t.tid);
+        t.tid = t.tg.pid;
+    }
+}
+
 pub fn exit(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    // With one thread per process (until threads land) the thread's exit ends the process.
+    // This thread only; the process ends with its last thread.
     t.exit = Some(ExitStatus::Exited(a[0] as u8));
     Ok(0)
 }
 
 pub fn exit_group(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    t.exit = Some(ExitStatus::Exited(a[0] as u8));
+    let status = ExitStatus::Exited(a[0] as u8);
+    t.tg.signals().start_group_exit(status, Some(t.tid));
+    t.exit = Some(status);
     Ok(0)
 }
 

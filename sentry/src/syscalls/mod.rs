@@ -6,7 +6,7 @@
 
 mod file;
 mod fs;
-mod futex;
+pub(crate) mod futex;
 mod lifecycle;
 mod mm;
 mod process;

@@ -1,9 +1,17 @@
-//! Signal dispositions, masks and the alternate signal stack. They are recorded exactly as
-//! Linux would keep them; delivering signals to handlers arrives with the process and
-//! signal work.
+//! Signals: dispositions, masks, the alternate stack, sending (kill and friends), waiting
+//! for signals, and the timers that raise them (alarm, itimers, POSIX timers). Delivery
+//! itself is the task loop's (kernel/task.rs, kernel/sigframe.rs).
+
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::abi::*;
-use crate::kernel::{SignalStack, Task};
+use crate::kernel::signals::{self, PosixTimer, SigInfo, Target};
+use crate::kernel::timers::Timer;
+use crate::kernel::{SignalStack, Task, ThreadGroup};
 
 pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [sig, act, oldact, sigsetsize, ..] = *a;
@@ -50,7 +58,7 @@ pub fn rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if sigsetsize != 8 {
         return Err(Errno::EINVAL);
     }
-    let old = t.signal_mask;
+    let old = t.signal_mask();
     if set != 0 {
         let set: SigSet = t.mm.read_obj(set)?;
         let mask = match how {
@@ -59,7 +67,7 @@ pub fn rt_sigprocmask(t: &mut Task, a: &[u64; 6]) -> SysResult {
             SIG_SETMASK => set,
             _ => return Err(Errno::EINVAL),
         };
-        t.signal_mask = mask & !UNBLOCKABLE;
+        t.set_signal_mask(mask);
     }
     if oldset != 0 {
         t.mm.write_obj(oldset, &old)?;
@@ -129,4 +137,456 @@ pub fn sigaltstack(t: &mut Task, a: &[u64; 6]) -> SysResult {
         t.mm.write_obj(old_addr, &old)?;
     }
     Ok(0)
+}
+
+pub fn rt_sigreturn(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    t.sigreturn()
+}
+
+pub fn rt_sigpending(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [set, size, ..] = *a;
+    if size > 8 {
+        return Err(Errno::EINVAL);
+    }
+    // Pending and blocked (Linux's do_sigpending).
+    let pending = signals::pending(&t.tg, t.tid) & t.signal_mask();
+    t.mm.copy_out(set, &pending.to_le_bytes()[..size as usize])?;
+    Ok(0)
+}
+
+/// Signals sent from inside the sandbox to its init are dropped unless init handles them
+/// (pid_namespaces(7)); SIGKILL and SIGSTOP included.
+fn init_ignores(target: &ThreadGroup, sig: i32) -> bool {
+    target.pid == 1 && target.actions()[(sig - 1) as usize].handler == signals::SIG_DFL
+}
+
+/// Checks `sig` (0 is the existence probe) and sends it to `target` as from `t`.
+fn send_from(t: &Task, target: &ThreadGroup, to: Target, sig: i32, code: i32) -> Result<(), Errno> {
+    if sig == 0 || init_ignores(target, sig) {
+        return Ok(());
+    }
+    let info = SigInfo::from_sender(sig, code, t.tg.pid, t.creds.uid);
+    signals::send(target, to, info)
+}
+
+fn check_signal(sig: u64) -> Result<i32, Errno> {
+    let sig = sig as i32;
+    if !(0..=NSIG).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(sig)
+}
+
+pub fn kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let pid = a[0] as i32;
+    let sig = check_signal(a[1])?;
+    let processes = &t.kernel.processes;
+    let targets = match pid {
+        p if p > 0 => processes.process_of(p).into_iter().collect(),
+        0 => processes.group(processes.pgid_of(t.tg.pid)?),
+        -1 => processes
+            .live()
+            .into_iter()
+            .filter(|p| p.pid != 1 && p.pid != t.tg.pid)
+            .chain(std::iter::once(t.tg.clone()))
+            .collect(),
+        i32::MIN => return Err(Errno::ESRCH),
+        p => processes.group(-p),
+    };
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    for target in &targets {
+        send_from(t, target, Target::Process, sig, signals::SI_USER)?;
+    }
+    Ok(0)
+}
+
+pub fn tkill(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    thread_kill(t, None, a[0] as i32, a[1])
+}
+
+pub fn tgkill(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let tgid = a[0] as i32;
+    if tgid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    thread_kill(t, Some(tgid), a[1] as i32, a[2])
+}
+
+fn thread_kill(t: &Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult {
+    if tid <= 0 {
+        return Err(Errno::EINVAL);
+    }
+    let sig = check_signal(sig)?;
+    let target = t.kernel.processes.process_of(tid).ok_or(Errno::ESRCH)?;
+    if tgid.is_some_and(|g| g != target.pid) || !target.tids().contains(&tid) {
+        return Err(Errno::ESRCH);
+    }
+    send_from(t, &target, Target::Thread(tid), sig, signals::SI_TKILL)?;
+    Ok(0)
+}
+
+/// rt_sigqueueinfo and rt_tgsigqueueinfo: the caller's own siginfo, which may not claim to
+/// come from the kernel or from kill/tkill unless it is sent to the caller itself.
+fn queue_info(t: &Task, tgid: i32, tid: Option<i32>, sig: u64, uinfo: u64) -> SysResult {
+    let sig = check_signal(sig)?;
+    let mut info: SigInfo = t.mm.read_obj(uinfo)?;
+    let target = t
+        .kernel
+        .processes
+        .process_of(tid.unwrap_or(tgid))
+        .ok_or(Errno::ESRCH)?;
+    if target.pid != tgid || tid.is_some_and(|tid| !target.tids().contains(&tid)) {
+        return Err(Errno::ESRCH);
+    }
+    if (info.code >= 0 || info.code == signals::SI_TKILL) && target.pid != t.tg.pid {
+        return Err(Errno::EPERM);
+    }
+    if sig == 0 || init_ignores(&target, sig) {
+        return Ok(0);
+    }
+    info.signo = sig;
+    let to = tid.map_or(Target::Process, Target::Thread);
+    signals::send(&target, to, info)?;
+    Ok(0)
+}
+
+pub fn rt_sigqueueinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    queue_info(t, a[0] as i32, None, a[1], a[2])
+}
+
+pub fn rt_tgsigqueueinfo(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    queue_info(t, a[0] as i32, Some(a[1] as i32), a[2], a[3])
+}
+
+pub fn pause(_: &mut Task, _: &[u64; 6]) -> SysResult {
+    crate::waiter::sleep_interruptible(None)?;
+    Err(Errno::EINTR)
+}
+
+pub fn rt_sigsuspend(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [set, size, ..] = *a;
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let mask: SigSet = t.mm.read_obj(set)?;
+    // The handler's frame records the old mask, so its return puts it back.
+    t.saved_mask = Some(t.signal_mask());
+    t.set_signal_mask(mask);
+    crate::waiter::sleep_interruptible(None)?;
+    Err(Errno::EINTR)
+}
+
+pub fn rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [set, uinfo, timeout, size, ..] = *a;
+    if size != 8 {
+        return Err(Errno::EINVAL);
+    }
+    let set: SigSet = t.mm.read_obj::<SigSet>(set)? & !UNBLOCKABLE;
+    let deadline = if timeout != 0 {
+        let ts: Timespec = t.mm.read_obj(timeout)?;
+        Some(Instant::now() + ts.to_duration()?)
+    } else {
+        None
+    };
+    let old = t.signal_mask();
+    let mut result = signals::take_from(&t.tg, t.tid, set);
+    if result.is_none() {
+        // The awaited signals wake us while we wait, as if unblocked.
+        t.set_signal_mask(old & !set);
+        let slept = crate::waiter::sleep_interruptible(deadline);
+        result = signals::take_from(&t.tg, t.tid, set);
+        if result.is_none() && slept.is_err() {
+            t.set_signal_mask(old);
+            return Err(Errno::EINTR);
+        }
+        t.set_signal_mask(old);
+    }
+    let info = result.ok_or(Errno::EAGAIN)?;
+    if uinfo != 0 {
+        t.mm.write_obj(uinfo, &info)?;
+    }
+    Ok(info.signo as u64)
+}
+
+/// `struct itimerval`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct Itimerval {
+    interval: Timeval,
+    value: Timeval,
+}
+
+/// `struct itimerspec`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct Itimerspec {
+    interval: Timespec,
+    value: Timespec,
+}
+
+fn timeval_duration(tv: Timeval) -> Result<Duration, Errno> {
+    if tv.tv_sec < 0 || !(0..1_000_000).contains(&tv.tv_usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000))
+}
+
+fn timeval(d: Duration) -> Timeval {
+    Timeval {
+        tv_sec: d.as_secs() as i64,
+        tv_usec: d.subsec_micros() as i64,
+    }
+}
+
+/// A timer that sends `sig` to process `tg` each time it fires.
+fn signal_timer(tg: &Arc<ThreadGroup>, sig: i32) -> Timer {
+    let tg: Weak<ThreadGroup> = Arc::downgrade(tg);
+    Timer::new(move |_| {
+        if let Some(tg) = tg.upgrade() {
+            let _ = signals::send(&tg, Target::Process, SigInfo::new(sig, signals::SI_KERNEL));
+        }
+    })
+}
+
+const ITIMER_REAL: u64 = 0;
+const ITIMER_VIRTUAL: u64 = 1;
+const ITIMER_PROF: u64 = 2;
+
+/// Sets ITIMER_REAL (value zero disarms) and returns the old value and interval.
+fn set_real_timer(t: &Task, value: Duration, interval: Duration) -> (Duration, Duration) {
+    let mut timers = t.tg.timers();
+    let old = timers
+        .real
+        .as_ref()
+        .and_then(|timer| timer.remaining())
+        .map_or((Duration::ZERO, Duration::ZERO), |(left, every)| {
+            (left, every.unwrap_or_default())
+        });
+    if value.is_zero() {
+        timers.real = None;
+    } else {
+        let timer = timers
+            .real
+            .get_or_insert_with(|| signal_timer(&t.tg, signals::SIGALRM));
+        timer.arm(Instant::now() + value, Some(interval));
+    }
+    old
+}
+
+pub fn alarm(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let secs = a[0] as u32;
+    let (left, _) = set_real_timer(t, Duration::from_secs(secs as u64), Duration::ZERO);
+    // Rounded to the nearest second, and never 0 for a timer still armed.
+    let mut old = left.as_secs();
+    if (old == 0 && !left.is_zero()) || left.subsec_micros() >= 500_000 {
+        old += 1;
+    }
+    Ok(old)
+}
+
+pub fn setitimer(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [which, new, old_at, ..] = *a;
+    let which = which as u32 as u64;
+    if !matches!(which, ITIMER_REAL | ITIMER_VIRTUAL | ITIMER_PROF) {
+        return Err(Errno::EINVAL);
+    }
+    let new: Itimerval = if new != 0 {
+        t.mm.read_obj(new)?
+    } else {
+        Itimerval::default()
+    };
+    let value = timeval_duration(new.value)?;
+    let interval = timeval_duration(new.interval)?;
+    let old = if which == ITIMER_REAL {
+        set_real_timer(t, value, interval)
+    } else {
+        t.kernel.report_once(
+            "setitimer ITIMER_VIRTUAL/ITIMER_PROF: CPU-time timers are not supported: returning EINVAL",
+        );
+        return Err(Errno::EINVAL);
+    };
+    if old_at != 0 {
+        let old = Itimerval {
+            interval: timeval(old.1),
+            value: timeval(old.0),
+        };
+        t.mm.write_obj(old_at, &old)?;
+    }
+    Ok(0)
+}
+
+pub fn getitimer(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [which, at, ..] = *a;
+    let which = which as u32 as u64;
+    let (left, every) = match which {
+        ITIMER_REAL => {
+            t.tg.timers()
+                .real
+                .as_ref()
+                .and_then(|timer| timer.remaining())
+                .map_or((Duration::ZERO, Duration::ZERO), |(l, e)| {
+                    (l, e.unwrap_or_default())
+                })
+        }
+        ITIMER_VIRTUAL | ITIMER_PROF => (Duration::ZERO, Duration::ZERO),
+        _ => return Err(Errno::EINVAL),
+    };
+    let value = Itimerval {
+        interval: timeval(every),
+        value: timeval(left),
+    };
+    t.mm.write_obj(at, &value)?;
+    Ok(0)
+}
+
+/// `struct sigevent` as timer_create reads it.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+struct SigEvent {
+    value: u64,
+    signo: i32,
+    notify: i32,
+    tid: i32,
+    pad: [i32; 11],
+}
+
+const SIGEV_SIGNAL: i32 = 0;
+const SIGEV_NONE: i32 = 1;
+const SIGEV_THREAD: i32 = 2;
+const SIGEV_THREAD_ID: i32 = 4;
+const TIMER_ABSTIME: u64 = 1;
+/// At most this many POSIX timers per process.
+const MAX_TIMERS: usize = 4096;
+
+pub fn timer_create(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [clock, sevp, id_at, ..] = *a;
+    let clock = clock as u32 as u64;
+    // Every clock but the CPU-time ones fires by wall time here.
+    if !matches!(clock, CLOCK_REALTIME | CLOCK_MONOTONIC | 7 | 8 | 9 | 11) {
+        if matches!(clock, CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID) {
+            t.kernel
+                .report_once("timer_create on CPU-time clocks is not supported: returning EINVAL");
+        }
+        return Err(Errno::EINVAL);
+    }
+    let mut timers = t.tg.timers();
+    let id = (0..MAX_TIMERS as i32)
+        .find(|i| !timers.posix.contains_key(i))
+        .ok_or(Errno::EAGAIN)?;
+    let event = if sevp != 0 {
+        t.mm.read_obj(sevp)?
+    } else {
+        SigEvent {
+            value: id as u64,
+            signo: signals::SIGALRM,
+            notify: SIGEV_SIGNAL,
+            ..SigEvent::default()
+        }
+    };
+    let target = match event.notify & !SIGEV_THREAD_ID {
+        _ if event.notify == SIGEV_NONE => None,
+        SIGEV_SIGNAL | SIGEV_THREAD => {
+            if !(1..=NSIG).contains(&event.signo) {
+                return Err(Errno::EINVAL);
+            }
+            if event.notify & SIGEV_THREAD_ID != 0 {
+                if !t.tg.tids().contains(&event.tid) {
+                    return Err(Errno::EINVAL);
+                }
+                Some(Target::Thread(event.tid))
+            } else {
+                Some(Target::Process)
+            }
+        }
+        _ => return Err(Errno::EINVAL),
+    };
+    let overrun = Arc::new(AtomicI32::new(0));
+    let tg = Arc::downgrade(&t.tg);
+    let (signo, value, last) = (event.signo, event.value, overrun.clone());
+    let timer = Timer::new(move |count| {
+        let Some(target) = target else { return };
+        let Some(tg) = tg.upgrade() else { return };
+        let missed = (count.saturating_sub(1)).min(i32::MAX as u64) as i32;
+        last.store(missed, Ordering::Relaxed);
+        let _ = signals::send(&tg, target, SigInfo::timer(signo, id, missed, value));
+    });
+    t.mm.write_obj(id_at, &id)?;
+    timers.posix.insert(
+        id,
+        PosixTimer {
+            timer,
+            clock,
+            overrun,
+        },
+    );
+    Ok(0)
+}
+
+fn timer_state(timer: &Timer) -> Itimerspec {
+    let (left, every) = timer.remaining().unwrap_or_default();
+    Itimerspec {
+        interval: Timespec::from_duration(every.unwrap_or_default()),
+        value: Timespec::from_duration(left),
+    }
+}
+
+pub fn timer_settime(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [id, flags, new_at, old_at, ..] = *a;
+    if flags & !TIMER_ABSTIME != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let new: Itimerspec = t.mm.read_obj(new_at)?;
+    let value = new.value.to_duration()?;
+    let interval = new.interval.to_duration()?;
+    let clock =
+        t.tg.timers()
+            .posix
+            .get(&(id as i32))
+            .map(|p| p.clock)
+            .ok_or(Errno::EINVAL)?;
+    let relative = if flags & TIMER_ABSTIME != 0 {
+        let now = super::time::now(t, clock)?.to_duration()?;
+        value.saturating_sub(now)
+    } else {
+        value
+    };
+    let timers = t.tg.timers();
+    let posix = timers.posix.get(&(id as i32)).ok_or(Errno::EINVAL)?;
+    let old = timer_state(&posix.timer);
+    if value.is_zero() {
+        posix.timer.disarm();
+    } else {
+        posix.timer.arm(Instant::now() + relative, Some(interval));
+    }
+    drop(timers);
+    if old_at != 0 {
+        t.mm.write_obj(old_at, &old)?;
+    }
+    Ok(0)
+}
+
+pub fn timer_gettime(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let state = {
+        let timers = t.tg.timers();
+        let posix = timers.posix.get(&(a[0] as i32)).ok_or(Errno::EINVAL)?;
+        timer_state(&posix.timer)
+    };
+    t.mm.write_obj(a[1], &state)?;
+    Ok(0)
+}
+
+pub fn timer_getoverrun(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let timers = t.tg.timers();
+    let posix = timers.posix.get(&(a[0] as i32)).ok_or(Errno::EINVAL)?;
+    Ok(posix.overrun.load(Ordering::Relaxed) as u64)
+}
+
+pub fn timer_delete(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    t.tg.timers()
+        .posix
+        .remove(&(a[0] as i32))
+        .map(|_| 0)
+        .ok_or(Errno::EINVAL)
 }

@@ -226,9 +226,34 @@ pub static TABLE: &[Syscall] = &[
         sched::setpriority,
         [Enum(PRIO_WHICH), Int, Int]
     ),
-    // Signals (signal.rs): dispositions, masks and the alternate stack are recorded; delivery
-    // comes later.
+    // Signals (signal.rs); delivery is the task loop's.
     sys!(rt_sigaction, signal::rt_sigaction, [Signal, Ptr, Ptr, Dec]),
+    sys!(rt_sigreturn, signal::rt_sigreturn, []),
+    sys!(rt_sigpending, signal::rt_sigpending, [Ptr, Dec]),
+    sys!(rt_sigsuspend, signal::rt_sigsuspend, [Ptr, Dec]),
+    sys!(
+        rt_sigtimedwait,
+        signal::rt_sigtimedwait,
+        [Ptr, Ptr, Ptr, Dec]
+    ),
+    sys!(rt_sigqueueinfo, signal::rt_sigqueueinfo, [Int, Signal, Ptr]),
+    sys!(
+        rt_tgsigqueueinfo,
+        signal::rt_tgsigqueueinfo,
+        [Int, Int, Signal, Ptr]
+    ),
+    sys!(kill, signal::kill, [Int, Signal]),
+    sys!(tkill, signal::tkill, [Int, Signal]),
+    sys!(tgkill, signal::tgkill, [Int, Int, Signal]),
+    sys!(pause, signal::pause, []),
+    sys!(alarm, signal::alarm, [Dec]),
+    sys!(setitimer, signal::setitimer, [Dec, Ptr, Ptr]),
+    sys!(getitimer, signal::getitimer, [Dec, Ptr]),
+    sys!(timer_create, signal::timer_create, [Enum(CLOCKS), Ptr, Ptr]),
+    sys!(timer_settime, signal::timer_settime, [Int, Hex, Ptr, Ptr]),
+    sys!(timer_gettime, signal::timer_gettime, [Int, Ptr]),
+    sys!(timer_getoverrun, signal::timer_getoverrun, [Int]),
+    sys!(timer_delete, signal::timer_delete, [Int]),
     sys!(
         rt_sigprocmask,
         signal::rt_sigprocmask,
