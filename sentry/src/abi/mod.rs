@@ -448,6 +448,8 @@ pub const PR_GET_DUMPABLE: u64 = 3;
 pub const PR_SET_DUMPABLE: u64 = 4;
 pub const PR_SET_NAME: u64 = 15;
 pub const PR_GET_NAME: u64 = 16;
+pub const PR_SET_CHILD_SUBREAPER: u64 = 36;
+pub const PR_GET_CHILD_SUBREAPER: u64 = 37;
 pub const PR_SET_NO_NEW_PRIVS: u64 = 38;
 pub const PR_GET_NO_NEW_PRIVS: u64 = 39;
 

@@ -6,12 +6,14 @@
 //! of several processes at once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use super::signals::{self, SigInfo, Target};
 use super::{ExitStatus, ThreadGroup};
 use crate::abi::Errno;
+use crate::waiter::WaitQueue;
 
 /// The highest pid (Linux's default pid_max is 4194304 on 64-bit machines).
 pub const PID_MAX: i32 = 4_194_304;
@@ -19,11 +21,11 @@ pub const PID_MAX: i32 = 4_194_304;
 pub const SIGCHLD: i32 = 17;
 
 /// Every process of the sandbox, live or zombie. `tree` is guarded by its mutex; `changed`
-/// is notified whenever a process exits, so waiters look again.
+/// is notified whenever a process exits, stops or continues, so waiters look again.
 #[derive(Debug, Default)]
 pub struct ProcessTable {
     tree: Mutex<Tree>,
-    changed: Condvar,
+    changed: WaitQueue,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +70,25 @@ struct Process {
     execed: bool,
     /// Set once it has exited: a zombie until its parent reaps it.
     exit: Option<Exited>,
+    /// The signal that stopped it, until a wait reports the stop (WUNTRACED).
+    stop_report: Option<i32>,
+}
+
+/// What a wait reports about a child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChildEvent {
+    Exited(Exited),
+    Stopped { pid: i32, signo: i32 },
+    Continued { pid: i32 },
+}
+
+impl ChildEvent {
+    pub fn pid(&self) -> i32 {
+        match *self {
+            ChildEvent::Exited(e) => e.pid,
+            ChildEvent::Stopped { pid, .. } | ChildEvent::Continued { pid } => pid,
+        }
+    }
 }
 
 /// A process's place in the tree and its exit, if it has exited.
@@ -110,6 +131,10 @@ pub struct WaitOptions {
     /// SIGCHLD. Neither: only those that signal SIGCHLD.
     pub all: bool,
     pub clone_only: bool,
+    /// WEXITED (always for wait4), WUNTRACED/WSTOPPED, WCONTINUED.
+    pub exited: bool,
+    pub stopped: bool,
+    pub continued: bool,
 }
 
 impl ProcessTable {
@@ -132,6 +157,7 @@ impl ProcessTable {
                 exit_signal: SIGCHLD,
                 execed: true,
                 exit: None,
+                stop_report: None,
             },
         );
     }
@@ -162,6 +188,7 @@ impl ProcessTable {
                 exit_signal,
                 execed: false,
                 exit: None,
+                stop_report: None,
             },
         );
         Ok(tg)
@@ -204,13 +231,16 @@ impl ProcessTable {
     /// CLD_STOPPED unless the parent asked for SA_NOCLDSTOP).
     pub fn stopped(&self, tg: &ThreadGroup, signo: i32) {
         let parent = {
-            let tree = self.lock();
+            let mut tree = self.lock();
+            if let Some(p) = tree.processes.get_mut(&tg.pid) {
+                p.stop_report = Some(signo);
+            }
             tree.processes
                 .get(&tg.pid)
                 .and_then(|p| tree.processes.get(&p.parent))
                 .map(|p| p.tg.clone())
         };
-        self.changed.notify_all();
+        self.changed.notify();
         if let Some(parent) = parent {
             let nocldstop =
                 parent.actions()[(SIGCHLD - 1) as usize].flags & signals::SA_NOCLDSTOP != 0;
@@ -227,9 +257,23 @@ impl ProcessTable {
     pub fn exit(&self, exited: Exited) {
         let pid = exited.pid;
         let mut tree = self.lock();
+        // Orphans go to the nearest live ancestor that is a subreaper, else to init.
+        let mut reaper = 1;
+        let mut ancestor = tree.processes.get(&pid).map_or(0, |p| p.parent);
+        while let Some(p) = tree.processes.get(&ancestor) {
+            if p.exit.is_none() && p.tg.subreaper.load(Ordering::Relaxed) {
+                reaper = ancestor;
+                break;
+            }
+            ancestor = p.parent;
+        }
+        let mut orphans = Vec::new();
         for child in tree.processes.values_mut() {
             if child.parent == pid {
-                child.parent = 1;
+                child.parent = reaper;
+                if child.exit.is_none() {
+                    orphans.push(child.tg.clone());
+                }
             }
         }
         // Reaped at once if the parent ignores SIGCHLD; otherwise a zombie for the parent
@@ -248,7 +292,18 @@ impl ProcessTable {
             p.exit = Some(exited);
         }
         drop(tree);
-        self.changed.notify_all();
+        self.changed.notify();
+        // PR_SET_PDEATHSIG: children that asked are told their parent died.
+        for orphan in orphans {
+            let sig = orphan.pdeath_signal.load(Ordering::Relaxed);
+            if sig > 0 {
+                let _ = signals::send(
+                    &orphan,
+                    Target::Process,
+                    SigInfo::new(sig, signals::SI_USER),
+                );
+            }
+        }
         if let (Some(parent), true) = (parent_tg, exit_signal > 0) {
             let (code, status) = match exited.status {
                 ExitStatus::Exited(code) => (signals::CLD_EXITED, code as i32),
@@ -272,57 +327,115 @@ impl ProcessTable {
         }
     }
 
+    /// After SIGCONT reached `tg`: if that ended a stop, its parent is told (SIGCHLD with
+    /// CLD_CONTINUED unless SA_NOCLDSTOP) and WCONTINUED waits look again.
+    pub fn continued(&self, tg: &ThreadGroup) {
+        if !tg.signals().continued {
+            return;
+        }
+        if let Some(p) = self.lock().processes.get_mut(&tg.pid) {
+            p.stop_report = None;
+        }
+        self.changed.notify();
+        let parent = self.get(self.parent_of(tg.pid));
+        if let Some(parent) = parent {
+            let nocldstop =
+                parent.actions()[(SIGCHLD - 1) as usize].flags & signals::SA_NOCLDSTOP != 0;
+            if !nocldstop {
+                let info = SigInfo::child(
+                    SIGCHLD,
+                    signals::CLD_CONTINUED,
+                    tg.pid,
+                    0,
+                    signals::SIGCONT,
+                    0,
+                );
+                let _ = signals::send(&parent, Target::Process, info);
+            }
+        }
+    }
+
     /// wait4/waitid: a child of `waiter` that `which` and `options` select and that has
-    /// exited, reaped unless `no_reap`. Blocks until there is one, unless `no_hang`
-    /// (then `Ok(None)`). ECHILD if `waiter` has no such child at all.
+    /// exited (reaped unless `no_reap`), or stopped or continued if those are asked for.
+    /// Blocks until there is one, unless `no_hang` (then `Ok(None)`); EINTR if a signal
+    /// comes first. ECHILD if `waiter` has no such child at all.
     pub fn wait(
         &self,
         waiter: i32,
         which: WaitFor,
         options: WaitOptions,
-    ) -> Result<Option<Exited>, Errno> {
-        let mut tree = self.lock();
-        loop {
-            let mut any = false;
-            let mut found = None;
-            for (&pid, p) in &tree.processes {
-                let selected = p.parent == waiter
-                    && match which {
-                        WaitFor::Any => true,
-                        WaitFor::Pid(want) => pid == want,
-                        WaitFor::Group(pgid) => p.pgid == pgid,
-                    }
-                    && (options.all || (p.exit_signal == SIGCHLD) != options.clone_only);
-                if !selected {
-                    continue;
+    ) -> Result<Option<ChildEvent>, Errno> {
+        crate::waiter::wait_until(&self.changed, &self.tree, |tree| {
+            match Self::find(tree, waiter, which, options) {
+                Ok(None) if !options.no_hang => None,
+                result => Some(result),
+            }
+        })?
+    }
+
+    fn find(
+        tree: &mut Tree,
+        waiter: i32,
+        which: WaitFor,
+        options: WaitOptions,
+    ) -> Result<Option<ChildEvent>, Errno> {
+        let mut any = false;
+        let mut found = None;
+        for (&pid, p) in tree.processes.iter_mut() {
+            let selected = p.parent == waiter
+                && match which {
+                    WaitFor::Any => true,
+                    WaitFor::Pid(want) => pid == want,
+                    WaitFor::Group(pgid) => p.pgid == pgid,
                 }
-                any = true;
-                if let Some(exited) = p.exit {
-                    found = Some(exited);
+                && (options.all || (p.exit_signal == SIGCHLD) != options.clone_only);
+            if !selected {
+                continue;
+            }
+            any = true;
+            if let Some(exited) = p.exit {
+                if options.exited {
+                    found = Some(ChildEvent::Exited(exited));
+                    break;
+                }
+                continue;
+            }
+            if options.stopped {
+                if let Some(signo) = p.stop_report {
+                    if !options.no_reap {
+                        p.stop_report = None;
+                    }
+                    found = Some(ChildEvent::Stopped { pid, signo });
                     break;
                 }
             }
-            if let Some(exited) = found {
-                if !options.no_reap {
-                    // The parent takes over the CPU time of the child and of the children
-                    // it reaped (RUSAGE_CHILDREN).
-                    if let Some(child) = tree.processes.remove(&exited.pid) {
-                        let inherited = exited.cpu + *child.tg.children_cpu();
-                        if let Some(parent) = tree.processes.get(&waiter) {
-                            *parent.tg.children_cpu() += inherited;
-                        }
+            if options.continued {
+                let mut signals = p.tg.signals();
+                if signals.continued {
+                    if !options.no_reap {
+                        signals.continued = false;
+                    }
+                    found = Some(ChildEvent::Continued { pid });
+                    break;
+                }
+            }
+        }
+        if let Some(ChildEvent::Exited(exited)) = found {
+            if !options.no_reap {
+                // The parent takes over the CPU time of the child and of the children
+                // it reaped (RUSAGE_CHILDREN).
+                if let Some(child) = tree.processes.remove(&exited.pid) {
+                    let inherited = exited.cpu + *child.tg.children_cpu();
+                    if let Some(parent) = tree.processes.get(&waiter) {
+                        *parent.tg.children_cpu() += inherited;
                     }
                 }
-                return Ok(Some(exited));
             }
-            if !any {
-                return Err(Errno::ECHILD);
-            }
-            if options.no_hang {
-                return Ok(None);
-            }
-            tree = self.changed.wait(tree).unwrap_or_else(|e| e.into_inner());
         }
+        if found.is_none() && !any {
+            return Err(Errno::ECHILD);
+        }
+        Ok(found)
     }
 
     /// The parent's pid (0 for init or a process that is gone).
@@ -471,6 +584,20 @@ mod tests {
         }
     }
 
+    const EXITED: WaitOptions = WaitOptions {
+        no_hang: false,
+        no_reap: false,
+        all: false,
+        clone_only: false,
+        exited: true,
+        stopped: false,
+        continued: false,
+    };
+
+    fn gone(pid: i32, code: u8) -> ChildEvent {
+        ChildEvent::Exited(exited(pid, code))
+    }
+
     #[test]
     fn children_are_waited_for_and_reaped_once() {
         let table = ProcessTable::default();
@@ -479,6 +606,7 @@ mod tests {
         assert_eq!(child.pid, 2);
         let hang = WaitOptions {
             no_hang: true,
+            exited: true,
             ..WaitOptions::default()
         };
         assert_eq!(table.wait(1, WaitFor::Any, hang), Ok(None));
@@ -489,8 +617,8 @@ mod tests {
             no_reap: true,
             ..hang
         };
-        assert_eq!(table.wait(1, WaitFor::Any, peek), Ok(Some(exited(2, 7))));
-        assert_eq!(table.wait(1, WaitFor::Any, hang), Ok(Some(exited(2, 7))));
+        assert_eq!(table.wait(1, WaitFor::Any, peek), Ok(Some(gone(2, 7))));
+        assert_eq!(table.wait(1, WaitFor::Any, hang), Ok(Some(gone(2, 7))));
         assert_eq!(table.wait(1, WaitFor::Any, hang), Err(Errno::ECHILD));
     }
 
@@ -504,8 +632,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             t2.exit(exited(2, 3));
         });
-        let got = table.wait(1, WaitFor::Any, WaitOptions::default());
-        assert_eq!(got, Ok(Some(exited(2, 3))));
+        let got = table.wait(1, WaitFor::Any, EXITED);
+        assert_eq!(got, Ok(Some(gone(2, 3))));
         exiter.join().unwrap();
     }
 
@@ -529,11 +657,11 @@ mod tests {
         assert_eq!(table.setpgid(2, 0, 3), Err(Errno::EPERM));
         table.exit(exited(2, 0));
         assert_eq!(table.parent_of(3), 1);
-        let got = table.wait(1, WaitFor::Any, WaitOptions::default());
-        assert_eq!(got, Ok(Some(exited(2, 0))));
+        let got = table.wait(1, WaitFor::Any, EXITED);
+        assert_eq!(got, Ok(Some(gone(2, 0))));
         table.exit(exited(3, 1));
-        let got = table.wait(1, WaitFor::Group(3), WaitOptions::default());
-        assert_eq!(got, Ok(Some(exited(3, 1))));
+        let got = table.wait(1, WaitFor::Group(3), EXITED);
+        assert_eq!(got, Ok(Some(gone(3, 1))));
     }
 
     #[test]
@@ -543,6 +671,7 @@ mod tests {
         table.add_child(1, 0, tg).unwrap();
         let hang = WaitOptions {
             no_hang: true,
+            exited: true,
             ..WaitOptions::default()
         };
         assert_eq!(table.wait(1, WaitFor::Any, hang), Err(Errno::ECHILD));
@@ -553,6 +682,6 @@ mod tests {
         assert_eq!(table.wait(1, WaitFor::Any, clone_only), Ok(None));
         let all = WaitOptions { all: true, ..hang };
         table.exit(exited(2, 0));
-        assert_eq!(table.wait(1, WaitFor::Any, all), Ok(Some(exited(2, 0))));
+        assert_eq!(table.wait(1, WaitFor::Any, all), Ok(Some(gone(2, 0))));
     }
 }

@@ -1,6 +1,6 @@
 //! Tasks (guest threads) and thread groups (guest processes), and the task loop.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -68,6 +68,11 @@ pub struct ThreadGroup {
     pub timers: Mutex<ProcessTimers>,
     /// CPU time of its threads that have exited.
     threads_cpu: Mutex<Duration>,
+    /// PR_SET_PDEATHSIG: the signal it gets when its parent dies (0 for none). Linux keeps
+    /// it per thread; here the process keeps it.
+    pub pdeath_signal: AtomicI32,
+    /// PR_SET_CHILD_SUBREAPER: orphaned descendants are adopted by it rather than init.
+    pub subreaper: AtomicBool,
 }
 
 /// How a process asked to be scheduled: what sched_setscheduler, setpriority and
@@ -139,6 +144,8 @@ impl ThreadGroup {
             stop_changed: Condvar::new(),
             timers: Mutex::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
+            pdeath_signal: AtomicI32::new(0),
+            subreaper: AtomicBool::new(false),
         }
     }
 
@@ -163,6 +170,8 @@ impl ThreadGroup {
             stop_changed: Condvar::new(),
             timers: Mutex::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
+            pdeath_signal: AtomicI32::new(0),
+            subreaper: AtomicBool::new(false),
         }
     }
 
@@ -246,8 +255,6 @@ pub struct Task {
     pub comm: [u8; 16],
     /// The alternate signal stack (sigaltstack): where handlers would run with SA_ONSTACK.
     pub sigaltstack: SignalStack,
-    /// PR_SET_PDEATHSIG: the signal asked for when the parent dies (0 for none).
-    pub pdeath_signal: i32,
     /// PR_SET_NO_NEW_PRIVS: once set, never cleared, and inherited by children.
     pub no_new_privs: bool,
     /// Set when the task has exited; the loop stops.
@@ -383,7 +390,6 @@ impl Task {
             rseq: None,
             comm: [0; 16],
             sigaltstack: SignalStack::default(),
-            pdeath_signal: 0,
             no_new_privs: false,
             exit: None,
             vfork_done: None,

@@ -871,10 +871,13 @@ fn poll_fds(t: &Task, addr: u64, count: u64, timeout: Option<Duration>) -> SysRe
         match (host.is_empty(), subscriptions.is_empty()) {
             // Nothing can become ready: sleep out the timeout (forever is the guest's choice).
             (true, true) => {
-                std::thread::sleep(left.unwrap_or(Duration::MAX));
+                crate::waiter::sleep_interruptible(deadline)?;
                 break 0;
             }
             (true, false) => {
+                if waker.interrupted() {
+                    return Err(Errno::EINTR);
+                }
                 waker.sleep(deadline);
             }
             // The host poll waited.

@@ -7,7 +7,8 @@ use zerocopy::{FromBytes, FromZeros, Immutable, IntoBytes, KnownLayout};
 
 use super::fs::{lookup, read_path};
 use crate::abi::*;
-use crate::kernel::processes::{Exited, WaitFor, WaitOptions, SIGCHLD};
+use crate::kernel::processes::{ChildEvent, WaitFor, WaitOptions, SIGCHLD};
+use crate::kernel::signals;
 use crate::kernel::{
     entry_regs, ChildMemory, ExitStatus, Forked, LoadArgs, NewTask, Task, VforkDone,
 };
@@ -571,24 +572,35 @@ const WNOTHREAD: u64 = 0x2000_0000;
 const WALL: u64 = 0x4000_0000;
 const WCLONE: u64 = 0x8000_0000;
 
-fn wait_options(options: u64) -> WaitOptions {
+/// The selection and treatment a wait asks for; `exited` is WEXITED (wait4 always).
+fn wait_options(options: u64, exited: bool) -> WaitOptions {
     WaitOptions {
         no_hang: options & WNOHANG != 0,
         no_reap: options & WNOWAIT != 0,
         all: options & WALL != 0,
         clone_only: options & WCLONE != 0,
+        exited,
+        stopped: options & WSTOPPED != 0,
+        continued: options & WCONTINUED != 0,
     }
 }
 
 /// The status word wait4 reports (see wait(2)'s W* macros).
-fn wait_status(status: ExitStatus) -> i32 {
-    match status {
-        ExitStatus::Exited(code) => (code as i32) << 8,
-        ExitStatus::Signaled(sig) => sig & 0x7f,
+fn wait_status(event: &ChildEvent) -> i32 {
+    match *event {
+        ChildEvent::Exited(exited) => match exited.status {
+            ExitStatus::Exited(code) => (code as i32) << 8,
+            ExitStatus::Signaled(sig) => sig & 0x7f,
+        },
+        ChildEvent::Stopped { signo, .. } => (signo << 8) | 0x7f,
+        ChildEvent::Continued { .. } => 0xffff,
     }
 }
 
-fn rusage_of(exited: &Exited) -> Rusage {
+fn rusage_of(event: &ChildEvent) -> Rusage {
+    let ChildEvent::Exited(exited) = event else {
+        return Rusage::default();
+    };
     Rusage {
         utime: Timeval {
             tv_sec: exited.cpu.as_secs() as i64,
@@ -613,20 +625,20 @@ pub fn wait4(t: &mut Task, a: &[u64; 6]) -> SysResult {
     };
     // As in Linux, the child is reaped before its status is written: a bad pointer is
     // EFAULT and the status is gone.
-    let Some(exited) = t
+    let Some(event) = t
         .kernel
         .processes
-        .wait(t.tg.pid, which, wait_options(options))?
+        .wait(t.tg.pid, which, wait_options(options, true))?
     else {
         return Ok(0);
     };
     if status != 0 {
-        t.mm.write_obj(status, &wait_status(exited.status))?;
+        t.mm.write_obj(status, &wait_status(&event))?;
     }
     if rusage != 0 {
-        t.mm.write_obj(rusage, &rusage_of(&exited))?;
+        t.mm.write_obj(rusage, &rusage_of(&event))?;
     }
-    Ok(exited.pid as u64)
+    Ok(event.pid() as u64)
 }
 
 /// The SIGCHLD part of `siginfo_t` that waitid fills (128 bytes in all).
@@ -646,9 +658,6 @@ struct ChildInfo {
     rest: [u8; 80],
 }
 
-const CLD_EXITED: i32 = 1;
-const CLD_KILLED: i32 = 2;
-
 pub fn waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
     const P_ALL: u64 = 0;
     const P_PID: u64 = 1;
@@ -666,30 +675,38 @@ pub fn waitid(t: &mut Task, a: &[u64; 6]) -> SysResult {
         P_PGID if id > 0 => WaitFor::Group(id),
         _ => return Err(Errno::EINVAL),
     };
-    let mut wait = wait_options(options);
-    if options & WEXITED == 0 {
-        // Only stops and continues are asked for, and no task stops yet: nothing to reap.
-        wait.no_reap = true;
-    }
+    let wait = wait_options(options, options & WEXITED != 0);
     let found = t.kernel.processes.wait(t.tg.pid, which, wait)?;
-    let exited = found.filter(|_| options & WEXITED != 0);
     let mut info = <ChildInfo as FromZeros>::new_zeroed();
-    if let Some(exited) = &exited {
+    if let Some(event) = &found {
         info.signo = SIGCHLD;
-        (info.code, info.status) = match exited.status {
-            ExitStatus::Exited(code) => (CLD_EXITED, code as i32),
-            ExitStatus::Signaled(sig) => (CLD_KILLED, sig),
+        info.pid = event.pid();
+        (info.code, info.status) = match *event {
+            ChildEvent::Exited(exited) => {
+                info.uid = exited.uid;
+                // In clock ticks (USER_HZ, 100 a second).
+                info.utime = (exited.cpu.as_millis() / 10) as i64;
+                match exited.status {
+                    ExitStatus::Exited(code) => (signals::CLD_EXITED, code as i32),
+                    ExitStatus::Signaled(sig) => (signals::CLD_KILLED, sig),
+                }
+            }
+            // The sandbox runs every process as one user.
+            ChildEvent::Stopped { signo, .. } => {
+                info.uid = t.creds.uid;
+                (signals::CLD_STOPPED, signo)
+            }
+            ChildEvent::Continued { .. } => {
+                info.uid = t.creds.uid;
+                (signals::CLD_CONTINUED, signals::SIGCONT)
+            }
         };
-        info.pid = exited.pid;
-        info.uid = exited.uid;
-        // In clock ticks (USER_HZ, 100 a second).
-        info.utime = (exited.cpu.as_millis() / 10) as i64;
     }
     if infop != 0 {
         t.mm.write_obj(infop, &info)?;
     }
     if rusage != 0 {
-        let usage = exited.as_ref().map(rusage_of).unwrap_or_default();
+        let usage = found.as_ref().map(rusage_of).unwrap_or_default();
         t.mm.write_obj(rusage, &usage)?;
     }
     Ok(0)
@@ -739,10 +756,24 @@ mod tests {
 
     #[test]
     fn wait_status_matches_the_w_macros() {
-        let exited = wait_status(ExitStatus::Exited(3));
+        let gone = |status| {
+            wait_status(&ChildEvent::Exited(crate::kernel::processes::Exited {
+                pid: 2,
+                uid: 0,
+                status,
+                cpu: std::time::Duration::ZERO,
+            }))
+        };
+        let exited = gone(ExitStatus::Exited(3));
         assert!(libc::WIFEXITED(exited));
         assert_eq!(libc::WEXITSTATUS(exited), 3);
-        let killed = wait_status(ExitStatus::Signaled(9));
+        let stopped = wait_status(&ChildEvent::Stopped { pid: 2, signo: 19 });
+        assert!(libc::WIFSTOPPED(stopped));
+        assert_eq!(libc::WSTOPSIG(stopped), 19);
+        assert!(libc::WIFCONTINUED(wait_status(&ChildEvent::Continued {
+            pid: 2
+        })));
+        let killed = gone(ExitStatus::Signaled(9));
         assert!(libc::WIFSIGNALED(killed));
         assert_eq!(libc::WTERMSIG(killed), 9);
         assert_eq!(std::mem::size_of::<ChildInfo>(), 128);

@@ -72,6 +72,134 @@ pub fn getgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(n)
 }
 
+/// Which ids a set*id call changes: user or group ids.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IdKind {
+    User,
+    Group,
+}
+
+/// The (real, effective, saved) ids of `kind`.
+fn ids(t: &Task, kind: IdKind) -> [u32; 3] {
+    let c = &t.creds;
+    match kind {
+        IdKind::User => [c.uid, c.euid, c.suid],
+        IdKind::Group => [c.gid, c.egid, c.sgid],
+    }
+}
+
+/// Sets the ids of `kind`. An effective uid of 0 is root in the sandbox's user namespace,
+/// with CAP_SETUID and CAP_SETGID.
+fn set_ids(t: &mut Task, kind: IdKind, [r, e, s]: [u32; 3]) -> SysResult {
+    let c = &mut t.creds;
+    match kind {
+        IdKind::User => (c.uid, c.euid, c.suid) = (r, e, s),
+        IdKind::Group => (c.gid, c.egid, c.sgid) = (r, e, s),
+    }
+    t.publish();
+    Ok(0)
+}
+
+/// An id argument: -1 (as a 32-bit value) leaves the id as it is.
+fn id_arg(v: u64) -> Option<u32> {
+    (v as u32 != u32::MAX).then_some(v as u32)
+}
+
+/// setresuid/setresgid (credentials(7)): unprivileged callers may only pick among their
+/// current real, effective and saved ids.
+fn setres(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
+    let old = ids(t, kind);
+    let privileged = t.creds.euid == 0;
+    let new = [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])];
+    if !privileged && new.iter().flatten().any(|id| !old.contains(id)) {
+        return Err(Errno::EPERM);
+    }
+    let pick = |i: usize| new[i].unwrap_or(old[i]);
+    set_ids(t, kind, [pick(0), pick(1), pick(2)])
+}
+
+/// setreuid/setregid: the real id may become the effective one; the effective id may
+/// become the real or saved one; the saved id follows the effective one when the real id
+/// is set or the effective one moves away from the old real id.
+fn setre(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
+    let [ro, eo, so] = ids(t, kind);
+    let privileged = t.creds.euid == 0;
+    let (r, e) = (id_arg(a[0]), id_arg(a[1]));
+    let bad_real = r.is_some_and(|r| r != ro && r != eo);
+    let bad_effective = e.is_some_and(|e| e != ro && e != eo && e != so);
+    if !privileged && (bad_real || bad_effective) {
+        return Err(Errno::EPERM);
+    }
+    let (nr, ne) = (r.unwrap_or(ro), e.unwrap_or(eo));
+    let ns = if r.is_some() || e.is_some_and(|e| e != ro) {
+        ne
+    } else {
+        so
+    };
+    set_ids(t, kind, [nr, ne, ns])
+}
+
+/// setuid/setgid: root sets all three; others only the effective id, to the real or
+/// saved one.
+fn set_one(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
+    let [ro, _, so] = ids(t, kind);
+    let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
+    if t.creds.euid == 0 {
+        return set_ids(t, kind, [id, id, id]);
+    }
+    if id != ro && id != so {
+        return Err(Errno::EPERM);
+    }
+    let [r, _, s] = ids(t, kind);
+    set_ids(t, kind, [r, id, s])
+}
+
+pub fn setuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_one(t, IdKind::User, a)
+}
+
+pub fn setgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_one(t, IdKind::Group, a)
+}
+
+pub fn setreuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    setre(t, IdKind::User, a)
+}
+
+pub fn setregid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    setre(t, IdKind::Group, a)
+}
+
+pub fn setresuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    setres(t, IdKind::User, a)
+}
+
+pub fn setresgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    setres(t, IdKind::Group, a)
+}
+
+pub fn setgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    /// NGROUPS_MAX.
+    const MAX: u64 = 65536;
+    let [size, list, ..] = *a;
+    if size > MAX {
+        return Err(Errno::EINVAL);
+    }
+    if t.creds.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let mut bytes = vec![0u8; size as usize * 4];
+    t.mm.copy_in(list, &mut bytes)?;
+    let mut groups: Vec<u32> = bytes
+        .chunks_exact(4)
+        .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    groups.sort_unstable();
+    t.creds.groups = groups;
+    t.publish();
+    Ok(0)
+}
+
 pub fn set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.clear_child_tid = a[0];
     Ok(t.tid as u64)
@@ -172,10 +300,21 @@ pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
         // arg2 is an unsigned long: any signal number up to 64, or 0 for none.
         PR_SET_PDEATHSIG if arg2 > NSIG as u64 => Err(Errno::EINVAL),
         PR_SET_PDEATHSIG => {
-            t.pdeath_signal = arg2 as i32;
+            t.tg.pdeath_signal.store(arg2 as i32, Ordering::Relaxed);
             Ok(0)
         }
-        PR_GET_PDEATHSIG => t.mm.write_obj(arg2, &t.pdeath_signal).map(|()| 0),
+        PR_GET_PDEATHSIG => {
+            let sig = t.tg.pdeath_signal.load(Ordering::Relaxed);
+            t.mm.write_obj(arg2, &sig).map(|()| 0)
+        }
+        PR_SET_CHILD_SUBREAPER => {
+            t.tg.subreaper.store(arg2 != 0, Ordering::Relaxed);
+            Ok(0)
+        }
+        PR_GET_CHILD_SUBREAPER => {
+            let on = i32::from(t.tg.subreaper.load(Ordering::Relaxed));
+            t.mm.write_obj(arg2, &on).map(|()| 0)
+        }
         PR_GET_DUMPABLE => Ok(u64::from(t.tg.dumpable.load(Ordering::Relaxed))),
         // SUID_DUMP_DISABLE or SUID_DUMP_USER (SUID_DUMP_ROOT cannot be asked for).
         PR_SET_DUMPABLE if arg2 > 1 => Err(Errno::EINVAL),

@@ -166,7 +166,11 @@ fn send_from(t: &Task, target: &ThreadGroup, to: Target, sig: i32, code: i32) ->
         return Ok(());
     }
     let info = SigInfo::from_sender(sig, code, t.tg.pid, t.creds.uid);
-    signals::send(target, to, info)
+    signals::send(target, to, info)?;
+    if sig == signals::SIGCONT {
+        t.kernel.processes.continued(target);
+    }
+    Ok(())
 }
 
 fn check_signal(sig: u64) -> Result<i32, Errno> {

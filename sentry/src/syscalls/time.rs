@@ -1,7 +1,7 @@
 //! Clocks and sleeping. Wall and monotonic clocks are the host's; CPU clocks count the
 //! task's own time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::time::{clock_getres as host_clock_getres, clock_gettime as host_clock_gettime, ClockId};
 
@@ -92,7 +92,23 @@ pub fn time(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let req: Timespec = t.mm.read_obj(a[0])?;
-    std::thread::sleep(req.to_duration()?);
+    sleep_for(t, req.to_duration()?, a[1])
+}
+
+/// Sleeps `d`; a signal ends it early with EINTR and the time left written at `rem` (if
+/// not NULL), as nanosleep and relative clock_nanosleep do.
+fn sleep_for(t: &Task, d: Duration, rem: u64) -> SysResult {
+    let Some(deadline) = Instant::now().checked_add(d) else {
+        crate::waiter::sleep_interruptible(None)?;
+        return Ok(0);
+    };
+    if let Err(e) = crate::waiter::sleep_interruptible(Some(deadline)) {
+        if rem != 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            t.mm.write_obj(rem, &Timespec::from_duration(left))?;
+        }
+        return Err(e);
+    }
     Ok(0)
 }
 
@@ -123,10 +139,15 @@ pub fn clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if id == CLOCK_PROCESS_CPUTIME_ID {
         // The process's CPU clock only advances while it runs: wait for it in small steps.
         while clock_now(t)? < deadline {
-            std::thread::sleep(Duration::from_millis(10));
+            let step = Instant::now() + Duration::from_millis(10);
+            crate::waiter::sleep_interruptible(Some(step))?;
         }
         return Ok(0);
     }
-    std::thread::sleep(deadline.saturating_sub(clock_now(t)?));
-    Ok(0)
+    if absolute {
+        let left = deadline.saturating_sub(clock_now(t)?);
+        crate::waiter::sleep_interruptible(Instant::now().checked_add(left))?;
+        return Ok(0);
+    }
+    sleep_for(t, req, a[3])
 }

@@ -324,28 +324,45 @@ fn place_of(file: &OpenFile) -> Location {
         .unwrap_or_else(|| Mount::detached(file.inode.clone()))
 }
 
-/// The threads of a process (task/): only its main thread, until threads arrive.
+/// The threads of a process (task/). A thread's directory shows its process's files.
 struct Tasks {
     proc: Arc<Proc>,
     path: Vec<u8>,
 }
 
+impl Tasks {
+    /// The live threads; a zombie shows its leader still.
+    fn tids(&self) -> Result<Vec<i32>, Errno> {
+        let tids = self.proc.tg()?.tids();
+        Ok(if tids.is_empty() {
+            vec![self.proc.pid]
+        } else {
+            tids
+        })
+    }
+}
+
 impl Children for Tasks {
     fn list(&self) -> Result<Vec<DirEntry>, Errno> {
-        self.proc.tg()?;
-        let name = self.proc.pid.to_string().into_bytes();
-        Ok(vec![DirEntry {
-            ino: kernfs::ino_of(&join(&self.path, &name)),
-            name,
-            file_type: FileType::Directory,
-        }])
+        Ok(self
+            .tids()?
+            .into_iter()
+            .map(|tid| {
+                let name = tid.to_string().into_bytes();
+                DirEntry {
+                    ino: kernfs::ino_of(&join(&self.path, &name)),
+                    name,
+                    file_type: FileType::Directory,
+                }
+            })
+            .collect())
     }
 
     fn lookup(&self, name: &[u8]) -> Result<Arc<dyn Inode>, Errno> {
-        if parse_number(name) != Some(self.proc.pid) {
+        let tid = parse_number(name).ok_or(Errno::ENOENT)?;
+        if !self.tids()?.contains(&tid) {
             return Err(Errno::ENOENT);
         }
-        self.proc.tg()?;
         Ok(process_dir(self.proc.clone(), join(&self.path, name), true))
     }
 }

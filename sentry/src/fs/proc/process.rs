@@ -385,7 +385,7 @@ pub(super) fn stat(p: &Proc) -> Result<Vec<u8>, Errno> {
         ppid: f.info.parent,
         pgid: f.info.pgid,
         sid: f.info.sid,
-        threads: 1,
+        threads: f.tg.tids().len().max(1) as u64,
         start_time: f.start_ticks(),
         vsize: vm.size,
         rss_pages: vm.rss / PAGE_SIZE,
@@ -556,6 +556,8 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
         groups: &creds.groups,
         vm: f.vm,
         sig_queue_limit: limits[RLIMIT_SIGPENDING as usize].cur,
+        threads: f.tg.tids().len().max(1) as u64,
+        pending: crate::kernel::signals::pending(&f.tg, p.pid),
         ignored,
         caught,
         cap_permitted: permitted,
@@ -582,6 +584,9 @@ pub(super) struct Status<'a> {
     /// None for a zombie (Linux leaves the Vm lines out).
     pub vm: Option<VmStats>,
     pub sig_queue_limit: u64,
+    pub threads: u64,
+    /// Signals pending for the process (ShdPnd).
+    pub pending: u64,
     pub ignored: u64,
     pub caught: u64,
     pub cap_permitted: u64,
@@ -648,8 +653,13 @@ pub(super) fn status_text(s: &Status<'_>) -> Vec<u8> {
     if s.vm.is_some() {
         out.extend_from_slice(b"THP_enabled:\t1\nuntag_mask:\t0xffffffffffffffff\n");
     }
-    put!(out, "Threads:\t1\nSigQ:\t0/{}\n", s.sig_queue_limit);
-    put!(out, "SigPnd:\t{:016x}\nShdPnd:\t{:016x}\n", 0, 0);
+    put!(
+        out,
+        "Threads:\t{}\nSigQ:\t0/{}\n",
+        s.threads,
+        s.sig_queue_limit
+    );
+    put!(out, "SigPnd:\t{:016x}\nShdPnd:\t{:016x}\n", 0, s.pending);
     put!(out, "SigBlk:\t{:016x}\n", 0);
     put!(
         out,
@@ -988,6 +998,8 @@ mod tests {
                 ..VmStats::default()
             }),
             sig_queue_limit: 96365,
+            threads: 1,
+            pending: 0,
             ignored: 0x1000,
             caught: 0x4002,
             cap_permitted: 0,
@@ -1031,6 +1043,8 @@ mod tests {
                 groups: &[],
                 vm: None,
                 sig_queue_limit: 0,
+                threads: 1,
+                pending: 0,
                 ignored: 0,
                 caught: 0,
                 cap_permitted: ALL_CAPS,
