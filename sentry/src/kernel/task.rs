@@ -73,6 +73,9 @@ pub struct ThreadGroup {
     pub pdeath_signal: AtomicI32,
     /// PR_SET_CHILD_SUBREAPER: orphaned descendants are adopted by it rather than init.
     pub subreaper: AtomicBool,
+    /// The execution domain personality(2) set (only PER_LINUX exists here; the flag bits
+    /// are kept and reported back).
+    pub personality: std::sync::atomic::AtomicU32,
 }
 
 /// How a process asked to be scheduled: what sched_setscheduler, setpriority and
@@ -146,6 +149,7 @@ impl ThreadGroup {
             threads_cpu: Mutex::new(Duration::ZERO),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
+            personality: Default::default(),
         }
     }
 
@@ -172,6 +176,7 @@ impl ThreadGroup {
             threads_cpu: Mutex::new(Duration::ZERO),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
+            personality: self.personality.load(Ordering::Relaxed).into(),
         }
     }
 

@@ -200,6 +200,20 @@ pub fn setgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
+/// personality(2): 0xffffffff asks; PER_LINUX (0) with any flags may be set; other
+/// execution domains do not exist here (EINVAL, as Linux without them).
+pub fn personality(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let new = a[0] as u32;
+    let old = t.tg.personality.load(Ordering::Relaxed);
+    if new != u32::MAX {
+        if new & 0xff != 0 {
+            return Err(Errno::EINVAL);
+        }
+        t.tg.personality.store(new, Ordering::Relaxed);
+    }
+    Ok(old as u64)
+}
+
 pub fn set_tid_address(t: &mut Task, a: &[u64; 6]) -> SysResult {
     t.clear_child_tid = a[0];
     Ok(t.tid as u64)

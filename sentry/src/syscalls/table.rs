@@ -183,6 +183,7 @@ pub static TABLE: &[Syscall] = &[
     sys!(getresuid, process::getresuid, [Ptr, Ptr, Ptr]),
     sys!(getresgid, process::getresgid, [Ptr, Ptr, Ptr]),
     sys!(getgroups, process::getgroups, [Dec, Ptr]),
+    sys!(personality, process::personality, [Hex]),
     sys!(setuid, process::setuid, [Dec]),
     sys!(setgid, process::setgid, [Dec]),
     sys!(setreuid, process::setreuid, [Int, Int]),
