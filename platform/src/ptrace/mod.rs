@@ -373,6 +373,34 @@ impl Interrupt for Kick {
     }
 }
 
+/// PTRACE_GETREGSET or PTRACE_SETREGSET of the XSAVE area of `tid` through `len` bytes at
+/// `buf`; returns the length the kernel used.
+fn xstate_regset(
+    tid: Pid,
+    request: libc::c_uint,
+    buf: *mut u8,
+    len: usize,
+) -> std::result::Result<usize, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: buf.cast(),
+        iov_len: len,
+    };
+    // SAFETY: the kernel reads or writes at most iov_len bytes at buf, which the caller's
+    // buffer holds, and updates iov_len.
+    let ret = unsafe {
+        libc::ptrace(
+            request,
+            tid.as_raw(),
+            NT_X86_XSTATE as usize,
+            &mut iov as *mut libc::iovec,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(iov.iov_len)
+}
+
 /// PTRACE_GETREGSET/SETREGSET's note type for the XSAVE area.
 const NT_X86_XSTATE: libc::c_int = 0x202;
 /// Room for any XSAVE area the host may have (AVX-512 with AMX tiles is about 11 KiB).
@@ -505,23 +533,9 @@ impl Context for PtraceContext {
             return Err(Error::WrongThread);
         };
         let mut buf = vec![0u8; XSTATE_MAX];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: the kernel writes at most iov_len bytes into buf and updates iov_len.
-        let ret = unsafe {
-            libc::ptrace(
-                libc::PTRACE_GETREGSET,
-                tid.as_raw(),
-                NT_X86_XSTATE as usize,
-                &mut iov as *mut libc::iovec,
-            )
-        };
-        if ret < 0 {
-            return Err(Error::host("reading the guest's FP state")(Errno::last()));
-        }
-        buf.truncate(iov.iov_len);
+        let len = xstate_regset(tid, libc::PTRACE_GETREGSET, buf.as_mut_ptr(), buf.len())
+            .map_err(Error::host("reading the guest's FP state"))?;
+        buf.truncate(len);
         Ok(buf)
     }
 
@@ -529,22 +543,14 @@ impl Context for PtraceContext {
         let Some((_, tid)) = self.bound else {
             return Err(Error::WrongThread);
         };
-        let mut iov = libc::iovec {
-            iov_base: state.as_ptr() as *mut libc::c_void,
-            iov_len: state.len(),
-        };
-        // SAFETY: the kernel only reads iov_len bytes from the buffer.
-        let ret = unsafe {
-            libc::ptrace(
-                libc::PTRACE_SETREGSET,
-                tid.as_raw(),
-                NT_X86_XSTATE as usize,
-                &mut iov as *mut libc::iovec,
-            )
-        };
-        if ret < 0 {
-            return Err(Error::host("writing the guest's FP state")(Errno::last()));
-        }
+        // SETREGSET only reads the buffer, whatever the pointer's mutability says.
+        xstate_regset(
+            tid,
+            libc::PTRACE_SETREGSET,
+            state.as_ptr().cast_mut(),
+            state.len(),
+        )
+        .map_err(Error::host("writing the guest's FP state"))?;
         Ok(())
     }
 

@@ -839,17 +839,7 @@ impl Kernel {
         let tid = child.tid;
         let start: Box<dyn FnOnce() + Send> = match memory {
             ChildMemory::Shared(mm, thread) => {
-                let mut task = Task::new_thread(
-                    kernel,
-                    tid,
-                    child.tg.clone(),
-                    mm,
-                    child.fds.clone(),
-                    child.fs.clone(),
-                    child.creds.clone(),
-                    child.signal_mask,
-                );
-                task.adopt(&child);
+                let mut task = Task::for_child(kernel, mm, &child);
                 Box::new(move || {
                     let space = task.mm.clone();
                     if let Err(e) = task.context.attach(space.address_space(), thread) {
@@ -903,9 +893,18 @@ impl Kernel {
                 return;
             }
         };
+        let task = Task::for_child(self, mm, &child);
+        task.publish();
+        task.run_to_exit();
+    }
+}
+
+impl Task {
+    /// The task of a new child, in `mm`, with the state it took from its parent.
+    fn for_child(kernel: Arc<Kernel>, mm: Arc<MemoryManager>, child: &NewTask) -> Task {
         let mut task = Task::new_thread(
-            self,
-            pid,
+            kernel,
+            child.tid,
             child.tg.clone(),
             mm,
             child.fds.clone(),
@@ -913,13 +912,10 @@ impl Kernel {
             child.creds.clone(),
             child.signal_mask,
         );
-        task.adopt(&child);
-        task.publish();
-        task.run_to_exit();
+        task.adopt(child);
+        task
     }
-}
 
-impl Task {
     /// Takes the parent's copied state for a new child task.
     fn adopt(&mut self, child: &NewTask) {
         self.regs = child.regs;
