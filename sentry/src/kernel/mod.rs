@@ -430,7 +430,10 @@ impl Kernel {
     /// Runs `exec` as pid 1 on the calling thread until the sandbox's init exits.
     pub fn run(self: &Arc<Kernel>, exec: &Exec) -> Result<ExitStatus, Error> {
         let task = self.start_init(exec)?;
-        Ok(task.run_to_exit())
+        task.run_to_exit();
+        // The first thread may end before the process does (it exits alone, or another
+        // thread execs): the sandbox lasts as long as init does.
+        Ok(self.processes.wait_exit(1))
     }
 
     /// Creates pid 1 with `exec` loaded, ready to run.

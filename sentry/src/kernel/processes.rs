@@ -327,6 +327,23 @@ impl ProcessTable {
         }
     }
 
+    /// Waits until process `pid` has exited (init has no parent in the sandbox to wait for
+    /// it) and returns how it ended; a process that is gone counts as killed.
+    pub fn wait_exit(&self, pid: i32) -> ExitStatus {
+        let waker = crate::waiter::Waker::current();
+        let _subscription = self.changed.subscribe(&waker);
+        loop {
+            match self.lock().processes.get(&pid) {
+                Some(Process {
+                    exit: Some(exited), ..
+                }) => return exited.status,
+                None => return ExitStatus::Signaled(crate::abi::SIGKILL),
+                Some(_) => {}
+            }
+            waker.sleep(None);
+        }
+    }
+
     /// After SIGCONT reached `tg`: if that ended a stop, its parent is told (SIGCHLD with
     /// CLD_CONTINUED unless SA_NOCLDSTOP) and WCONTINUED waits look again.
     pub fn continued(&self, tg: &ThreadGroup) {

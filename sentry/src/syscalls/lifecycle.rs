@@ -546,6 +546,10 @@ fn de_thread(t: &mut Task) {
         drop(s);
         t.kernel.processes.remove_thread(t.tid);
         t.tid = t.tg.pid;
+        crate::kernel::set_current(Some(crate::kernel::Current {
+            tid: t.tid,
+            tg: t.tg.clone(),
+        }));
     }
 }
 
