@@ -9,6 +9,16 @@
 //! guest tasks run on separate Sentry threads, a reader blocked on one thread is woken by a
 //! writer on another.
 //!
+//! A queue's subscribers are [`Subscriber`]s: a thread's waker is one; an epoll interest
+//! (`fs::epoll`) is another, which does not sleep but records that its file may have become
+//! ready and passes the news on to the epoll's own queue, as Linux's wait-queue entries with
+//! a callback (ep_poll_callback) do. A notifier may say which poll events the change concerns
+//! ([`WaitQueue::notify_events`], Linux's wake-up "key"): wakers ignore it and look again,
+//! an epoll interest ignores changes outside the events it asked for, which is what makes
+//! edge-triggered epoll report "new data" rather than "any change". A subscriber's
+//! `notify` runs with the queue's list locked: it must not block, sleep, or take a lock its
+//! notifier may hold.
+//!
 //! A signal for the task interrupts its sleep: the sender marks the task's waker
 //! [`Waker::interrupt`], and a blocking call that finds it marked gives up with EINTR, which
 //! the task loop turns into EINTR or a restart as Linux's signal rules say.
@@ -99,47 +109,99 @@ impl Waker {
     }
 }
 
-/// The wakers of the threads waiting for an object to change.
-#[derive(Debug, Default)]
+/// All poll events: what [`WaitQueue::notify`] says a change concerns.
+pub const ALL_EVENTS: u16 = u16::MAX;
+
+/// What a [`WaitQueue`] notifies: a thread's [`Waker`], or an object that reacts to the
+/// change itself (an epoll interest).
+pub trait Subscriber: Send + Sync {
+    /// The queue's object changed; `events` are the poll events the change may concern
+    /// ([`ALL_EVENTS`] when the notifier does not say). Runs with the queue's list locked.
+    fn notify(&self, events: u16);
+}
+
+impl Subscriber for Waker {
+    fn notify(&self, _events: u16) {
+        self.wake();
+    }
+}
+
+/// The subscribers waiting for an object to change: threads' wakers for the length of one
+/// wait ([`WaitQueue::subscribe`]), epoll interests for as long as they stand
+/// ([`WaitQueue::add`]). The list is guarded by its mutex.
+#[derive(Default)]
 pub struct WaitQueue {
-    waiters: Mutex<Vec<Arc<Waker>>>,
+    subscribers: Mutex<Vec<Arc<dyn Subscriber>>>,
+}
+
+impl std::fmt::Debug for WaitQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WaitQueue")
+            .field("subscribers", &self.subscribers().len())
+            .finish()
+    }
+}
+
+/// Whether `a` and `b` are the same subscriber (by address: the vtables of one type may
+/// differ between codegen units).
+fn same(a: &Arc<dyn Subscriber>, b: &Arc<dyn Subscriber>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(a), Arc::as_ptr(b))
 }
 
 impl WaitQueue {
-    fn waiters(&self) -> MutexGuard<'_, Vec<Arc<Waker>>> {
-        self.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    fn subscribers(&self) -> MutexGuard<'_, Vec<Arc<dyn Subscriber>>> {
+        self.subscribers.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Wakes every subscribed thread: the object changed.
+    /// Notifies every subscriber: the object changed.
     pub fn notify(&self) {
-        for waker in self.waiters().iter() {
-            waker.wake();
+        self.notify_events(ALL_EVENTS);
+    }
+
+    /// Notifies every subscriber that the object changed in a way that concerns `events`
+    /// (POLLIN after new data, POLLOUT after room was made). Threads wake whatever the
+    /// events; an epoll interest ignores events it does not watch.
+    pub fn notify_events(&self, events: u16) {
+        for subscriber in self.subscribers().iter() {
+            subscriber.notify(events);
         }
     }
 
-    /// Subscribes `waker` until the returned guard is dropped.
-    pub fn subscribe(&self, waker: &Arc<Waker>) -> Subscription<'_> {
-        self.waiters().push(waker.clone());
+    /// Subscribes `subscriber` (a thread's waker) until the returned guard is dropped.
+    pub fn subscribe<S: Subscriber + 'static>(&self, subscriber: &Arc<S>) -> Subscription<'_> {
+        let subscriber: Arc<dyn Subscriber> = subscriber.clone();
+        self.add(subscriber.clone());
         Subscription {
             queue: self,
-            waker: waker.clone(),
+            subscriber,
+        }
+    }
+
+    /// Subscribes `subscriber` until [`WaitQueue::remove`]: for subscribers that outlive a
+    /// call (epoll interests), which cannot hold a guard borrowing the queue.
+    pub fn add(&self, subscriber: Arc<dyn Subscriber>) {
+        self.subscribers().push(subscriber);
+    }
+
+    /// Ends one subscription of `subscriber` (nothing if it has none).
+    pub fn remove(&self, subscriber: &Arc<dyn Subscriber>) {
+        let mut subscribers = self.subscribers();
+        if let Some(i) = subscribers.iter().position(|s| same(s, subscriber)) {
+            subscribers.swap_remove(i);
         }
     }
 }
 
-/// A waker's place in a queue; leaving it on drop.
+/// A subscriber's place in a queue; leaving it on drop.
 #[must_use]
 pub struct Subscription<'a> {
     queue: &'a WaitQueue,
-    waker: Arc<Waker>,
+    subscriber: Arc<dyn Subscriber>,
 }
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        let mut waiters = self.queue.waiters();
-        if let Some(i) = waiters.iter().position(|w| Arc::ptr_eq(w, &self.waker)) {
-            waiters.swap_remove(i);
-        }
+        self.queue.remove(&self.subscriber);
     }
 }
 
@@ -213,7 +275,7 @@ mod tests {
             queue.notify();
         }
         assert_eq!(waiter.join().unwrap(), Ok(3));
-        assert!(queue.waiters().is_empty(), "the subscription is gone");
+        assert!(queue.subscribers().is_empty(), "the subscription is gone");
     }
 
     #[test]
@@ -234,6 +296,28 @@ mod tests {
         std::thread::sleep(Duration::from_millis(10));
         waker.interrupt();
         assert_eq!(waiter.join().unwrap(), (Err(Errno::EINTR), Ok(())));
+    }
+
+    #[test]
+    fn a_callback_subscriber_hears_the_events_of_each_notification_until_removed() {
+        struct Log(Mutex<Vec<u16>>);
+        impl Subscriber for Log {
+            fn notify(&self, events: u16) {
+                self.0.lock().unwrap().push(events);
+            }
+        }
+        let queue = WaitQueue::default();
+        let log = Arc::new(Log(Mutex::new(Vec::new())));
+        let subscriber: Arc<dyn Subscriber> = log.clone();
+        queue.add(subscriber.clone());
+        // A thread's subscription beside it comes and goes on its own.
+        drop(queue.subscribe(&Waker::current()));
+        queue.notify_events(crate::abi::POLLIN);
+        queue.notify();
+        queue.remove(&subscriber);
+        queue.notify();
+        assert_eq!(*log.0.lock().unwrap(), vec![crate::abi::POLLIN, ALL_EVENTS]);
+        assert!(queue.subscribers().is_empty());
     }
 
     #[test]

@@ -413,7 +413,47 @@ pub const POLLERR: u16 = 0x008;
 pub const POLLHUP: u16 = 0x010;
 pub const POLLNVAL: u16 = 0x020;
 pub const POLLRDNORM: u16 = 0x040;
+pub const POLLRDBAND: u16 = 0x080;
 pub const POLLWRNORM: u16 = 0x100;
+pub const POLLWRBAND: u16 = 0x200;
+pub const POLLMSG: u16 = 0x400;
+pub const POLLRDHUP: u16 = 0x2000;
+
+// epoll(7): the events are the poll(2) bits, with these flags above them.
+pub const EPOLLEXCLUSIVE: u32 = 1 << 28;
+pub const EPOLLWAKEUP: u32 = 1 << 29;
+pub const EPOLLONESHOT: u32 = 1 << 30;
+pub const EPOLLET: u32 = 1 << 31;
+pub const EPOLL_CTL_ADD: u64 = 1;
+pub const EPOLL_CTL_DEL: u64 = 2;
+pub const EPOLL_CTL_MOD: u64 = 3;
+/// epoll_create1's one flag (O_CLOEXEC).
+pub const EPOLL_CLOEXEC: u64 = 0o2000000;
+
+/// `struct epoll_event`, packed on x86_64 (12 bytes).
+#[repr(C, packed)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct EpollEvent {
+    pub events: u32,
+    pub data: u64,
+}
+
+// eventfd(2) and timerfd_create(2) flags.
+pub const EFD_SEMAPHORE: u64 = 0o1;
+pub const EFD_NONBLOCK: u64 = 0o4000;
+pub const EFD_CLOEXEC: u64 = 0o2000000;
+pub const TFD_NONBLOCK: u64 = 0o4000;
+pub const TFD_CLOEXEC: u64 = 0o2000000;
+pub const TFD_TIMER_ABSTIME: u64 = 1;
+pub const TFD_TIMER_CANCEL_ON_SET: u64 = 2;
+
+/// `struct itimerspec`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Itimerspec {
+    pub interval: Timespec,
+    pub value: Timespec,
+}
 
 pub const PROT_READ: u64 = 0x1;
 pub const PROT_WRITE: u64 = 0x2;

@@ -6,8 +6,8 @@ use std::io::{stderr, stdin, stdout, Stderr, Stdin, Stdout};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, LazyLock};
 
-use crate::abi::{Errno, Timespec};
-use crate::vfs::{Attr, FileOps, Inode};
+use crate::abi::{Errno, Timespec, POLLERR};
+use crate::vfs::{Attr, FileOps, Inode, OpenFile};
 
 /// One of runsc-rs's standard streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +86,30 @@ impl FileOps for HostFile {
     fn seek_mode(&self) -> crate::vfs::SeekMode {
         crate::vfs::SeekMode::Stream
     }
+
+    /// What the host says of the stream now. It has no wait queue (the host cannot notify
+    /// one): waits poll the host for it.
+    fn readiness(&self) -> u16 {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let all = PollFlags::POLLIN | PollFlags::POLLOUT | PollFlags::POLLPRI;
+        let mut fds = [PollFd::new(self.stream.host_fd(), all)];
+        match retry(|| poll(&mut fds, PollTimeout::ZERO)) {
+            Ok(_) => fds[0].revents().map_or(0, |r| r.bits() as u16),
+            Err(_) => POLLERR,
+        }
+    }
+
+    fn pollable(&self) -> bool {
+        true
+    }
+}
+
+/// The host descriptor behind `file`, if it is one of runsc-rs's standard streams.
+pub fn host_stream(file: &OpenFile) -> Option<BorrowedFd<'static>> {
+    file.inode
+        .as_any()
+        .downcast_ref::<HostFile>()
+        .map(|h| h.stream.host_fd())
 }
 
 /// Retries a host call that a signal to the Sentry interrupted.

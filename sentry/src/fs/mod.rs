@@ -1,6 +1,9 @@
 //! The file systems: each implements the VFS's `Inode` and `FileOps`.
 
+pub mod anon;
 pub mod devices;
+pub mod epoll;
+pub mod eventfd;
 pub mod gofer;
 pub mod host;
 pub mod kernfs;
@@ -8,6 +11,7 @@ pub mod overlay;
 pub mod pipe;
 pub mod proc;
 pub mod sys;
+pub mod timerfd;
 pub mod tmpfs;
 
 use std::sync::{Arc, Weak};

@@ -12,7 +12,9 @@
 //!
 //! Readers of an empty pipe wait while writers exist; writers to a full pipe wait while
 //! readers exist; a fifo opened for one direction waits for the other. All of them, and
-//! poll, wait on the pipe's one [`WaitQueue`], notified after every change.
+//! poll, wait on the pipe's one [`WaitQueue`], notified after every change (with POLLIN
+//! after a write and POLLOUT after a read that made room, so that edge-triggered epoll sees
+//! the edges Linux's separate reader and writer queues make).
 //!
 //! A fifo (a named pipe) shares one `Pipe` among all its openers: the pipe lives while any
 //! end is open, keyed in [`FIFOS`] by the fifo's inode, and whatever it held is gone once
@@ -229,8 +231,10 @@ impl Pipe {
         if out.is_empty() {
             return Ok(0);
         }
+        let mut was_full = false;
         let result = wait_until(&self.queue, &self.state, |s| {
             if !s.bufs.is_empty() {
+                was_full = s.is_full();
                 Some(Ok(s.take(out)))
             } else if s.writers == 0 {
                 Some(Ok(0))
@@ -241,7 +245,11 @@ impl Pipe {
             }
         })
         .and_then(|r| r);
-        self.queue.notify();
+        // Only a full pipe has writers waiting for room, and only then does a read make
+        // an edge for EPOLLOUT watchers (Linux's pipe_read wakes writers if was_full).
+        if was_full {
+            self.queue.notify_events(POLLOUT | POLLWRNORM);
+        }
         result
     }
 
@@ -279,11 +287,11 @@ impl Pipe {
             }
             if done > before {
                 // Let readers at what is there before waiting for them to make room.
-                self.queue.notify();
+                self.queue.notify_events(POLLIN | POLLRDNORM);
             }
             None
         });
-        self.queue.notify();
+        self.queue.notify_events(POLLIN | POLLRDNORM);
         match result {
             // A signal ends the wait; what was written by then counts.
             Err(Errno::EINTR) if done > 0 => Ok(done),

@@ -199,6 +199,11 @@ impl FdTable {
         }
     }
 
+    /// The highest open descriptor, if any (select bounds its sets by it).
+    pub fn highest(&self) -> Option<i32> {
+        self.lock().keys().next_back().copied()
+    }
+
     /// Every open descriptor, by number, with its close-on-exec flag (for /proc).
     pub fn entries(&self) -> Vec<(i32, Arc<OpenFile>, bool)> {
         self.lock()

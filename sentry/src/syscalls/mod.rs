@@ -4,11 +4,13 @@
 //! `rax` or an errno. Arguments are hostile: pointers go through the memory manager, flags
 //! are checked against what Linux accepts.
 
+mod eventfd;
 mod file;
 mod fs;
 pub(crate) mod futex;
 mod lifecycle;
 mod mm;
+mod poll;
 mod process;
 mod sched;
 mod signal;

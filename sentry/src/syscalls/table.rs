@@ -5,7 +5,8 @@ use syscalls::Sysno;
 
 use super::Arg::*;
 use super::{
-    file, fs, futex, lifecycle, mm, process, sched, signal, sys, time, xattr, Arg, Ret, Syscall,
+    eventfd, file, fs, futex, lifecycle, mm, poll, process, sched, signal, sys, time, xattr, Arg,
+    Ret, Syscall,
 };
 use crate::abi::*;
 
@@ -43,8 +44,6 @@ pub static TABLE: &[Syscall] = &[
     ),
     sys!(pipe, file::pipe, [Ptr]),
     sys!(pipe2, file::pipe2, [Ptr, Flags(OPEN_FLAGS)]),
-    sys!(poll, file::poll, [Ptr, Dec, Dec]),
-    sys!(ppoll, file::ppoll, [Ptr, Dec, Ptr, Ptr, Dec]),
     sys!(close, file::close, [Fd]),
     sys!(close_range, file::close_range, [Dec, Dec, Hex]),
     sys!(dup, file::dup, [Fd]),
@@ -63,6 +62,39 @@ pub static TABLE: &[Syscall] = &[
     sys!(getdents64, file::getdents64, [Fd, Ptr, Dec]),
     sys!(getdents, file::getdents_old, [Fd, Ptr, Dec]),
     sys!(fadvise64, file::fadvise64, [Fd, Dec, Dec, Enum(FADVISE)]),
+    // Waiting for readiness (poll.rs).
+    sys!(poll, poll::poll, [Ptr, Dec, Dec]),
+    sys!(ppoll, poll::ppoll, [Ptr, Dec, Ptr, Ptr, Dec]),
+    sys!(select, poll::select, [Dec, Ptr, Ptr, Ptr, Ptr]),
+    sys!(pselect6, poll::pselect6, [Dec, Ptr, Ptr, Ptr, Ptr, Ptr]),
+    sys!(epoll_create, poll::epoll_create, [Dec]),
+    sys!(epoll_create1, poll::epoll_create1, [Flags(EPOLL_FLAGS)]),
+    sys!(epoll_ctl, poll::epoll_ctl, [Fd, Enum(EPOLL_CTL), Fd, Ptr]),
+    sys!(epoll_wait, poll::epoll_wait, [Fd, Ptr, Dec, Dec]),
+    sys!(
+        epoll_pwait,
+        poll::epoll_pwait,
+        [Fd, Ptr, Dec, Dec, Ptr, Dec]
+    ),
+    sys!(
+        epoll_pwait2,
+        poll::epoll_pwait2,
+        [Fd, Ptr, Dec, Ptr, Ptr, Dec]
+    ),
+    // Event files (eventfd.rs).
+    sys!(eventfd, eventfd::eventfd, [Dec]),
+    sys!(eventfd2, eventfd::eventfd2, [Dec, Flags(EFD_FLAGS)]),
+    sys!(
+        timerfd_create,
+        eventfd::timerfd_create,
+        [Enum(CLOCKS), Flags(TFD_FLAGS)]
+    ),
+    sys!(
+        timerfd_settime,
+        eventfd::timerfd_settime,
+        [Fd, Flags(TFD_SETTIME_FLAGS), Ptr, Ptr]
+    ),
+    sys!(timerfd_gettime, eventfd::timerfd_gettime, [Fd, Ptr]),
     // Paths (fs.rs).
     sys!(open, fs::open, [Str, Flags(OPEN_FLAGS), Oct]),
     sys!(openat, fs::openat, [Fd, Str, Flags(OPEN_FLAGS), Oct]),
@@ -321,6 +353,11 @@ const OPEN_FLAGS: &[(u64, &str)] = &[
     (0o2000000, "O_CLOEXEC"),
     (0o10000000, "O_PATH"),
 ];
+const EPOLL_FLAGS: &[(u64, &str)] = names![EPOLL_CLOEXEC];
+const EPOLL_CTL: &[(u64, &str)] = names![EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL_MOD];
+const EFD_FLAGS: &[(u64, &str)] = names![EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC];
+const TFD_FLAGS: &[(u64, &str)] = names![TFD_NONBLOCK, TFD_CLOEXEC];
+const TFD_SETTIME_FLAGS: &[(u64, &str)] = names![TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET];
 const SEEK: &[(u64, &str)] = &[(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END")];
 const FCNTL: &[(u64, &str)] = names![
     F_DUPFD,

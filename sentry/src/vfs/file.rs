@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use super::lock::{self, Conflict, FileLocks, LockType, Range, RecordOwner};
 use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
 use crate::abi::Errno;
+use crate::fs::epoll::{Epoll, Watches};
 use crate::fs::pipe::Pipe;
+use crate::fs::timerfd::TimerFd;
 use crate::mm::page_cache;
 use crate::waiter::WaitQueue;
 
@@ -49,6 +51,8 @@ pub struct OpenFile {
     /// The inode's locks, once a lock call went through this description: kept while it is
     /// open, and its locks are released from them when it closes.
     locks: OnceLock<Arc<FileLocks>>,
+    /// The epoll interests in this description, which end when it closes.
+    watches: Watches,
 }
 
 struct State {
@@ -71,6 +75,7 @@ impl OpenFile {
             state: Mutex::new(State { offset: 0, flags }),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             locks: OnceLock::new(),
+            watches: Watches::default(),
         })
     }
 
@@ -270,9 +275,39 @@ impl OpenFile {
         self.ops.wait_queue()
     }
 
+    /// Whether poll means anything for the file (see `FileOps::pollable`).
+    pub fn pollable(&self) -> bool {
+        self.ops.pollable()
+    }
+
     /// The pipe, if this is a pipe or fifo end.
     pub fn pipe(&self) -> Option<&Pipe> {
         self.ops.pipe()
+    }
+
+    /// The epoll instance, if this is an epoll file.
+    pub fn epoll(&self) -> Option<&Arc<Epoll>> {
+        self.ops.epoll()
+    }
+
+    /// The timer, if this is a timerfd.
+    pub fn timerfd(&self) -> Option<&TimerFd> {
+        self.ops.timerfd()
+    }
+
+    /// The file's own lines of /proc/PID/fdinfo/N.
+    pub fn fdinfo(&self) -> Vec<u8> {
+        self.ops.fdinfo()
+    }
+
+    /// The epoll interests in this description.
+    pub(crate) fn watches(&self) -> &Watches {
+        &self.watches
+    }
+
+    /// A number that identifies this description while it is open (and is never reused).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// fallocate(2) without FALLOC_FL_PUNCH_HOLE on a regular file open for writing:
@@ -375,8 +410,10 @@ impl OpenFile {
 }
 
 impl Drop for OpenFile {
-    /// The description's last reference is gone: its flock and OFD locks go with it.
+    /// The description's last reference is gone: its flock and OFD locks go with it, and
+    /// so do the epoll interests in it.
     fn drop(&mut self) {
+        self.watches.release(self.ops.wait_queue());
         if let Some(locks) = self.locks.get() {
             locks.release_description(self.id);
         }

@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crate::abi::{Errno, Stat, Timespec, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::fs::epoll::Epoll;
 use crate::fs::pipe::Pipe;
+use crate::fs::timerfd::TimerFd;
 use crate::waiter::WaitQueue;
 
 pub use file::*;
@@ -343,10 +345,32 @@ pub trait FileOps: Send + Sync {
         None
     }
 
+    /// Whether poll(2) means anything for the file (Linux's file_can_poll: its driver has a
+    /// poll method); epoll refuses the others with EPERM. By default, the files with a wait
+    /// queue.
+    fn pollable(&self) -> bool {
+        self.wait_queue().is_some()
+    }
+
     /// The pipe behind a pipe or fifo end (Linux's get_pipe_info): F_GETPIPE_SZ,
     /// F_SETPIPE_SZ and FIONREAD work on it.
     fn pipe(&self) -> Option<&Pipe> {
         None
+    }
+
+    /// The epoll instance, if this is an epoll file.
+    fn epoll(&self) -> Option<&Arc<Epoll>> {
+        None
+    }
+
+    /// The timer, if this is a timerfd.
+    fn timerfd(&self) -> Option<&TimerFd> {
+        None
+    }
+
+    /// What /proc/PID/fdinfo/N shows of the file after the lines every file has.
+    fn fdinfo(&self) -> Vec<u8> {
+        Vec::new()
     }
 }
 

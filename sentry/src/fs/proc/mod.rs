@@ -301,6 +301,10 @@ fn reader_root(kernel: &Kernel) -> Location {
 fn path_text(place: &Location, root: &Location) -> Vec<u8> {
     let attr = place.dentry.inode.attr();
     if place.mount.is_detached() {
+        let inode = place.dentry.inode.as_any();
+        if let Some(anon) = inode.downcast_ref::<crate::fs::anon::AnonInode>() {
+            return format!("anon_inode:[{}]", anon.name).into_bytes();
+        }
         let ino = attr.map_or(0, |a| a.ino);
         let kind = attr.ok().and_then(|a| a.file_type());
         return match kind {
@@ -472,13 +476,9 @@ impl Fd {
         let cloexec = self.proc.fds()?.cloexec(self.fd as u64).unwrap_or(false);
         let mnt_id = file.location.as_ref().map_or(0, |l| l.mount.id);
         let ino = file.attr().map_or(0, |a| a.ino);
-        Ok(process::fdinfo_text(
-            file.offset(),
-            file.flags(),
-            cloexec,
-            mnt_id,
-            ino,
-        ))
+        let mut text = process::fdinfo_text(file.offset(), file.flags(), cloexec, mnt_id, ino);
+        text.extend_from_slice(&file.fdinfo());
+        Ok(text)
     }
 }
 
