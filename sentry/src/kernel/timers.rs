@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 type Callback = Arc<dyn Fn(u64) + Send + Sync>;
 
+/// The shortest time between two firings of one periodic timer.
+const MIN_PERIOD: Duration = Duration::from_micros(100);
+
 /// What the service knows of one timer.
 struct Armed {
     deadline: Instant,
@@ -59,13 +62,20 @@ impl TimerService {
                 if armed.generation != generation {
                     continue;
                 }
-                let mut count = 1;
+                let mut count: u64 = 1;
                 match armed.interval {
                     Some(interval) if !interval.is_zero() => {
                         let late = now.saturating_duration_since(deadline);
-                        let missed = (late.as_nanos() / interval.as_nanos()) as u64;
-                        count += missed;
-                        let next = deadline + interval * (missed as u32 + 1).max(1);
+                        let missed = late.as_nanos() / interval.as_nanos();
+                        count = count.saturating_add(missed.min(u64::MAX as u128) as u64);
+                        let advance = interval.as_nanos().saturating_mul(missed + 1);
+                        let advance = Duration::from_nanos(advance.min(u64::MAX as u128) as u64);
+                        // A guest's tiny period must not keep this thread spinning: it
+                        // fires at most every MIN_PERIOD, its expirations still counted.
+                        let next = deadline
+                            .checked_add(advance)
+                            .unwrap_or(now)
+                            .max(now + MIN_PERIOD);
                         armed.deadline = next;
                         state.heap.push(Reverse((next, id, generation)));
                     }
