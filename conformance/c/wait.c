@@ -3,6 +3,8 @@
 
 #include <signal.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -183,4 +185,161 @@ TEST(process_groups_and_sessions) {
     CHECK_ERR(setpgid(-1, 0), EINVAL);
     CHECK_ERR(setpgid(-1, 5), ESRCH);
     CHECK_ERR(setpgid(0, -1), EINVAL);
+}
+
+/* A child made by a raw clone with exit signal 0: a "clone child" in wait(2)'s terms. */
+static pid_t clone_child_exiting(int code) {
+    fflush(stdout);
+    long pid = syscall(SYS_clone, 0 /* no flags, exit signal 0 */, 0, 0, 0, 0);
+    if (pid == 0) _exit(code);
+    return (pid_t)pid;
+}
+
+/* wait(2): "__WCLONE Wait for 'clone' children only ... A clone child is one which delivers
+ * no signal, or a signal other than SIGCHLD to its parent upon termination"; without it only
+ * the others are waited for (even by pid: ECHILD); "__WALL Wait for all children, regardless
+ * of type". */
+TEST(wclone_and_wall_select_clone_children) {
+    pid_t c = clone_child_exiting(5);
+    CHECK(c > 0);
+    int status = 0;
+    CHECK_ERR(waitpid(c, &status, WNOHANG), ECHILD);
+    CHECK_ERR(waitpid(-1, &status, WNOHANG), ECHILD);
+    CHECK_EQ(waitpid(c, &status, __WCLONE), c);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 5);
+    pid_t n = child_exiting(6);
+    CHECK(n > 0);
+    CHECK_ERR(waitpid(n, &status, __WCLONE | WNOHANG), ECHILD);
+    c = clone_child_exiting(7);
+    CHECK(c > 0);
+    /* __WALL: both kinds, in either order. */
+    int seen = 0;
+    for (int i = 0; i < 2; i++) {
+        pid_t got = waitpid(-1, &status, __WALL);
+        CHECK(got == c || got == n);
+        CHECK_EQ(WEXITSTATUS(status), got == c ? 7 : 6);
+        seen |= got == c ? 1 : 2;
+    }
+    CHECK_EQ(seen, 3);
+    CHECK_ERR(waitpid(-1, &status, __WALL | WNOHANG), ECHILD);
+}
+
+/* Reads the {pid, ppid} a grandchild reports over fd, waiting at most a few seconds. */
+static int read_ids(int fd, pid_t ids[2]) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (poll(&p, 1, 5000) != 1) return -1;
+    return read(fd, ids, 2 * sizeof(pid_t)) == 2 * sizeof(pid_t) ? 0 : -1;
+}
+
+/* Forks A, which forks G and exits at once; G waits until it is re-parented, then writes
+ * {its pid, its new ppid} to fd and exits with 9. Returns A's exit code (0 expected). */
+static int orphan_a_grandchild(int fd) {
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0) {
+        pid_t parent = getpid();
+        pid_t g = fork();
+        if (g == 0) {
+            for (int i = 0; i < 3000 && getppid() == parent; i++) {
+                struct timespec ts = {0, 1000000};
+                nanosleep(&ts, NULL);
+            }
+            pid_t ids[2] = {getpid(), getppid()};
+            write(fd, ids, sizeof ids);
+            _exit(9);
+        }
+        _exit(g > 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(a, &status, 0) != a || !WIFEXITED(status)) return -1;
+    return WEXITSTATUS(status);
+}
+
+/* prctl(2) PR_SET_CHILD_SUBREAPER: "When a process becomes orphaned ... that process will be
+ * reparented to the nearest still living ancestor subreaper", which can then wait for it. */
+TEST(orphans_are_reparented_to_a_subreaper) {
+    int on = -1;
+    CHECK_OK(prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0));
+    CHECK_EQ(on, 0);
+    CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0));
+    CHECK_OK(prctl(PR_GET_CHILD_SUBREAPER, &on, 0, 0, 0));
+    CHECK_EQ(on, 1);
+    int p[2];
+    CHECK_OK(pipe(p));
+    CHECK_EQ(orphan_a_grandchild(p[1]), 0);
+    pid_t ids[2];
+    CHECK_OK(read_ids(p[0], ids));
+    CHECK_EQ(ids[1], getpid());
+    int status = 0;
+    CHECK_EQ(waitpid(ids[0], &status, 0), ids[0]);
+    CHECK_EQ(WEXITSTATUS(status), 9);
+    CHECK_OK(prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0));
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Without a subreaper the orphan goes to init (pid 1 of the namespace) -- which is this
+ * process when it runs as the sandbox's init, so then it reaps the orphan itself. Natively
+ * the new parent is init or some subreaper above us, never us. */
+TEST(orphans_are_reparented_to_init_without_a_subreaper) {
+    int p[2];
+    CHECK_OK(pipe(p));
+    CHECK_EQ(orphan_a_grandchild(p[1]), 0);
+    pid_t ids[2];
+    CHECK_OK(read_ids(p[0], ids));
+    if (getpid() == 1) {
+        CHECK_EQ(ids[1], 1);
+        int status = 0;
+        CHECK_EQ(waitpid(ids[0], &status, 0), ids[0]);
+        CHECK_EQ(WEXITSTATUS(status), 9);
+    } else {
+        CHECK(ids[1] != getpid());
+        CHECK_ERR(waitpid(ids[0], NULL, WNOHANG), ECHILD);
+    }
+    close(p[0]);
+    close(p[1]);
+}
+
+/* waitid(2): "P_PGID Wait for any child whose process group ID matches id. Since Linux 5.4,
+ * if id is zero, then wait for any child that is in the same process group as the caller's
+ * process group"; waitpid(-pgid) likewise. */
+TEST(waitid_p_pgid_selects_by_process_group) {
+    int p[2];
+    CHECK_OK(pipe(p));
+    fflush(stdout);
+    pid_t a = fork();
+    if (a == 0) {
+        setpgid(0, 0);
+        write(p[1], "r", 1);
+        _exit(3);
+    }
+    CHECK(a > 0);
+    char c;
+    CHECK_EQ(read(p[0], &c, 1), 1);
+    pid_t b = child_exiting(4);
+    CHECK(b > 0);
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    CHECK_OK(waitid(P_PGID, a, &info, WEXITED));
+    CHECK_EQ(info.si_pid, a);
+    CHECK_EQ(info.si_status, 3);
+    CHECK_ERR(waitid(P_PGID, a, &info, WEXITED | WNOHANG), ECHILD);
+    memset(&info, 0, sizeof info);
+    CHECK_OK(waitid(P_PGID, 0, &info, WEXITED));
+    CHECK_EQ(info.si_pid, b);
+    CHECK_EQ(info.si_status, 4);
+    pid_t d = fork();
+    if (d == 0) {
+        setpgid(0, 0);
+        write(p[1], "r", 1);
+        _exit(5);
+    }
+    CHECK(d > 0);
+    CHECK_EQ(read(p[0], &c, 1), 1);
+    int status = 0;
+    CHECK_EQ(waitpid(-d, &status, 0), d);
+    CHECK_EQ(WEXITSTATUS(status), 5);
+    close(p[0]);
+    close(p[1]);
 }
