@@ -9,6 +9,7 @@ mod fs;
 mod futex;
 mod lifecycle;
 mod mm;
+mod net;
 mod process;
 mod sched;
 mod signal;

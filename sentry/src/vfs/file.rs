@@ -8,6 +8,7 @@ use super::{Attr, FileOps, FileType, Inode, Location, SeekMode};
 use crate::abi::Errno;
 use crate::fs::pipe::Pipe;
 use crate::mm::page_cache;
+use crate::net::unix::UnixSocket;
 use crate::waiter::WaitQueue;
 
 pub const O_ACCMODE: u32 = 0o3;
@@ -273,6 +274,11 @@ impl OpenFile {
     /// The pipe, if this is a pipe or fifo end.
     pub fn pipe(&self) -> Option<&Pipe> {
         self.ops.pipe()
+    }
+
+    /// The socket, if this is one.
+    pub fn socket(&self) -> Option<&UnixSocket> {
+        self.ops.socket()
     }
 
     /// fallocate(2) without FALLOC_FL_PUNCH_HOLE on a regular file open for writing:

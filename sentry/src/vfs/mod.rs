@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use crate::abi::{Errno, Stat, Timespec, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::fs::pipe::Pipe;
+use crate::net::unix::UnixSocket;
 use crate::waiter::WaitQueue;
 
 pub use file::*;
@@ -186,7 +187,7 @@ pub struct DirEntry {
 /// What to make in a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewNode {
-    /// A regular file, a directory, a fifo or a device with these permission bits.
+    /// A regular file with these permission bits.
     File {
         mode: u32,
     },
@@ -196,6 +197,7 @@ pub enum NewNode {
     Fifo {
         mode: u32,
     },
+    /// A device or a socket file: `mode` has the file type too.
     Device {
         mode: u32,
         rdev: u64,
@@ -346,6 +348,12 @@ pub trait FileOps: Send + Sync {
     /// The pipe behind a pipe or fifo end (Linux's get_pipe_info): F_GETPIPE_SZ,
     /// F_SETPIPE_SZ and FIONREAD work on it.
     fn pipe(&self) -> Option<&Pipe> {
+        None
+    }
+
+    /// The socket, if this is one: the socket calls (bind, connect, sendmsg, ...) work on it;
+    /// on other files they fail with ENOTSOCK.
+    fn socket(&self) -> Option<&UnixSocket> {
         None
     }
 }
