@@ -558,3 +558,106 @@ pub const XATTR_REPLACE: u64 = 2;
 pub const SS_ONSTACK: u64 = 1;
 pub const SS_DISABLE: u64 = 2;
 pub const SS_AUTODISARM: u64 = 1 << 31;
+
+// Sockets (socket(2), unix(7), socket(7)).
+pub const AF_UNSPEC: u64 = 0;
+pub const AF_UNIX: u64 = 1;
+pub const AF_INET: u64 = 2;
+pub const AF_INET6: u64 = 10;
+pub const AF_NETLINK: u64 = 16;
+pub const AF_PACKET: u64 = 17;
+/// One past the highest address family Linux knows (NPROTO): above it is EAFNOSUPPORT.
+pub const AF_MAX: u64 = 46;
+
+pub const SOCK_STREAM: u64 = 1;
+pub const SOCK_DGRAM: u64 = 2;
+pub const SOCK_RAW: u64 = 3;
+pub const SOCK_RDM: u64 = 4;
+pub const SOCK_SEQPACKET: u64 = 5;
+/// The type bits of socket(2)'s `type`; the flags above them are SOCK_NONBLOCK and
+/// SOCK_CLOEXEC (the values of O_NONBLOCK and O_CLOEXEC).
+pub const SOCK_TYPE_MASK: u64 = 0xf;
+pub const SOCK_NONBLOCK: u64 = 0o4000;
+pub const SOCK_CLOEXEC: u64 = 0o2000000;
+
+// send(2) and recv(2) flags.
+pub const MSG_OOB: u64 = 0x1;
+pub const MSG_PEEK: u64 = 0x2;
+pub const MSG_DONTROUTE: u64 = 0x4;
+pub const MSG_CTRUNC: u64 = 0x8;
+pub const MSG_TRUNC: u64 = 0x20;
+pub const MSG_DONTWAIT: u64 = 0x40;
+pub const MSG_EOR: u64 = 0x80;
+pub const MSG_WAITALL: u64 = 0x100;
+pub const MSG_NOSIGNAL: u64 = 0x4000;
+pub const MSG_CMSG_CLOEXEC: u64 = 0x4000_0000;
+
+pub const SHUT_RD: u64 = 0;
+pub const SHUT_WR: u64 = 1;
+pub const SHUT_RDWR: u64 = 2;
+
+pub const SOL_SOCKET: u64 = 1;
+pub const SO_DEBUG: u64 = 1;
+pub const SO_REUSEADDR: u64 = 2;
+pub const SO_TYPE: u64 = 3;
+pub const SO_ERROR: u64 = 4;
+pub const SO_DONTROUTE: u64 = 5;
+pub const SO_BROADCAST: u64 = 6;
+pub const SO_SNDBUF: u64 = 7;
+pub const SO_RCVBUF: u64 = 8;
+pub const SO_KEEPALIVE: u64 = 9;
+pub const SO_OOBINLINE: u64 = 10;
+pub const SO_LINGER: u64 = 13;
+pub const SO_REUSEPORT: u64 = 15;
+pub const SO_PASSCRED: u64 = 16;
+pub const SO_PEERCRED: u64 = 17;
+pub const SO_RCVLOWAT: u64 = 18;
+pub const SO_SNDLOWAT: u64 = 19;
+pub const SO_RCVTIMEO: u64 = 20;
+pub const SO_SNDTIMEO: u64 = 21;
+pub const SO_ACCEPTCONN: u64 = 30;
+pub const SO_PROTOCOL: u64 = 38;
+pub const SO_DOMAIN: u64 = 39;
+
+// Control message types at SOL_SOCKET.
+pub const SCM_RIGHTS: i32 = 1;
+pub const SCM_CREDENTIALS: i32 = 2;
+
+pub const SIOCINQ: u64 = FIONREAD;
+pub const SIOCOUTQ: u64 = 0x5411;
+
+/// `struct msghdr` (sendmsg, recvmsg). The padding after the two ints is explicit.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Msghdr {
+    pub name: u64,
+    pub namelen: u32,
+    pub pad0: u32,
+    pub iov: u64,
+    pub iovlen: u64,
+    pub control: u64,
+    pub controllen: u64,
+    pub flags: u32,
+    pub pad1: u32,
+}
+
+/// `struct cmsghdr`, the header of each control message; its data follows, and the next
+/// message starts CMSG_ALIGN(len) bytes after this one.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Cmsghdr {
+    pub len: u64,
+    pub level: i32,
+    pub kind: i32,
+}
+
+/// `struct ucred` (SCM_CREDENTIALS, SO_PEERCRED).
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct Ucred {
+    pub pid: i32,
+    pub uid: u32,
+    pub gid: u32,
+}

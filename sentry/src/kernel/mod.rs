@@ -334,6 +334,8 @@ pub struct Kernel {
     pub processes: ProcessTable,
     /// The root of the sandbox's file system tree.
     pub root: Location,
+    /// The names bound unix sockets are found by.
+    pub unix_names: Arc<crate::net::unix::Names>,
     /// System call numbers already reported as unsupported, so each is logged once.
     unsupported: Mutex<HashSet<u64>>,
     /// Other notices already logged.
@@ -364,6 +366,7 @@ impl Kernel {
                 mounts,
                 processes: ProcessTable::default(),
                 root,
+                unix_names: Arc::default(),
                 unsupported: Mutex::new(HashSet::new()),
                 notices: Mutex::new(HashSet::new()),
             }

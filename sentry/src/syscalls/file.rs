@@ -14,11 +14,11 @@ use crate::vfs::{
 };
 
 /// The most one read or write moves (Linux's MAX_RW_COUNT).
-const MAX_RW_COUNT: u64 = 0x7fff_f000;
+pub(super) const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Data moves between the guest and a file in pieces of this size.
 const CHUNK: usize = 1 << 20;
 /// Most iovecs one call may take (UIO_MAXIOV).
-const UIO_MAXIOV: u64 = 1024;
+pub(super) const UIO_MAXIOV: u64 = 1024;
 
 /// Where an I/O call reads or writes: the file offset, or an explicit one (pread/pwrite).
 #[derive(Clone, Copy)]
@@ -172,8 +172,21 @@ pub fn read(t: &mut Task, a: &[u64; 6]) -> SysResult {
     read_into(t, &file, a[1], a[2], Io::new(&file, At::Cursor))
 }
 
+/// Datagram and packet sockets fail writes with EPIPE but raise no SIGPIPE
+/// (unix_dgram_sendmsg); only streams do.
+fn sigpipe_rule(t: &mut Task, file: &OpenFile) {
+    use crate::net::unix::SockType;
+    if file
+        .socket()
+        .is_some_and(|s| s.sock_type() != SockType::Stream)
+    {
+        t.suppress_sigpipe = true;
+    }
+}
+
 pub fn write(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
+    sigpipe_rule(t, &file);
     write_iovecs(t, &file, &one_iovec(a[1], a[2]), Io::new(&file, At::Cursor))
 }
 
@@ -199,7 +212,7 @@ pub fn pwrite64(t: &mut Task, a: &[u64; 6]) -> SysResult {
 /// Reads and checks an iovec array as Linux's import_iovec does: a length negative as an
 /// ssize_t is EINVAL, lengths are cut so the total stays within MAX_RW_COUNT, and each
 /// segment must lie below the top of the user address space (else EFAULT).
-fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
+pub(super) fn iovecs(t: &Task, addr: u64, count: u64) -> Result<Vec<Iovec>, Errno> {
     if count > UIO_MAXIOV {
         return Err(Errno::EINVAL);
     }
@@ -260,6 +273,7 @@ pub fn readv(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 pub fn writev(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let file = t.fds.get(a[0])?;
+    sigpipe_rule(t, &file);
     writev_at(t, &file, a[1], a[2], Io::new(&file, At::Cursor))
 }
 
@@ -586,6 +600,12 @@ pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
                 return Ok(0);
             }
         }
+        // What a socket's unread messages count against its send buffer.
+        SIOCOUTQ if file.socket().is_some() => {
+            let n = file.socket().map_or(0, |s| s.outq());
+            t.mm.write_obj(a[2], &(n as i32))?;
+            return Ok(0);
+        }
         _ => {}
     }
     let host = file
@@ -635,6 +655,9 @@ pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
 fn bytes_to_read(file: &OpenFile) -> Result<Option<i32>, Errno> {
     if let Some(pipe) = file.pipe() {
         return Ok(Some(pipe.queued() as i32));
+    }
+    if let Some(socket) = file.socket() {
+        return Ok(Some(socket.inq()? as i32));
     }
     let attr = file.attr()?;
     if attr.file_type() != Some(FileType::Regular) {

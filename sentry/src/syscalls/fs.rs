@@ -461,7 +461,11 @@ fn mknod_at(t: &Task, dirfd: u64, path: u64, mode: u32, dev: u64) -> SysResult {
             }
         }
         Some(FileType::CharDevice) | Some(FileType::BlockDevice) => return Err(Errno::EPERM),
-        Some(FileType::Socket) => return Err(Errno::EOPNOTSUPP),
+        // A socket file that no socket is bound to (connect finds nobody there).
+        Some(FileType::Socket) => NewNode::Device {
+            mode: FileType::Socket.mode_bits() | perm,
+            rdev: 0,
+        },
         _ => return Err(Errno::EINVAL),
     };
     make_node(t, dirfd, &path, &node, false)
@@ -469,6 +473,17 @@ fn mknod_at(t: &Task, dirfd: u64, path: u64, mode: u32, dev: u64) -> SysResult {
 
 /// Creates `node` at `path` (the last component must not exist).
 fn make_node(t: &Task, dirfd: u64, path: &[u8], node: &NewNode, dir: bool) -> SysResult {
+    create_node(t, dirfd, path, node, dir).map(|_| 0)
+}
+
+/// Creates `node` at `path` and returns its inode.
+fn create_node(
+    t: &Task,
+    dirfd: u64,
+    path: &[u8],
+    node: &NewNode,
+    dir: bool,
+) -> Result<Arc<dyn vfs::Inode>, Errno> {
     let parent = lookup_parent(t, dirfd, path)?;
     if matches!(parent.name.as_slice(), b"" | b"." | b"..") || (parent.trailing_slash && !dir) {
         return Err(Errno::EEXIST);
@@ -482,8 +497,47 @@ fn make_node(t: &Task, dirfd: u64, path: &[u8], node: &NewNode, dir: bool) -> Sy
         .parent
         .dentry
         .inode
-        .create(&parent.name, node, owner(t))?;
-    Ok(0)
+        .create(&parent.name, node, owner(t))
+}
+
+/// The socket file bind(2) makes for a unix socket at `path` (unix_bind_bsd): mode 0777 less
+/// the umask; EADDRINUSE if the name exists. Returns its inode's identity.
+pub(super) fn make_socket_file(t: &Task, path: &[u8]) -> Result<vfs::InodeKey, Errno> {
+    let node = NewNode::Device {
+        mode: FileType::Socket.mode_bits() | (0o777 & !umask(t)),
+        rdev: 0,
+    };
+    let inode = match create_node(t, AT_FDCWD as u64, path, &node, false) {
+        Err(Errno::EEXIST) => return Err(Errno::EADDRINUSE),
+        other => other?,
+    };
+    // Looked up again, so that the key is the one a later lookup of the name finds.
+    match lookup(t, AT_FDCWD as u64, path, false) {
+        Ok(found) => Ok(found.dentry.inode.attr()?.key()),
+        Err(_) => Ok(inode.attr()?.key()),
+    }
+}
+
+/// The socket file at `path` that connect(2) or sendto(2) reach (unix_find_bsd): symlinks
+/// are followed, writing to it must be permitted (EACCES), and it must be a socket file
+/// (ECONNREFUSED). Returns its inode's identity.
+pub(super) fn find_socket_file(t: &Task, path: &[u8]) -> Result<vfs::InodeKey, Errno> {
+    let attr = lookup(t, AT_FDCWD as u64, path, true)?
+        .dentry
+        .inode
+        .attr()?;
+    if !permitted(t, &attr, MAY_WRITE, false) {
+        return Err(Errno::EACCES);
+    }
+    if attr.file_type() != Some(FileType::Socket) {
+        return Err(Errno::ECONNREFUSED);
+    }
+    Ok(attr.key())
+}
+
+/// Removes the file at `path` (a socket file a failed bind made).
+pub(super) fn unlink_path(t: &Task, path: &[u8]) -> Result<(), Errno> {
+    remove_path(t, AT_FDCWD as u64, path, false).map(|_| ())
 }
 
 pub fn symlink(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -521,7 +575,11 @@ pub fn unlinkat(t: &mut Task, a: &[u64; 6]) -> SysResult {
 /// unlink or rmdir of `path`.
 fn remove(t: &Task, dirfd: u64, path: u64, dir: bool) -> SysResult {
     let path = read_path(t, path)?;
-    let parent = lookup_parent(t, dirfd, &path)?;
+    remove_path(t, dirfd, &path, dir)
+}
+
+fn remove_path(t: &Task, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
+    let parent = lookup_parent(t, dirfd, path)?;
     match (parent.name.as_slice(), dir) {
         (b"", true) => return Err(Errno::EBUSY),
         (b".", true) => return Err(Errno::EINVAL),

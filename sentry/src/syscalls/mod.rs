@@ -10,6 +10,7 @@ mod fs;
 pub(crate) mod futex;
 mod lifecycle;
 mod mm;
+mod net;
 mod poll;
 mod process;
 mod sched;

@@ -5,8 +5,8 @@ use syscalls::Sysno;
 
 use super::Arg::*;
 use super::{
-    eventfd, file, fs, futex, lifecycle, mm, poll, process, sched, signal, sys, time, xattr, Arg,
-    Ret, Syscall,
+    eventfd, file, fs, futex, lifecycle, mm, net, poll, process, sched, signal, sys, time, xattr,
+    Arg, Ret, Syscall,
 };
 use crate::abi::*;
 
@@ -164,6 +164,43 @@ pub static TABLE: &[Syscall] = &[
     sys!(removexattr, xattr::removexattr, [Str, Str]),
     sys!(lremovexattr, xattr::lremovexattr, [Str, Str]),
     sys!(fremovexattr, xattr::fremovexattr, [Fd, Str]),
+    // Sockets (net.rs).
+    sys!(socket, net::socket, [Enum(AF), Flags(SOCK_TYPES), Dec]),
+    sys!(
+        socketpair,
+        net::socketpair,
+        [Enum(AF), Flags(SOCK_TYPES), Dec, Ptr]
+    ),
+    sys!(bind, net::bind, [Fd, Ptr, Dec]),
+    sys!(listen, net::listen, [Fd, Dec]),
+    sys!(accept, net::accept, [Fd, Ptr, Ptr]),
+    sys!(accept4, net::accept4, [Fd, Ptr, Ptr, Flags(SOCK_TYPES)]),
+    sys!(connect, net::connect, [Fd, Ptr, Dec]),
+    sys!(getsockname, net::getsockname, [Fd, Ptr, Ptr]),
+    sys!(getpeername, net::getpeername, [Fd, Ptr, Ptr]),
+    sys!(
+        sendto,
+        net::sendto,
+        [Fd, InBuf(2), Dec, Flags(MSG_FLAGS), Ptr, Dec]
+    ),
+    sys!(
+        recvfrom,
+        net::recvfrom,
+        [Fd, OutBuf, Dec, Flags(MSG_FLAGS), Ptr, Ptr]
+    ),
+    sys!(sendmsg, net::sendmsg, [Fd, Ptr, Flags(MSG_FLAGS)]),
+    sys!(recvmsg, net::recvmsg, [Fd, Ptr, Flags(MSG_FLAGS)]),
+    sys!(shutdown, net::shutdown, [Fd, Enum(SHUT_HOW)]),
+    sys!(
+        setsockopt,
+        net::setsockopt,
+        [Fd, Enum(SOCKOPT_LEVELS), Enum(SOCKOPTS), Ptr, Dec]
+    ),
+    sys!(
+        getsockopt,
+        net::getsockopt,
+        [Fd, Enum(SOCKOPT_LEVELS), Enum(SOCKOPTS), Ptr, Ptr]
+    ),
     // Memory (mm.rs).
     sys!(brk, mm::brk, [Hex], hex),
     sys!(
@@ -358,6 +395,53 @@ const EPOLL_CTL: &[(u64, &str)] = names![EPOLL_CTL_ADD, EPOLL_CTL_DEL, EPOLL_CTL
 const EFD_FLAGS: &[(u64, &str)] = names![EFD_SEMAPHORE, EFD_NONBLOCK, EFD_CLOEXEC];
 const TFD_FLAGS: &[(u64, &str)] = names![TFD_NONBLOCK, TFD_CLOEXEC];
 const TFD_SETTIME_FLAGS: &[(u64, &str)] = names![TFD_TIMER_ABSTIME, TFD_TIMER_CANCEL_ON_SET];
+const AF: &[(u64, &str)] = names![AF_UNSPEC, AF_UNIX, AF_INET, AF_INET6, AF_NETLINK, AF_PACKET];
+const SOCK_TYPES: &[(u64, &str)] = names![
+    SOCK_STREAM,
+    SOCK_DGRAM,
+    SOCK_RAW,
+    SOCK_RDM,
+    SOCK_SEQPACKET,
+    SOCK_NONBLOCK,
+    SOCK_CLOEXEC,
+];
+const MSG_FLAGS: &[(u64, &str)] = names![
+    MSG_OOB,
+    MSG_PEEK,
+    MSG_DONTROUTE,
+    MSG_CTRUNC,
+    MSG_TRUNC,
+    MSG_DONTWAIT,
+    MSG_EOR,
+    MSG_WAITALL,
+    MSG_NOSIGNAL,
+    MSG_CMSG_CLOEXEC,
+];
+const SHUT_HOW: &[(u64, &str)] = names![SHUT_RD, SHUT_WR, SHUT_RDWR];
+const SOCKOPT_LEVELS: &[(u64, &str)] = names![SOL_SOCKET];
+const SOCKOPTS: &[(u64, &str)] = names![
+    SO_DEBUG,
+    SO_REUSEADDR,
+    SO_TYPE,
+    SO_ERROR,
+    SO_DONTROUTE,
+    SO_BROADCAST,
+    SO_SNDBUF,
+    SO_RCVBUF,
+    SO_KEEPALIVE,
+    SO_OOBINLINE,
+    SO_LINGER,
+    SO_REUSEPORT,
+    SO_PASSCRED,
+    SO_PEERCRED,
+    SO_RCVLOWAT,
+    SO_SNDLOWAT,
+    SO_RCVTIMEO,
+    SO_SNDTIMEO,
+    SO_ACCEPTCONN,
+    SO_PROTOCOL,
+    SO_DOMAIN,
+];
 const SEEK: &[(u64, &str)] = &[(0, "SEEK_SET"), (1, "SEEK_CUR"), (2, "SEEK_END")];
 const FCNTL: &[(u64, &str)] = names![
     F_DUPFD,
@@ -375,7 +459,8 @@ const FCNTL: &[(u64, &str)] = names![
     F_SETPIPE_SZ,
     F_GETPIPE_SZ,
 ];
-const IOCTLS: &[(u64, &str)] = names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX];
+const IOCTLS: &[(u64, &str)] =
+    names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX, SIOCOUTQ];
 const LOCK_OPS: &[(u64, &str)] = names![LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND];
 const RWF: &[(u64, &str)] = names![
     RWF_HIPRI,

@@ -10,6 +10,7 @@ use crate::fs::epoll::{Epoll, Watches};
 use crate::fs::pipe::Pipe;
 use crate::fs::timerfd::TimerFd;
 use crate::mm::page_cache;
+use crate::net::unix::UnixSocket;
 use crate::waiter::WaitQueue;
 
 pub const O_ACCMODE: u32 = 0o3;
@@ -308,6 +309,11 @@ impl OpenFile {
     /// A number that identifies this description while it is open (and is never reused).
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// The socket, if this is one.
+    pub fn socket(&self) -> Option<&UnixSocket> {
+        self.ops.socket()
     }
 
     /// fallocate(2) without FALLOC_FL_PUNCH_HOLE on a regular file open for writing:

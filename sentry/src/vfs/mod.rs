@@ -19,6 +19,7 @@ use crate::abi::{Errno, Stat, Timespec, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM}
 use crate::fs::epoll::Epoll;
 use crate::fs::pipe::Pipe;
 use crate::fs::timerfd::TimerFd;
+use crate::net::unix::UnixSocket;
 use crate::waiter::WaitQueue;
 
 pub use file::*;
@@ -188,7 +189,7 @@ pub struct DirEntry {
 /// What to make in a directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NewNode {
-    /// A regular file, a directory, a fifo or a device with these permission bits.
+    /// A regular file with these permission bits.
     File {
         mode: u32,
     },
@@ -198,6 +199,7 @@ pub enum NewNode {
     Fifo {
         mode: u32,
     },
+    /// A device or a socket file: `mode` has the file type too.
     Device {
         mode: u32,
         rdev: u64,
@@ -371,6 +373,11 @@ pub trait FileOps: Send + Sync {
     /// What /proc/PID/fdinfo/N shows of the file after the lines every file has.
     fn fdinfo(&self) -> Vec<u8> {
         Vec::new()
+    }
+    /// The socket, if this is one: the socket calls (bind, connect, sendmsg, ...) work on it;
+    /// on other files they fail with ENOTSOCK.
+    fn socket(&self) -> Option<&UnixSocket> {
+        None
     }
 }
 
