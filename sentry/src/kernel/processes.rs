@@ -6,7 +6,7 @@
 //! of several processes at once.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use super::{ExitStatus, ThreadGroup};
@@ -23,6 +23,17 @@ pub const SIGCHLD: i32 = 17;
 pub struct ProcessTable {
     tree: Mutex<Tree>,
     changed: Condvar,
+    exit_hook: ExitHook,
+}
+
+/// What is done with a process's pid as it exits, before its parent can see the exit.
+#[derive(Default)]
+struct ExitHook(OnceLock<Box<dyn Fn(i32) + Send + Sync>>);
+
+impl std::fmt::Debug for ExitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExitHook({})", self.0.get().is_some())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -153,10 +164,18 @@ impl ProcessTable {
         Ok(tg)
     }
 
+    /// Sets what is done for each process as it exits (once; later calls are ignored).
+    pub fn on_exit(&self, hook: Box<dyn Fn(i32) + Send + Sync>) {
+        let _ = self.exit_hook.0.set(hook);
+    }
+
     /// Records that `pid` has exited: it becomes a zombie for its parent to reap (or is
     /// reaped at once if the parent ignores SIGCHLD), and its children are adopted by init.
     pub fn exit(&self, exited: Exited) {
         let pid = exited.pid;
+        if let Some(hook) = self.exit_hook.0.get() {
+            hook(pid);
+        }
         let mut tree = self.lock();
         for child in tree.processes.values_mut() {
             if child.parent == pid {

@@ -7,6 +7,7 @@
 mod file;
 mod fs;
 mod futex;
+mod ipc;
 mod lifecycle;
 mod mm;
 mod process;
