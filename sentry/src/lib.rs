@@ -8,6 +8,7 @@
 
 pub mod abi;
 pub mod fs;
+pub mod ipc;
 pub mod kernel;
 pub mod loader;
 pub mod mm;

@@ -58,6 +58,48 @@ fn dynamically_linked_host_programs_match_native() {
     }
 }
 
+/// POSIX shared memory and semaphores (files in /dev/shm mapped MAP_SHARED, futexes on
+/// them) as Python's multiprocessing uses them: a segment opened twice, written by a forked
+/// child, and a lock made by sem_open.
+#[test]
+fn python_multiprocessing_shares_memory_and_locks() {
+    let _g = shared();
+    if !installed("/usr/bin/python3") {
+        return;
+    }
+    let script = "\
+import multiprocessing as mp
+from multiprocessing import shared_memory as sm
+def child(name):
+    s = sm.SharedMemory(name)
+    s.buf[1] = s.buf[0] + 1
+    s.close()
+a = sm.SharedMemory(create=True, size=4096)
+a.buf[0] = 7
+b = sm.SharedMemory(a.name)
+print(b.buf[0])
+b.close()
+p = mp.get_context('fork').Process(target=child, args=(a.name,))
+p.start()
+p.join()
+print(a.buf[1], p.exitcode)
+l = mp.Lock()
+l.acquire()
+l.release()
+print('ok')
+a.close()
+a.unlink()
+";
+    let out = run(sandboxed(Path::new("/usr/bin/python3"), &["-c", script]));
+    assert_eq!(
+        stdout(&out),
+        "7\n8 0\nok\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success());
+}
+
 #[test]
 fn a_shell_script_runs_dynamically_linked_commands() {
     let _g = shared();

@@ -27,6 +27,7 @@ const DEV_DEV: u64 = makedev(0, 2);
 const TMP_DEV: u64 = makedev(0, 3);
 const PROC_DEV: u64 = makedev(0, 6);
 const SYS_DEV: u64 = makedev(0, 7);
+const SHM_DEV: u64 = makedev(0, 8);
 
 /// An empty tmpfs to use as the root (tests, and `do` without a gofer).
 pub fn tmpfs_root() -> Arc<dyn Inode> {
@@ -34,8 +35,9 @@ pub fn tmpfs_root() -> Arc<dyn Inode> {
 }
 
 /// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
-/// /dev, procfs on /proc, a read-only sysfs on /sys and, unless the root is already an
-/// in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
+/// /dev and a tmpfs on /dev/shm (world-writable and sticky, as systemd and docker mount it:
+/// shm_open and sem_open make their files there), procfs on /proc, a read-only sysfs on
+/// /sys and, unless the root is already an in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
 /// writes in memory already, and hiding the host's /tmp would hide the programs people run
 /// from it.) Missing mount points are created where the root allows it; where it does not,
 /// that mount is skipped with a log line. procfs shows `kernel`, which is being made.
@@ -66,7 +68,9 @@ pub fn boot_root(
         let device = NewNode::Device { mode, rdev: *rdev };
         let _ = dev.create(node.as_bytes(), &device, ROOT_OWNER);
     }
+    let _ = dev.create(b"shm", &NewNode::Directory { mode: 0o1777 }, ROOT_OWNER);
     mount_on("dev", dev, "tmpfs", false);
+    mount_on("dev/shm", tmpfs_with_mode(SHM_DEV, 0o1777), "tmpfs", false);
     mount_on("proc", proc::new(kernel.clone(), PROC_DEV), "proc", false);
     mount_on("sys", sys::new(SYS_DEV, &host.cpu_mask), "sysfs", true);
     if fs_type != "overlay" {

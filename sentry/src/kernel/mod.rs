@@ -332,6 +332,8 @@ pub struct Kernel {
     pub mounts: MountTable,
     /// Every process of the sandbox.
     pub processes: ProcessTable,
+    /// System V shared memory and semaphores.
+    pub ipc: crate::ipc::IpcNamespace,
     /// The root of the sandbox's file system tree.
     pub root: Location,
     /// The names bound unix sockets are found by.
@@ -356,6 +358,15 @@ impl Kernel {
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
             let mounts = MountTable::default();
             let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host);
+            let processes = ProcessTable::default();
+            // An exiting process's semaphore adjustments (SEM_UNDO) are undone before its
+            // parent can see the exit, as Linux's exit_sem in do_exit.
+            let me = kernel.clone();
+            processes.on_exit(Box::new(move |pid| {
+                if let Some(kernel) = me.upgrade() {
+                    kernel.ipc.process_exited(pid);
+                }
+            }));
             Kernel {
                 platform,
                 memory,
@@ -364,7 +375,8 @@ impl Kernel {
                 started: Instant::now(),
                 booted: SystemTime::now(),
                 mounts,
-                processes: ProcessTable::default(),
+                processes,
+                ipc: crate::ipc::IpcNamespace::default(),
                 root,
                 unix_names: Arc::default(),
                 unsupported: Mutex::new(HashSet::new()),

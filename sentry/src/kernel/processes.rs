@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use super::signals::{self, SigInfo, Target};
@@ -26,6 +26,17 @@ pub const SIGCHLD: i32 = 17;
 pub struct ProcessTable {
     tree: Mutex<Tree>,
     changed: WaitQueue,
+    exit_hook: ExitHook,
+}
+
+/// What is done with a process's pid as it exits, before its parent can see the exit.
+#[derive(Default)]
+struct ExitHook(OnceLock<Box<dyn Fn(i32) + Send + Sync>>);
+
+impl std::fmt::Debug for ExitHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ExitHook({})", self.0.get().is_some())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -251,11 +262,19 @@ impl ProcessTable {
         }
     }
 
+    /// Sets what is done for each process as it exits (once; later calls are ignored).
+    pub fn on_exit(&self, hook: Box<dyn Fn(i32) + Send + Sync>) {
+        let _ = self.exit_hook.0.set(hook);
+    }
+
     /// Records that `pid` has exited: it becomes a zombie for its parent to reap (or is
     /// reaped at once if the parent ignores SIGCHLD), its parent gets its exit signal, and
     /// its children are adopted by init.
     pub fn exit(&self, exited: Exited) {
         let pid = exited.pid;
+        if let Some(hook) = self.exit_hook.0.get() {
+            hook(pid);
+        }
         let mut tree = self.lock();
         // Orphans go to the nearest live ancestor that is a subreaper, else to init.
         let mut reaper = 1;

@@ -869,6 +869,62 @@ impl MemoryManager {
         Some((Arc::as_ptr(cache) as usize, offset))
     }
 
+    // ---- System V shared memory: segments are shared anonymous memory.
+
+    /// shmdt, as Linux's: finds the first VMA at or above `addr` of shared anonymous
+    /// memory whose offset in it is its distance from `addr` and whose cache `segment_size`
+    /// knows (a segment's start, or a piece of one left by munmap or mprotect), and unmaps
+    /// it with every later such VMA of the same segment up to the segment's size from
+    /// `addr`. Caches are named by identity, as [`MemoryManager::shared_key`] names them
+    /// (no reference is taken: a segment counts its attachments by references). Returns
+    /// the segment's cache identity; EINVAL if there is no such VMA.
+    pub fn detach_shared(
+        &self,
+        addr: u64,
+        segment_size: impl Fn(usize) -> Option<u64>,
+    ) -> Result<usize, Errno> {
+        if !addr.is_multiple_of(PAGE_SIZE) {
+            return Err(Errno::EINVAL);
+        }
+        let mut state = self.lock();
+        // The identity of the cache `vma` maps if it is a piece of an attachment at `addr`.
+        let piece_of = |vma: &Vma| {
+            let cache = shared_anonymous(vma)?;
+            let (_, offset) = vma.cache_at(vma.start)?;
+            (vma.start >= addr && vma.start - addr == offset).then_some(Arc::as_ptr(cache) as usize)
+        };
+        let mut found: Option<(usize, u64)> = None;
+        let mut ranges = Vec::new();
+        for vma in state.vmas.overlapping(addr, u64::MAX) {
+            match found {
+                None => {
+                    let Some(key) = piece_of(vma) else {
+                        continue;
+                    };
+                    let Some(size) = segment_size(key) else {
+                        continue;
+                    };
+                    let end = page_up(size).and_then(|s| addr.checked_add(s));
+                    found = Some((key, end.unwrap_or(u64::MAX)));
+                    ranges.push((vma.start, vma.end));
+                }
+                Some((key, end)) => {
+                    if vma.end > end {
+                        break;
+                    }
+                    if piece_of(vma) == Some(key) {
+                        ranges.push((vma.start, vma.end));
+                    }
+                }
+            }
+        }
+        let (key, _) = found.ok_or(Errno::EINVAL)?;
+        for (start, end) in ranges {
+            self.unmap_locked(&mut state, start, end)?;
+        }
+        Ok(key)
+    }
+
     // ---- The program break, arguments and accounting.
 
     /// Records where the argument and environment strings and the initial stack were put.
@@ -1578,6 +1634,17 @@ impl State {
 /// writable, not a stack).
 fn is_data(vma: &Vma) -> bool {
     vma.prot & PROT_WRITE != 0 && !vma.shared && !vma.flags.growsdown
+}
+
+/// The cache of `vma` if it maps shared anonymous memory (MAP_SHARED|MAP_ANONYMOUS, or a
+/// System V segment).
+fn shared_anonymous(vma: &Vma) -> Option<&Arc<PageCache>> {
+    match &vma.source {
+        Source::Cache {
+            cache, file: None, ..
+        } if vma.shared => Some(cache),
+        _ => None,
+    }
 }
 
 /// The protection the stub maps `pma` with inside `vma`.

@@ -8,6 +8,7 @@ mod eventfd;
 mod file;
 mod fs;
 pub(crate) mod futex;
+mod ipc;
 mod lifecycle;
 mod mm;
 mod net;

@@ -5,8 +5,8 @@ use syscalls::Sysno;
 
 use super::Arg::*;
 use super::{
-    eventfd, file, fs, futex, lifecycle, mm, net, poll, process, sched, signal, sys, time, xattr,
-    Arg, Ret, Syscall,
+    eventfd, file, fs, futex, ipc, lifecycle, mm, net, poll, process, sched, signal, sys, time,
+    xattr, Arg, Ret, Syscall,
 };
 use crate::abi::*;
 
@@ -221,6 +221,15 @@ pub static TABLE: &[Syscall] = &[
     sys!(munlockall, mm::munlockall, []),
     sys!(msync, mm::msync, [Hex, Dec, Hex]),
     sys!(futex, futex::futex, [Ptr, Hex, Dec, Ptr, Ptr, Hex]),
+    // System V IPC (ipc.rs).
+    sys!(shmget, ipc::shmget, [Int, Dec, Oct]),
+    sys!(shmat, ipc::shmat, [Int, Hex, Oct], hex),
+    sys!(shmdt, ipc::shmdt, [Hex]),
+    sys!(shmctl, ipc::shmctl, [Int, Int, Ptr]),
+    sys!(semget, ipc::semget, [Int, Int, Oct]),
+    sys!(semop, ipc::semop, [Int, Ptr, Dec]),
+    sys!(semtimedop, ipc::semtimedop, [Int, Ptr, Dec, Ptr]),
+    sys!(semctl, ipc::semctl, [Int, Int, Int, Hex]),
     // Life cycle (lifecycle.rs).
     sys!(clone, lifecycle::clone, [Hex, Hex, Ptr, Ptr, Hex]),
     sys!(clone3, lifecycle::clone3, [Ptr, Dec]),

@@ -87,6 +87,11 @@ pub fn new(kernel: Weak<Kernel>, dev: u64) -> Arc<dyn Inode> {
     }
     let sys = system::sys_tree(fs.kernel.clone(), boot_id);
     fixed.push((b"sys".to_vec(), kernfs::build(dev, b"/sys", sys, 0o555)));
+    let sysvipc = system::sysvipc_tree(fs.kernel.clone());
+    fixed.push((
+        b"sysvipc".to_vec(),
+        kernfs::build(dev, b"/sysvipc", sysvipc, 0o555),
+    ));
     let pids = Box::new(Pids { fs: fs.clone() });
     Dir::with_children(Meta::new(dev, b"/", 0o555), fixed, pids)
 }

@@ -231,6 +231,10 @@ pub(super) fn sys_tree(kernel: Weak<Kernel>, boot_id: String) -> Spec {
                 ),
             ]),
         ),
+        ("sem", text("32000\t1024000000\t500\t32000\n")),
+        ("shmall", text(format!("{}\n", crate::ipc::shm::SHMALL))),
+        ("shmmax", text(format!("{}\n", crate::ipc::shm::SHMMAX))),
+        ("shmmni", text(format!("{}\n", crate::ipc::shm::SHMMNI))),
         ("version", uts(&kernel, |u| &u.version)),
     ]);
     Spec::Dir(vec![
@@ -249,6 +253,25 @@ pub(super) fn sys_tree(kernel: Weak<Kernel>, boot_id: String) -> Spec {
                 ("overcommit_memory", text("0\n")),
             ]),
         ),
+    ])
+}
+
+/// /proc/sysvipc: the System V IPC objects, one line each (message queues do not exist
+/// here: their file has the header only).
+pub(super) fn sysvipc_tree(kernel: Weak<Kernel>) -> Spec {
+    let k = kernel.clone();
+    let shm = Spec::File(Box::new(move || {
+        let k = k.upgrade().ok_or(Errno::ENOENT)?;
+        Ok(k.ipc.shm.proc_text())
+    }));
+    let sem = Spec::File(Box::new(move || {
+        let k = kernel.upgrade().ok_or(Errno::ENOENT)?;
+        Ok(k.ipc.sem.proc_text())
+    }));
+    Spec::Dir(vec![
+        ("msg", text("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n")),
+        ("sem", sem),
+        ("shm", shm),
     ])
 }
 
