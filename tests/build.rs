@@ -1,5 +1,5 @@
-//! Builds the C test programs with gcc into OUT_DIR: each statically linked, and
-//! hello_env also as a static PIE.
+//! Builds the C test programs with gcc into OUT_DIR: each statically linked (with
+//! -pthread, for those that start threads), and hello_env also as a static PIE.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -13,12 +13,19 @@ fn main() {
         ("forkread.c", "forkread", "-static"),
         ("pagecache.c", "pagecache", "-static"),
         ("nullwrite.c", "nullwrite", "-static"),
+        ("reaper.c", "reaper", "-static"),
+        ("segv_longjmp.c", "segv_longjmp", "-static"),
+        ("alarm_read.c", "alarm_read", "-static"),
+        ("altstack.c", "altstack", "-static"),
+        ("threads1000.c", "threads1000", "-static"),
+        ("futex_shared.c", "futex_shared", "-static"),
+        ("scm_rights.c", "scm_rights", "-static"),
     ];
     for (src, name, link) in programs {
         let src = PathBuf::from("c").join(src);
         println!("cargo:rerun-if-changed={}", src.display());
         let status = Command::new("gcc")
-            .args(["-O2", "-g", "-Wall", link, "-o"])
+            .args(["-O2", "-g", "-Wall", "-pthread", link, "-o"])
             .arg(out.join(name))
             .arg(&src)
             .status()

@@ -122,6 +122,12 @@ impl Outcome {
     /// The table: a row per case with native and sandbox figures in `columns`, and the
     /// sandbox's figure over the native one.
     pub fn table(&self, cases: &[Case], columns: &[Column]) -> String {
+        self.table_with(cases, columns, false)
+    }
+
+    /// As [`Outcome::table`]; when `higher_is_better` (a throughput) the ratio is native
+    /// over sandbox instead, so that above 1 is always the sandbox being slower.
+    pub fn table_with(&self, cases: &[Case], columns: &[Column], higher_is_better: bool) -> String {
         let head = |side: &str| {
             columns
                 .iter()
@@ -158,7 +164,12 @@ impl Outcome {
             }
             match (native, sandbox) {
                 (Ok(n), Ok(s)) if !n.is_empty() && !s.is_empty() => {
-                    out.push_str(&format!(" {:.2}x |\n", s[0] / n[0]))
+                    let ratio = if higher_is_better {
+                        n[0] / s[0]
+                    } else {
+                        s[0] / n[0]
+                    };
+                    out.push_str(&format!(" {ratio:.2}x |\n"))
                 }
                 _ => out.push_str(" |\n"),
             }

@@ -4,11 +4,13 @@
 //! Run with `cargo build --release --workspace && target/release/bench`. One section alone,
 //! printed without writing the file: `target/release/bench SECTION` (or `--SECTION`), where
 //! SECTION is `rings` (gofer rings), `startup` (OCI start-up against runc and crun), `python`
-//! (start-up of dynamically linked programs), `mmap` (map/touch/unmap churn) or `faults`
-//! (first-touch page faults).
+//! (start-up of dynamically linked programs), `mmap` (map/touch/unmap churn), `faults`
+//! (first-touch page faults), `fork` (fork+exec+wait), `pipe` (pipe throughput), `futex`
+//! (futex ping-pong between threads) or `shell` (a shell loop of /bin/true).
 
 mod compare;
 mod memory;
+mod procs;
 mod python;
 mod ring;
 mod rings;
@@ -37,7 +39,7 @@ const READ_BYTES: usize = 256 << 20;
 /// (a sandbox that hangs on something it cannot do yet must not stop the whole run).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// The sections that can be run alone.
-const SECTIONS: &str = "rings, startup, python, mmap, faults";
+const SECTIONS: &str = "rings, startup, python, mmap, faults, fork, pipe, futex, shell";
 
 /// One way of running a benchmark program.
 struct Variant {
@@ -80,6 +82,10 @@ fn main() {
         Some("python") => Some(python::report(&runsc, STARTUP_REPS)),
         Some("mmap") => Some(memory::churn_report(&runsc, REPS)),
         Some("faults") => Some(memory::faults_report(&runsc, REPS)),
+        Some("fork") => Some(procs::fork_report(&runsc, REPS)),
+        Some("pipe") => Some(procs::pipe_report(&runsc, REPS)),
+        Some("futex") => Some(procs::futex_report(&runsc, REPS)),
+        Some("shell") => Some(procs::shell_report(&runsc, REPS)),
         _ => None,
     };
     if let Some(report) = alone {
@@ -230,6 +236,10 @@ fn main() {
     report.push_str(&python::report(&runsc, STARTUP_REPS));
     report.push_str(&memory::churn_report(&runsc, REPS));
     report.push_str(&memory::faults_report(&runsc, REPS));
+    report.push_str(&procs::fork_report(&runsc, REPS));
+    report.push_str(&procs::pipe_report(&runsc, REPS));
+    report.push_str(&procs::futex_report(&runsc, REPS));
+    report.push_str(&procs::shell_report(&runsc, REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     if let Err(e) = std::fs::write(&out, &report) {

@@ -107,6 +107,89 @@ pub fn live_stubs() -> Vec<i32> {
     pids
 }
 
+/// A command that runs `prog args` in the sandbox under the reaper (tests/c/reaper.c): a
+/// child subreaper that passes runsc-rs's exit status through, SIGKILLs it if it runs
+/// longer than `limit`, and names on stderr ("reaper: ...") whatever runsc-rs leaves
+/// behind (its gofers, stubs, anything they started) 5 s after it ends. Only processes of
+/// this run are looked at, never another sandbox's on the same machine.
+pub fn reaped(limit: Duration, prog: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(program("reaper"));
+    cmd.arg(limit.as_secs().max(1).to_string())
+        .arg(runsc())
+        .args(["do", "--"])
+        .arg(prog)
+        .args(args);
+    cmd
+}
+
+/// What the reaper said went wrong in `out`'s stderr: a timeout or processes left behind.
+pub fn reaper_complaints(out: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| l.starts_with("reaper: "))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A host process, known by its pid and its start time (so that a reused pid is not
+/// mistaken for it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostProcess {
+    pub pid: i32,
+    pub comm: String,
+    /// Clock ticks after boot (field 22 of /proc/PID/stat).
+    pub start: u64,
+}
+
+impl HostProcess {
+    /// The process behind `pid` now, with its parent and whether it is a zombie.
+    fn read(pid: i32) -> Option<(HostProcess, i32, bool)> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // "pid (comm) state ppid ..."; comm may hold spaces and parentheses.
+        let (head, rest) = stat.rsplit_once(") ")?;
+        let comm = head.split_once(" (")?.1.to_string();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid = fields.get(1)?.parse().ok()?;
+        // Fields after comm start at 3 (state); starttime is field 22.
+        let start = fields.get(22 - 3)?.parse().ok()?;
+        let zombie = fields.first() == Some(&"Z");
+        Some((HostProcess { pid, comm, start }, ppid, zombie))
+    }
+
+    /// Whether this very process still runs (is neither gone nor a zombie).
+    pub fn alive(&self) -> bool {
+        HostProcess::read(self.pid)
+            .is_some_and(|(now, _, zombie)| now.start == self.start && !zombie)
+    }
+}
+
+/// The live (not zombie) children of `pid`, whichever of its threads started them.
+pub fn children_of(pid: u32) -> Vec<HostProcess> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Some((process, ppid, zombie)) = HostProcess::read(child) {
+            if ppid == pid as i32 && !zombie {
+                found.push(process);
+            }
+        }
+    }
+    found.sort_by_key(|p| p.start);
+    found
+}
+
+/// Sends `signal` (a name such as "KILL") to host process `pid`.
+pub fn kill(pid: i32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("running kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
 /// Polls `cond` every 10 ms until it holds or `limit` passes.
 pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
