@@ -130,6 +130,9 @@ pub trait AddressSpace: Send + Sync + Any {
     /// thread, or of a process sharing the memory). Called by a thread that runs a context
     /// in this address space.
     fn new_thread(&self) -> Result<NewThread>;
+    /// Calls `callback` (on another thread) if the address space dies from outside while it
+    /// is in use, e.g. its host process is killed; not when it is dropped.
+    fn watch_death(&self, callback: Box<dyn Fn() + Send + Sync>);
     fn as_any(&self) -> &dyn Any;
 }
 

@@ -159,6 +159,8 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
     libc::SYS_exit,
     // The idle loop of stub threads not yet (or no longer) traced.
     libc::SYS_pause,
+    // Watching stubs for deaths from outside (platform/src/ptrace/death.rs).
+    libc::SYS_pidfd_open,
     libc::SYS_exit_group,
     libc::SYS_getpid,
     libc::SYS_gettid,

@@ -24,6 +24,7 @@ use crate::{
     AddressSpace, Context, Error, Event, Interrupt, NewThread, Prot, Regs, Result, SignalInfo,
 };
 
+mod death;
 pub mod floor;
 mod stub;
 
@@ -73,6 +74,7 @@ impl crate::Platform for PtracePlatform {
             threads: Mutex::new(HashMap::from([(gettid(), pid)])),
             stub_start: self.stub.start,
             dead: AtomicBool::new(false),
+            watch: Mutex::new(None),
         }))
     }
 
@@ -221,6 +223,8 @@ pub struct PtraceAddressSpace {
     threads: Mutex<HashMap<Pid, Pid>>,
     stub_start: u64,
     dead: AtomicBool,
+    /// The death watch's token (see death.rs), if one was asked for.
+    watch: Mutex<Option<u64>>,
 }
 
 impl PtraceAddressSpace {
@@ -312,6 +316,17 @@ impl AddressSpace for PtraceAddressSpace {
         self.inject_checked("protecting memory in the stub", libc::SYS_mprotect, args)
     }
 
+    fn watch_death(&self, callback: Box<dyn Fn() + Send + Sync>) {
+        let token = death::watch(self.pid, callback);
+        let old = std::mem::replace(
+            &mut *self.watch.lock().unwrap_or_else(|e| e.into_inner()),
+            token,
+        );
+        if let Some(old) = old {
+            death::unwatch(old);
+        }
+    }
+
     fn new_thread(&self) -> Result<NewThread> {
         let args = [THREAD_FLAGS, 0, 0, 0, 0, 0];
         let ret = self.inject_at(CLONE_SITE, CLONE_SITE + 8, libc::SYS_clone, args)? as i64;
@@ -331,6 +346,9 @@ impl AddressSpace for PtraceAddressSpace {
 
 impl Drop for PtraceAddressSpace {
     fn drop(&mut self) {
+        if let Some(token) = self.watch.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            death::unwatch(token);
+        }
         if !self.dead.load(Ordering::Relaxed) {
             reap(self.pid);
         }

@@ -410,6 +410,23 @@ impl Kernel {
         (total, used.min(total))
     }
 
+    /// Ends process `tg` if the host process behind its address space `mm` dies from
+    /// outside (killed on the host while its threads sleep in the Sentry), as SIGKILL would.
+    pub fn watch_address_space(&self, mm: &MemoryManager, tg: &Arc<ThreadGroup>) {
+        let tg = Arc::downgrade(tg);
+        mm.address_space().watch_death(Box::new(move || {
+            if let Some(tg) = tg.upgrade() {
+                log::warn!(
+                    "the host process of guest process {} died: killing it",
+                    tg.pid
+                );
+                tg.signals()
+                    .start_group_exit(ExitStatus::Signaled(SIGKILL), None);
+                tg.stop_changed().notify_all();
+            }
+        }));
+    }
+
     /// Logs, once per number, that the guest used a system call the Sentry does not serve.
     /// Numbers no Linux uses are logged once together, so a guest cannot grow the set or
     /// flood the log.
@@ -496,6 +513,7 @@ impl Kernel {
         })?;
         let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
         self.processes.add_init(tg.clone());
+        self.watch_address_space(&loaded.mm, &tg);
         let mut task = Task::new(
             self.clone(),
             tg,

@@ -893,6 +893,7 @@ impl Kernel {
                 return;
             }
         };
+        self.watch_address_space(&mm, &child.tg);
         let task = Task::for_child(self, mm, &child);
         task.publish();
         task.run_to_exit();

@@ -404,6 +404,7 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     // The point of no return: the old image is gone, and so are the other threads.
     de_thread(t);
     t.mm = loaded.mm;
+    t.kernel.watch_address_space(&t.mm, &t.tg);
     t.tg.timers().clear();
     t.regs = entry_regs(loaded.entry, loaded.sp);
     // The table stays the process's own (its POSIX locks survive exec, as in Linux); one
