@@ -512,6 +512,7 @@ impl Kernel {
             e => e,
         })?;
         let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
+        tg.signals().unkillable = true;
         self.processes.add_init(tg.clone());
         self.watch_address_space(&loaded.mm, &tg);
         let mut task = Task::new(

@@ -218,14 +218,12 @@ impl ProcessTable {
         self.lock().threads.remove(&tid);
     }
 
-    /// The process that thread `tid` belongs to (a pid is its own process's leader).
+    /// The process that thread `tid` belongs to (a pid is its own process's leader), live
+    /// or zombie (a zombie can still be sent signals, which it ignores).
     pub fn process_of(&self, tid: i32) -> Option<Arc<ThreadGroup>> {
         let tree = self.lock();
         let pid = tree.threads.get(&tid).copied().unwrap_or(tid);
-        tree.processes
-            .get(&pid)
-            .filter(|p| p.exit.is_none())
-            .map(|p| p.tg.clone())
+        tree.processes.get(&pid).map(|p| p.tg.clone())
     }
 
     /// Every live process in process group `pgid`.

@@ -80,6 +80,25 @@ const EFLAGS_RF: u64 = 0x10000;
 /// The page-fault vector, reported in sigcontext.trapno for SIGSEGV and SIGBUS.
 const X86_TRAP_PF: u64 = 14;
 
+/// The x86 exception vector behind a signal the CPU raised, as sigcontext.trapno shows it.
+fn trap_number(info: &SigInfo) -> u64 {
+    const SI_KERNEL: i32 = 0x80;
+    const TRAP_TRACE: i32 = 2;
+    match (info.signo, info.code) {
+        // A general-protection fault (SI_KERNEL), or a page fault.
+        (7 | 11, SI_KERNEL) => 13,
+        (7 | 11, code) if code > 0 => X86_TRAP_PF,
+        // A single step, or int3 (SI_KERNEL or TRAP_BRKPT).
+        (5, TRAP_TRACE) => 1,
+        (5, code) if code > 0 => 3,
+        // Integer divide error; x87 and SIMD errors are vectors 16 and 19.
+        (8, 1 | 2) => 0,
+        (8, code) if code > 0 => 19,
+        (4, code) if code > 0 => 6,
+        _ => 0,
+    }
+}
+
 /// The size of the guest's XSAVE area, learned from the first signal.
 static XSTATE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
@@ -147,6 +166,7 @@ impl Task {
             0
         } | (alt.flags as u64 & SS_AUTODISARM);
         let fault = matches!(info.signo, 7 | 11) && info.code > 0;
+        let trapno = trap_number(info);
         let frame = RtSigFrame {
             pretcode: action.restorer,
             uc: UContext {
@@ -190,7 +210,7 @@ impl Task {
                     } else {
                         0
                     },
-                    trapno: if fault { X86_TRAP_PF } else { 0 },
+                    trapno,
                     oldmask: old_mask,
                     cr2: if fault { info.addr() } else { 0 },
                     fpstate: fp_at,
@@ -232,10 +252,7 @@ impl Task {
         match self.restore_frame(frame_at) {
             Ok(()) => Ok(self.regs.rax),
             Err(_) => {
-                self.force_signal(SigInfo::new(
-                    super::signals::SIGSEGV,
-                    super::signals::SI_KERNEL,
-                ));
+                self.force_sigsegv();
                 Ok(self.regs.rax)
             }
         }

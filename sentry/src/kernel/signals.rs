@@ -226,6 +226,9 @@ impl SigQueue {
 /// What one thread of the group has: its mask and own pending signals, and how to reach it.
 pub struct ThreadSignals {
     pub mask: SigSet,
+    /// Signals a sigtimedwait in progress waits for (Linux's real_blocked): unblocked for
+    /// the wait, yet never ignored or fatal on arrival.
+    pub waiting: SigSet,
     pub pending: SigQueue,
     waker: Arc<Waker>,
     kick: Arc<dyn Interrupt>,
@@ -264,6 +267,10 @@ pub struct Signals {
     pub leader_exit: Option<ExitStatus>,
     /// Set by a SIGCONT that ended a stop, until the parent's wait reports it.
     pub continued: bool,
+    /// The sandbox's init (Linux's SIGNAL_UNKILLABLE): signals from inside the sandbox
+    /// whose action is the default are dropped, SIGKILL included, unless they are blocked
+    /// (pid_namespaces(7)). A forced fault signal clears it.
+    pub unkillable: bool,
 }
 
 impl std::fmt::Debug for Signals {
@@ -352,6 +359,7 @@ impl ThreadGroup {
             tid,
             ThreadSignals {
                 mask: mask & !UNBLOCKABLE,
+                waiting: 0,
                 pending: SigQueue::default(),
                 waker,
                 kick,
@@ -404,6 +412,16 @@ pub enum Target {
 /// nobody handles starts the group exit right away. ESRCH if `Thread` names no thread
 /// of the group.
 pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno> {
+    send_as(tg, target, info, false)
+}
+
+/// [`send`] from outside the sandbox (runsc-rs passing on a signal it got): init's
+/// protection does not hold, as for a signal from an ancestor pid namespace.
+pub fn send_from_host(tg: &ThreadGroup, info: SigInfo) -> Result<(), Errno> {
+    send_as(tg, Target::Process, info, true)
+}
+
+fn send_as(tg: &ThreadGroup, target: Target, info: SigInfo, from_host: bool) -> Result<(), Errno> {
     let sig = info.signo;
     if !(1..=NSIG).contains(&sig) {
         return Err(Errno::EINVAL);
@@ -419,6 +437,10 @@ pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno
         return Ok(());
     }
     let bit = sig_bit(sig);
+    let protected = s.unkillable && !from_host && action.handler == SIG_DFL;
+    if sig == SIGKILL && protected {
+        return Ok(());
+    }
     if sig == SIGKILL {
         s.start_group_exit(ExitStatus::Signaled(SIGKILL), None);
         drop(s);
@@ -444,14 +466,19 @@ pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno
             thread.pending.discard(sig_bit(SIGCONT));
         }
     }
-    let blocked_by = |s: &Signals, tid: i32| s.threads.get(&tid).is_some_and(|t| t.mask & bit != 0);
+    let blocked_by = |s: &Signals, tid: i32| {
+        s.threads
+            .get(&tid)
+            .is_some_and(|t| (t.mask | t.waiting) & bit != 0)
+    };
     let ignored = action.handler == SIG_IGN
+        || protected
         || (action.handler == SIG_DFL
             && matches!(
                 default_action(sig),
                 DefaultAction::Ignore | DefaultAction::Continue
             ));
-    let all_block = s.threads.values().all(|t| t.mask & bit != 0);
+    let all_block = s.threads.values().all(|t| (t.mask | t.waiting) & bit != 0);
     let blocked = match target {
         Target::Thread(tid) => blocked_by(&s, tid),
         Target::Process => all_block,
@@ -471,8 +498,9 @@ pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno
     }
     // Who takes it: the target thread, or for the process the first thread (the leader
     // first) that does not block it.
+    let unblocked = |s: &Signals, tid: i32| s.threads.get(&tid).is_some_and(|t| t.mask & bit == 0);
     let chosen = match target {
-        Target::Thread(tid) => (!blocked_by(&s, tid)).then_some(tid),
+        Target::Thread(tid) => unblocked(&s, tid).then_some(tid),
         Target::Process => s
             .threads
             .iter()
@@ -487,7 +515,8 @@ pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno
             default_action(sig),
             DefaultAction::Terminate | DefaultAction::Core
         );
-    if fatal && bit & SYNCHRONOUS == 0 {
+    let awaited = s.threads.get(&chosen).is_some_and(|t| t.waiting & bit != 0);
+    if fatal && bit & SYNCHRONOUS == 0 && !awaited {
         // Nobody can catch it: the group exits now, even threads asleep in calls that
         // do not end for signals.
         s.start_group_exit(ExitStatus::Signaled(sig), None);
@@ -582,6 +611,55 @@ pub fn take_from(tg: &ThreadGroup, tid: i32, set: SigSet) -> Option<SigInfo> {
     };
     s.recalc(tid);
     info
+}
+
+/// Sets the signals thread `tid` waits for in sigtimedwait (0 when the wait ends).
+pub fn set_waiting(tg: &ThreadGroup, tid: i32, set: SigSet) {
+    if let Some(thread) = tg.signals().threads.get_mut(&tid) {
+        thread.waiting = set;
+    }
+}
+
+/// A POSIX timer fired again: if its last signal is still queued for `tg`, its si_overrun
+/// grows by `count` instead of a second signal being queued (timer_getoverrun(2)); returns
+/// the new overrun, or None if no such signal is queued.
+pub fn add_timer_overrun(tg: &ThreadGroup, signo: i32, timer_id: i32, count: u64) -> Option<i32> {
+    let mut s = tg.signals();
+    let Signals {
+        shared, threads, ..
+    } = &mut *s;
+    let queues = std::iter::once(shared).chain(threads.values_mut().map(|t| &mut t.pending));
+    for queue in queues {
+        let queued = queue.infos.iter_mut().find(|i| {
+            i.signo == signo && i.code == SI_TIMER && i.fields[0] as u32 == timer_id as u32
+        });
+        if let Some(info) = queued {
+            let overrun = ((info.fields[0] >> 32) as u32 as i32)
+                .saturating_add(count.min(i32::MAX as u64) as i32);
+            info.fields[0] = timer_id as u32 as u64 | (overrun as u32 as u64) << 32;
+            return Some(overrun);
+        }
+    }
+    None
+}
+
+/// How many signals are queued for process `tg`, counting every thread's own.
+pub fn queued(tg: &ThreadGroup) -> usize {
+    let s = tg.signals();
+    s.shared.infos.len()
+        + s.threads
+            .values()
+            .map(|t| t.pending.infos.len())
+            .sum::<usize>()
+}
+
+/// Forgets the pending instances of `sig` everywhere in `tg` (its action became ignore).
+pub fn discard(tg: &ThreadGroup, sig: i32) {
+    let mut s = tg.signals();
+    s.shared.discard(sig_bit(sig));
+    for thread in s.threads.values_mut() {
+        thread.pending.discard(sig_bit(sig));
+    }
 }
 
 /// The signals pending for thread `tid` (its own and the process's).

@@ -619,9 +619,10 @@ impl Task {
                 );
             }
             if self.setup_frame(&info, &action, old_mask).is_err() {
-                // Linux's force_sigsegv: a frame that cannot be written kills.
+                // Linux's force_sigsegv: a frame that cannot be written kills, even with a
+                // SIGSEGV handler (it could not be entered either).
                 self.set_signal_mask(old_mask);
-                self.force_signal(SigInfo::new(signals::SIGSEGV, signals::SI_KERNEL));
+                self.force_sigsegv();
                 continue;
             }
             let mut mask = current | action.mask;
@@ -684,6 +685,14 @@ impl Task {
         }
     }
 
+    /// SIGSEGV with its default action, for a state no handler can repair.
+    pub fn force_sigsegv(&mut self) {
+        if let Some(action) = self.tg.actions().get_mut((signals::SIGSEGV - 1) as usize) {
+            action.handler = signals::SIG_DFL;
+        }
+        self.force_signal(SigInfo::new(signals::SIGSEGV, signals::SI_KERNEL));
+    }
+
     /// Sends the thread a signal it cannot escape (a fault, a bad frame): if it is blocked
     /// or ignored, its default action applies (Linux's force_sig_info).
     pub fn force_signal(&mut self, info: SigInfo) {
@@ -701,6 +710,8 @@ impl Task {
         if mask & bit != 0 {
             self.set_signal_mask(mask & !bit);
         }
+        // Even init dies of a fault it does not handle.
+        self.tg.signals().unkillable = false;
         let _ = signals::send(&self.tg, Target::Thread(self.tid), info);
     }
 

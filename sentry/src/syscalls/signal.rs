@@ -41,6 +41,19 @@ pub fn rt_sigaction(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
         old
     };
+    // POSIX: setting a signal's action to ignore it discards its pending instances, even
+    // blocked ones.
+    if let Some(new) = new {
+        let ignores = new.handler == signals::SIG_IGN
+            || (new.handler == signals::SIG_DFL
+                && matches!(
+                    signals::default_action(sig),
+                    signals::DefaultAction::Ignore | signals::DefaultAction::Continue
+                ));
+        if ignores {
+            signals::discard(&t.tg, sig);
+        }
+    }
     if oldact != 0 {
         t.mm.write_obj(oldact, &old)?;
     }
@@ -154,15 +167,9 @@ pub fn rt_sigpending(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Signals sent from inside the sandbox to its init are dropped unless init handles them
-/// (pid_namespaces(7)); SIGKILL and SIGSTOP included.
-fn init_ignores(target: &ThreadGroup, sig: i32) -> bool {
-    target.pid == 1 && target.actions()[(sig - 1) as usize].handler == signals::SIG_DFL
-}
-
 /// Checks `sig` (0 is the existence probe) and sends it to `target` as from `t`.
 fn send_from(t: &Task, target: &ThreadGroup, to: Target, sig: i32, code: i32) -> Result<(), Errno> {
-    if sig == 0 || init_ignores(target, sig) {
+    if sig == 0 {
         return Ok(());
     }
     let info = SigInfo::from_sender(sig, code, t.tg.pid, t.creds.uid);
@@ -247,7 +254,12 @@ fn queue_info(t: &Task, tgid: i32, tid: Option<i32>, sig: u64, uinfo: u64) -> Sy
     if (info.code >= 0 || info.code == signals::SI_TKILL) && target.pid != t.tg.pid {
         return Err(Errno::EPERM);
     }
-    if sig == 0 || init_ignores(&target, sig) {
+    // RLIMIT_SIGPENDING binds queued signals only (getrlimit(2)); counted per process.
+    let limit = target.rlimits()[RLIMIT_SIGPENDING as usize].cur;
+    if sig != 0 && signals::queued(&target) as u64 >= limit {
+        return Err(Errno::EAGAIN);
+    }
+    if sig == 0 {
         return Ok(0);
     }
     info.signo = sig;
@@ -297,15 +309,17 @@ pub fn rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let old = t.signal_mask();
     let mut result = signals::take_from(&t.tg, t.tid, set);
     if result.is_none() {
-        // The awaited signals wake us while we wait, as if unblocked.
+        // The awaited signals wake us while we wait, as if unblocked, yet they are neither
+        // ignored nor fatal when they come.
+        signals::set_waiting(&t.tg, t.tid, set);
         t.set_signal_mask(old & !set);
         let slept = crate::waiter::sleep_interruptible(deadline);
         result = signals::take_from(&t.tg, t.tid, set);
+        t.set_signal_mask(old);
+        signals::set_waiting(&t.tg, t.tid, 0);
         if result.is_none() && slept.is_err() {
-            t.set_signal_mask(old);
             return Err(Errno::EINTR);
         }
-        t.set_signal_mask(old);
     }
     let info = result.ok_or(Errno::EAGAIN)?;
     if uinfo != 0 {
@@ -512,6 +526,11 @@ pub fn timer_create(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let timer = Timer::new(move |count| {
         let Some(target) = target else { return };
         let Some(tg) = tg.upgrade() else { return };
+        // While its last signal waits, expirations only add to that signal's overrun.
+        if let Some(overrun) = signals::add_timer_overrun(&tg, signo, id, count) {
+            last.store(overrun, Ordering::Relaxed);
+            return;
+        }
         let missed = (count.saturating_sub(1)).min(i32::MAX as u64) as i32;
         last.store(missed, Ordering::Relaxed);
         let _ = signals::send(&tg, target, SigInfo::timer(signo, id, missed, value));
