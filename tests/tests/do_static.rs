@@ -184,69 +184,23 @@ fn errors_of_runsc_itself_are_one_line() {
 }
 
 #[test]
-fn no_stub_is_left_after_a_run() {
-    let _g = exclusive();
-    assert_eq!(
-        live_stubs(),
-        Vec::<i32>::new(),
-        "stubs alive before the test"
-    );
-    let out = run(sandboxed(&busybox(), &["echo", "hello"]));
+fn no_process_is_left_after_a_run() {
+    let _g = shared();
+    // The reaper names whatever a run leaves behind (gofer, stubs), this run's only.
+    let out = run(reaped(
+        Duration::from_secs(30),
+        &busybox(),
+        &["echo", "hello"],
+    ));
     assert_eq!(out.status.code(), Some(0));
-    let out = run(sandboxed(&program("probe"), &["segv"]));
+    assert_eq!(reaper_complaints(&out), Vec::<String>::new());
+    let out = run(reaped(
+        Duration::from_secs(30),
+        &program("probe"),
+        &["segv"],
+    ));
     assert_eq!(out.status.code(), Some(139));
-    assert_eq!(
-        live_stubs(),
-        Vec::<i32>::new(),
-        "stubs alive after the runs"
-    );
-}
-
-/// Starts `prog args` in the sandbox, waits for its stub, SIGKILLs runsc-rs and checks the
-/// stub dies too.
-fn kill_runsc_mid_run(prog: &std::path::Path, args: &[&str]) {
-    let _g = exclusive();
-    let mut child = sandboxed(prog, args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn runsc-rs");
-    let pid = child.id();
-    let mut stubs = Vec::new();
-    let found = wait_until(Duration::from_secs(10), || {
-        stubs = live_stubs();
-        !stubs.is_empty()
-    });
-    assert!(found, "no stub appeared");
-    // Let the guest get going (spinning in guest code, or asleep in the Sentry).
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        child.try_wait().expect("try_wait").is_none(),
-        "runsc-rs ended early"
-    );
-    nix_kill(pid);
-    let status = child.wait().expect("wait runsc-rs");
-    assert!(!status.success());
-    let gone = wait_until(Duration::from_secs(5), || live_stubs().is_empty());
-    assert!(gone, "stubs {:?} outlived runsc-rs", live_stubs());
-}
-
-fn nix_kill(pid: u32) {
-    let status = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-}
-
-#[test]
-fn sigkill_of_runsc_while_the_guest_spins_leaves_no_stub() {
-    kill_runsc_mid_run(&program("probe"), &["spin"]);
-}
-
-#[test]
-fn sigkill_of_runsc_while_the_guest_sleeps_leaves_no_stub() {
-    kill_runsc_mid_run(&busybox(), &["sleep", "30"]);
+    assert_eq!(reaper_complaints(&out), Vec::<String>::new());
 }
 
 #[test]

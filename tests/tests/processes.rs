@@ -396,15 +396,26 @@ impl Running {
     }
 }
 
-#[test]
-fn sigkill_of_runsc_while_the_guest_sleeps_leaves_nothing_behind() {
+/// SIGKILLs runsc-rs while the guest runs `prog args`, and checks that its gofer and stubs
+/// go with it.
+fn kill_runsc_while(prog: &Path, args: &[&str]) {
     let _g = shared();
-    let sandbox = start(Path::new("/bin/sleep"), &["100"]);
+    let sandbox = start(prog, args);
     kill(sandbox.sentry.pid, "KILL");
     let (out, took) = sandbox.finish();
     // The reaper passes runsc-rs's death on.
     assert_eq!(out.status.signal(), Some(9), "{out:?}");
     assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[test]
+fn sigkill_of_runsc_while_the_guest_sleeps_leaves_nothing_behind() {
+    kill_runsc_while(Path::new("/bin/sleep"), &["100"]);
+}
+
+#[test]
+fn sigkill_of_runsc_while_the_guest_spins_leaves_nothing_behind() {
+    kill_runsc_while(&program("probe"), &["spin"]);
 }
 
 /// SIGKILLs, from the host, the stub that runs the guest's pid 1 (the oldest stub: the

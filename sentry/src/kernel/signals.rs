@@ -267,9 +267,12 @@ pub struct Signals {
     pub leader_exit: Option<ExitStatus>,
     /// Set by a SIGCONT that ended a stop, until the parent's wait reports it.
     pub continued: bool,
-    /// The sandbox's init (Linux's SIGNAL_UNKILLABLE): signals from inside the sandbox
-    /// whose action is the default are dropped, SIGKILL included, unless they are blocked
-    /// (pid_namespaces(7)). A forced fault signal clears it.
+    /// The sandbox's init: signals other processes of the sandbox send it whose action is
+    /// the default are dropped, SIGKILL included, unless they are blocked (pid_namespaces(7):
+    /// "only signals for which the init process has established a signal handler can be
+    /// sent to the init process by other members of the PID namespace"). Unlike Linux's
+    /// SIGNAL_UNKILLABLE, init's own signals and the kernel's (SIGPIPE, its timers, its
+    /// faults) act as for any process, so that `runsc-rs do -- PROG` behaves as PROG.
     pub unkillable: bool,
 }
 
@@ -415,13 +418,19 @@ pub fn send(tg: &ThreadGroup, target: Target, info: SigInfo) -> Result<(), Errno
     send_as(tg, target, info, false)
 }
 
-/// [`send`] from outside the sandbox (runsc-rs passing on a signal it got): init's
-/// protection does not hold, as for a signal from an ancestor pid namespace.
-pub fn send_from_host(tg: &ThreadGroup, info: SigInfo) -> Result<(), Errno> {
-    send_as(tg, Target::Process, info, true)
+/// [`send`] by process `sender` of the sandbox (kill and friends): another process's
+/// signals to init are subject to init's protection.
+pub fn send_by(tg: &ThreadGroup, target: Target, info: SigInfo, sender: i32) -> Result<(), Errno> {
+    send_as(tg, target, info, sender != tg.pid)
 }
 
-fn send_as(tg: &ThreadGroup, target: Target, info: SigInfo, from_host: bool) -> Result<(), Errno> {
+/// [`send`] from outside the sandbox (runsc-rs passing on a signal it got), as from an
+/// ancestor pid namespace.
+pub fn send_from_host(tg: &ThreadGroup, info: SigInfo) -> Result<(), Errno> {
+    send_as(tg, Target::Process, info, false)
+}
+
+fn send_as(tg: &ThreadGroup, target: Target, info: SigInfo, protect: bool) -> Result<(), Errno> {
     let sig = info.signo;
     if !(1..=NSIG).contains(&sig) {
         return Err(Errno::EINVAL);
@@ -437,7 +446,7 @@ fn send_as(tg: &ThreadGroup, target: Target, info: SigInfo, from_host: bool) -> 
         return Ok(());
     }
     let bit = sig_bit(sig);
-    let protected = s.unkillable && !from_host && action.handler == SIG_DFL;
+    let protected = protect && s.unkillable && action.handler == SIG_DFL;
     if sig == SIGKILL && protected {
         return Ok(());
     }

@@ -710,8 +710,6 @@ impl Task {
         if mask & bit != 0 {
             self.set_signal_mask(mask & !bit);
         }
-        // Even init dies of a fault it does not handle.
-        self.tg.signals().unkillable = false;
         let _ = signals::send(&self.tg, Target::Thread(self.tid), info);
     }
 

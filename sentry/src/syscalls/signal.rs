@@ -173,7 +173,7 @@ fn send_from(t: &Task, target: &ThreadGroup, to: Target, sig: i32, code: i32) ->
         return Ok(());
     }
     let info = SigInfo::from_sender(sig, code, t.tg.pid, t.creds.uid);
-    signals::send(target, to, info)?;
+    signals::send_by(target, to, info, t.tg.pid)?;
     if sig == signals::SIGCONT {
         t.kernel.processes.continued(target);
     }
@@ -264,7 +264,7 @@ fn queue_info(t: &Task, tgid: i32, tid: Option<i32>, sig: u64, uinfo: u64) -> Sy
     }
     info.signo = sig;
     let to = tid.map_or(Target::Process, Target::Thread);
-    signals::send(&target, to, info)?;
+    signals::send_by(&target, to, info, t.tg.pid)?;
     Ok(0)
 }
 
