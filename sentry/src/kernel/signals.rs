@@ -505,6 +505,8 @@ fn send_as(tg: &ThreadGroup, target: Target, info: SigInfo, protect: bool) -> Re
     if !queued {
         return Ok(());
     }
+    // signalfd readers of the process look (they may take it before a thread does).
+    tg.signal_queue.notify();
     // Who takes it: the target thread, or for the process the first thread (the leader
     // first) that does not block it.
     let unblocked = |s: &Signals, tid: i32| s.threads.get(&tid).is_some_and(|t| t.mask & bit == 0);

@@ -66,6 +66,9 @@ pub struct ThreadGroup {
     pub(super) stop_changed: Condvar,
     /// ITIMER_REAL and the POSIX timers.
     pub timers: Mutex<ProcessTimers>,
+    /// Notified whenever a signal is queued for the process or one of its threads (for
+    /// signalfd readers and pollers).
+    pub signal_queue: crate::waiter::WaitQueue,
     /// CPU time of its threads that have exited.
     threads_cpu: Mutex<Duration>,
     /// PR_SET_PDEATHSIG: the signal it gets when its parent dies (0 for none). Linux keeps
@@ -146,6 +149,7 @@ impl ThreadGroup {
             signals: Mutex::default(),
             stop_changed: Condvar::new(),
             timers: Mutex::default(),
+            signal_queue: Default::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
@@ -173,6 +177,7 @@ impl ThreadGroup {
             signals: Mutex::default(),
             stop_changed: Condvar::new(),
             timers: Mutex::default(),
+            signal_queue: Default::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),

@@ -152,6 +152,32 @@ pub fn sigaltstack(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
+pub fn signalfd(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    signalfd4(t, &[a[0], a[1], a[2], 0, 0, 0])
+}
+
+/// signalfd4(2): a new signalfd (fd -1), or a new mask for an existing one.
+pub fn signalfd4(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    const SFD_CLOEXEC: u64 = 0o2000000;
+    const SFD_NONBLOCK: u64 = crate::vfs::O_NONBLOCK as u64;
+    let [fd, mask_at, size, flags, ..] = *a;
+    if size != 8 || flags & !(SFD_CLOEXEC | SFD_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mask: SigSet = t.mm.read_obj(mask_at)?;
+    if fd as i32 != -1 {
+        let file = t.fds.get(fd)?;
+        file.signalfd().ok_or(Errno::EINVAL)?.set_mask(mask);
+        return Ok(fd as i32 as u64);
+    }
+    let ops = Arc::new(crate::fs::signalfd::SignalFd::new(t.tg.clone(), mask));
+    let status = crate::vfs::O_RDWR | (flags & SFD_NONBLOCK) as u32;
+    let file = crate::fs::anon::new_file("signalfd", ops, status);
+    let limit = t.tg.rlimits()[RLIMIT_NOFILE as usize].cur;
+    let fd = t.fds.install(file, flags & SFD_CLOEXEC != 0, 0, limit)?;
+    Ok(fd as u64)
+}
+
 pub fn rt_sigreturn(t: &mut Task, _: &[u64; 6]) -> SysResult {
     t.sigreturn()
 }

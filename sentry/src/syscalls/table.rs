@@ -315,6 +315,8 @@ pub static TABLE: &[Syscall] = &[
     // Signals (signal.rs); delivery is the task loop's.
     sys!(rt_sigaction, signal::rt_sigaction, [Signal, Ptr, Ptr, Dec]),
     sys!(rt_sigreturn, signal::rt_sigreturn, []),
+    sys!(signalfd, signal::signalfd, [Fd, Ptr, Dec]),
+    sys!(signalfd4, signal::signalfd4, [Fd, Ptr, Dec, Hex]),
     sys!(rt_sigpending, signal::rt_sigpending, [Ptr, Dec]),
     sys!(rt_sigsuspend, signal::rt_sigsuspend, [Ptr, Dec]),
     sys!(

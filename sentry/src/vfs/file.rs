@@ -296,6 +296,11 @@ impl OpenFile {
         self.ops.timerfd()
     }
 
+    /// The signalfd, if this is one.
+    pub fn signalfd(&self) -> Option<&crate::fs::signalfd::SignalFd> {
+        self.ops.signalfd()
+    }
+
     /// The file's own lines of /proc/PID/fdinfo/N.
     pub fn fdinfo(&self) -> Vec<u8> {
         self.ops.fdinfo()

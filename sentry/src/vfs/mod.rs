@@ -370,6 +370,11 @@ pub trait FileOps: Send + Sync {
         None
     }
 
+    /// The signalfd, if this is one.
+    fn signalfd(&self) -> Option<&crate::fs::signalfd::SignalFd> {
+        None
+    }
+
     /// What /proc/PID/fdinfo/N shows of the file after the lines every file has.
     fn fdinfo(&self) -> Vec<u8> {
         Vec::new()
