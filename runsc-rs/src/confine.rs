@@ -176,6 +176,8 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
     libc::SYS_rt_sigaction,
     libc::SYS_rt_sigprocmask,
     libc::SYS_rt_sigreturn,
+    // The thread that takes the signals sent to runsc-rs (sigwait).
+    libc::SYS_rt_sigtimedwait,
     libc::SYS_sigaltstack,
     libc::SYS_restart_syscall,
     // Descriptors it holds: stdio, the memory file, the rings' eventfds, pidfds.
@@ -236,8 +238,10 @@ pub fn sentry() -> Result<(), String> {
     empty_root("the Sentry")?;
     let allowed = Allowed {
         calls: SENTRY_SYSCALLS,
-        // Terminal queries the guest's stdio is answered from (syscalls/file.rs ioctl).
-        ioctls: &[libc::TCGETS, libc::TIOCGWINSZ],
+        // Terminal queries the guest's stdio is answered from (syscalls/file.rs ioctl), the
+        // console's size, and putting runsc-rs's terminal settings back at the end
+        // (terminal.rs).
+        ioctls: &[libc::TCGETS, libc::TIOCGWINSZ, libc::TCSETS],
         refused: SENTRY_REFUSED,
     };
     seccomp("the Sentry", &allowed, true)

@@ -2,7 +2,17 @@
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+
+/// Set while stderr is a terminal runsc-rs has made raw (no output processing): lines then
+/// end in CR LF themselves.
+static RAW_STDERR: AtomicBool = AtomicBool::new(false);
+
+/// Says whether stderr is a raw terminal now.
+pub fn set_raw_stderr(raw: bool) {
+    RAW_STDERR.store(raw, Ordering::Relaxed);
+}
 
 struct Logger {
     level: log::LevelFilter,
@@ -29,6 +39,11 @@ impl log::Log for Logger {
                 let _ = file.write_all(line.as_bytes());
             }
             None => {
+                let line = if RAW_STDERR.load(Ordering::Relaxed) {
+                    line.replace('\n', "\r\n")
+                } else {
+                    line
+                };
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
         }

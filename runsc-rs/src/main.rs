@@ -6,6 +6,7 @@ mod cli;
 mod confine;
 mod gofer;
 mod logger;
+mod terminal;
 
 fn main() {
     let code = cli::main();

@@ -94,6 +94,8 @@ pub struct DoArgs {
 }
 
 pub fn run(args: DoArgs) -> i32 {
+    // Before any thread starts, so that all of them leave these to the forwarding thread.
+    crate::terminal::block_signals();
     let program = args.command[0].to_string_lossy().into_owned();
     // With the host's root the sandbox starts where runsc-rs was started; elsewhere at "/".
     let cwd = match std::env::current_dir() {
@@ -113,14 +115,26 @@ pub fn run(args: DoArgs) -> i32 {
             .collect(),
         cwd,
     };
-    let sandbox = match Sandbox::boot(&args) {
+    // The terminal stays raw while the sandbox runs.
+    let terminal = crate::terminal::HostTerminal::take();
+    let console = terminal.as_ref().map(|(_, setup)| *setup);
+    let sandbox = match Sandbox::boot(&args, console) {
         Ok(sandbox) => sandbox,
         Err(e) => {
+            drop(terminal);
             eprintln!("runsc-rs: {e}");
             return EXIT_INTERNAL;
         }
     };
-    match sandbox.kernel.run(&exec) {
+    if let Err(e) = crate::terminal::forward_signals(sandbox.kernel.clone()) {
+        drop(terminal);
+        eprintln!("runsc-rs: starting the signal-forwarding thread: {e}");
+        return EXIT_INTERNAL;
+    }
+    let ran = sandbox.kernel.run(&exec);
+    // The terminal's own settings are back before anything more is printed.
+    drop(terminal);
+    match ran {
         Ok(status) => status.code(),
         Err(e @ sentry::kernel::Error::NotFound(_)) => {
             eprintln!("runsc-rs: {e}");
@@ -183,7 +197,10 @@ struct Sandbox {
 impl Sandbox {
     /// Creates the memory file and the platform, starts the gofers (the root's and one per
     /// volume), builds the kernel with its mounts, then confines runsc-rs itself.
-    fn boot(args: &DoArgs) -> Result<Sandbox, String> {
+    fn boot(
+        args: &DoArgs,
+        console: Option<sentry::fs::tty::ConsoleSetup>,
+    ) -> Result<Sandbox, String> {
         let memory = MemoryFile::new(MEMORY_FILE_SIZE)
             .map_err(|e| format!("creating the sandbox's memory file: {e}"))?;
         let memory = Arc::new(memory);
@@ -245,6 +262,7 @@ impl Sandbox {
             groups: nix::unistd::getgroups()
                 .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
                 .unwrap_or_default(),
+            console,
         };
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
         for (volume, inode) in volumes {

@@ -232,7 +232,9 @@ pub struct OpenHow {
 
 /// The kernel's `struct termios` (TCGETS).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Termios {
     pub iflag: u32,
     pub oflag: u32,
@@ -242,9 +244,20 @@ pub struct Termios {
     pub cc: [u8; 19],
 }
 
-/// `struct winsize` (TIOCGWINSZ).
+/// The kernel's `struct termios2` (TCGETS2): `struct termios` and the two speeds.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Termios2 {
+    pub termios: Termios,
+    pub ispeed: u32,
+    pub ospeed: u32,
+}
+
+/// `struct winsize` (TIOCGWINSZ).
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
 pub struct Winsize {
     pub row: u16,
     pub col: u16,
@@ -343,8 +356,36 @@ pub const AT_NO_AUTOMOUNT: u64 = 0x800;
 pub const AT_EMPTY_PATH: u64 = 0x1000;
 
 pub const TCGETS: u64 = 0x5401;
+pub const TCSETS: u64 = 0x5402;
+pub const TCSETSW: u64 = 0x5403;
+pub const TCSETSF: u64 = 0x5404;
+pub const TCSBRK: u64 = 0x5409;
+pub const TCXONC: u64 = 0x540a;
+pub const TCFLSH: u64 = 0x540b;
+pub const TIOCEXCL: u64 = 0x540c;
+pub const TIOCNXCL: u64 = 0x540d;
+pub const TIOCSCTTY: u64 = 0x540e;
+pub const TIOCGPGRP: u64 = 0x540f;
+pub const TIOCSPGRP: u64 = 0x5410;
+pub const TIOCOUTQ: u64 = 0x5411;
+pub const TIOCSTI: u64 = 0x5412;
 pub const TIOCGWINSZ: u64 = 0x5413;
+pub const TIOCSWINSZ: u64 = 0x5414;
 pub const FIONREAD: u64 = 0x541b;
+pub const TIOCNOTTY: u64 = 0x5422;
+pub const TIOCSETD: u64 = 0x5423;
+pub const TIOCGETD: u64 = 0x5424;
+pub const TCSBRKP: u64 = 0x5425;
+pub const TIOCGSID: u64 = 0x5429;
+pub const TCGETS2: u64 = 0x802c_542a;
+pub const TCSETS2: u64 = 0x402c_542b;
+pub const TCSETSW2: u64 = 0x402c_542c;
+pub const TCSETSF2: u64 = 0x402c_542d;
+pub const TIOCGPTN: u64 = 0x8004_5430;
+pub const TIOCSPTLCK: u64 = 0x4004_5431;
+pub const TIOCGPTLCK: u64 = 0x8004_5439;
+pub const TIOCGEXCL: u64 = 0x8004_5440;
+pub const TIOCGPTPEER: u64 = 0x5441;
 pub const FIONBIO: u64 = 0x5421;
 pub const FIONCLEX: u64 = 0x5450;
 pub const FIOCLEX: u64 = 0x5451;

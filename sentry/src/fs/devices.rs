@@ -1,5 +1,6 @@
 //! Character devices, opened by device number from any inode that is one (as Linux opens a
-//! driver by major:minor): /dev/null, zero, full, random, urandom.
+//! driver by major:minor): /dev/null, zero, full, random, urandom. (The terminals, /dev/tty,
+//! /dev/ptmx, /dev/console and /dev/pts/N, are `tty::devpts`'s.)
 
 use std::sync::Arc;
 
@@ -24,6 +25,8 @@ pub const DEV_NODES: &[(&str, u64, u32)] = &[
     ("full", FULL, 0o666),
     ("random", RANDOM, 0o666),
     ("urandom", URANDOM, 0o666),
+    ("tty", super::tty::devpts::TTY, 0o666),
+    ("ptmx", super::tty::devpts::PTMX, 0o666),
 ];
 
 /// The driver for character device `rdev`, or ENXIO if there is none.

@@ -14,6 +14,7 @@ pub mod signalfd;
 pub mod sys;
 pub mod timerfd;
 pub mod tmpfs;
+pub mod tty;
 
 use std::sync::{Arc, Weak};
 
@@ -29,6 +30,7 @@ const TMP_DEV: u64 = makedev(0, 3);
 const PROC_DEV: u64 = makedev(0, 6);
 const SYS_DEV: u64 = makedev(0, 7);
 const SHM_DEV: u64 = makedev(0, 8);
+pub const DEVPTS_DEV: u64 = makedev(0, 9);
 
 /// An empty tmpfs to use as the root (tests, and `do` without a gofer).
 pub fn tmpfs_root() -> Arc<dyn Inode> {
@@ -36,9 +38,10 @@ pub fn tmpfs_root() -> Arc<dyn Inode> {
 }
 
 /// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
-/// /dev and a tmpfs on /dev/shm (world-writable and sticky, as systemd and docker mount it:
-/// shm_open and sem_open make their files there), procfs on /proc, a read-only sysfs on
-/// /sys and, unless the root is already an in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
+/// /dev (with a tmpfs on /dev/shm, world-writable and sticky, as systemd and docker mount it:
+/// shm_open and sem_open make their files there; devpts on /dev/pts; and /dev/console if
+/// there is a `console`), procfs on /proc, a read-only sysfs on /sys and, unless the root is
+/// already an in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
 /// writes in memory already, and hiding the host's /tmp would hide the programs people run
 /// from it.) Missing mount points are created where the root allows it; where it does not,
 /// that mount is skipped with a log line. procfs shows `kernel`, which is being made.
@@ -48,6 +51,8 @@ pub fn boot_root(
     fs_type: &'static str,
     kernel: &Weak<Kernel>,
     host: &HostInfo,
+    devpts: &Arc<tty::devpts::Devpts>,
+    console: bool,
 ) -> Location {
     let root = mounts.root(root, fs_type);
     let mount_on = |name: &str, fs_root: Arc<dyn Inode>, fs_type: &'static str, read_only| {
@@ -64,7 +69,9 @@ pub fn boot_root(
         fs_root
     };
     let dev = tmpfs_with_mode(DEV_DEV, 0o755);
-    for (node, rdev, perm) in devices::DEV_NODES {
+    let console_node = [("console", tty::devpts::CONSOLE, 0o600)];
+    let console_node = if console { &console_node[..] } else { &[] };
+    for (node, rdev, perm) in devices::DEV_NODES.iter().chain(console_node) {
         let mode = crate::vfs::S_IFCHR | perm;
         let device = NewNode::Device { mode, rdev: *rdev };
         let _ = dev.create(node.as_bytes(), &device, ROOT_OWNER);
@@ -72,6 +79,7 @@ pub fn boot_root(
     let _ = dev.create(b"shm", &NewNode::Directory { mode: 0o1777 }, ROOT_OWNER);
     mount_on("dev", dev, "tmpfs", false);
     mount_on("dev/shm", tmpfs_with_mode(SHM_DEV, 0o1777), "tmpfs", false);
+    mount_on("dev/pts", devpts.root(), "devpts", false);
     mount_on("proc", proc::new(kernel.clone(), PROC_DEV), "proc", false);
     mount_on("sys", sys::new(SYS_DEV, &host.cpu_mask), "sysfs", true);
     if fs_type != "overlay" {

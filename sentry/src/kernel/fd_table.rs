@@ -6,8 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::Errno;
 use crate::fs::host::HostStdio;
+use crate::fs::tty::Tty;
 use crate::vfs::lock::RecordOwner;
-use crate::vfs::{Location, OpenFile, O_RDONLY, O_WRONLY};
+use crate::vfs::{Location, OpenFile, O_RDONLY, O_RDWR, O_WRONLY};
 
 /// A descriptor table. `files` maps numbers to open file descriptions and close-on-exec.
 ///
@@ -42,20 +43,33 @@ struct Descriptor {
 }
 
 impl FdTable {
-    /// A table with 0, 1 and 2 bound to runsc-rs's own standard streams.
-    pub fn with_stdio() -> FdTable {
+    /// A table with 0, 1 and 2 bound to runsc-rs's own standard streams. With a `console`
+    /// (the host terminal, and where /dev/console is), those of them that are that terminal
+    /// are the console instead, open for reading and writing as a terminal's are.
+    pub fn with_stdio(console: Option<(Arc<Tty>, Option<Location>)>) -> FdTable {
         let table = FdTable::default();
         for (fd, stream, flags) in [
             (0, HostStdio::In, O_RDONLY),
             (1, HostStdio::Out, O_WRONLY),
             (2, HostStdio::Err, O_WRONLY),
         ] {
-            let inode = stream.inode();
-            let ops = match inode.clone().open(flags) {
-                Ok(ops) => ops,
-                Err(_) => continue,
+            let on_console = console
+                .as_ref()
+                .filter(|_| crate::fs::tty::is_host_terminal(stream))
+                .and_then(|(tty, at)| Some((tty.open_slave().ok()?, at.clone()?)));
+            let file = match on_console {
+                Some((ops, at)) => {
+                    let inode = at.dentry.inode.clone();
+                    OpenFile::new(Some(at), inode, ops, O_RDWR)
+                }
+                None => {
+                    let inode = stream.inode();
+                    let Ok(ops) = inode.clone().open(flags) else {
+                        continue;
+                    };
+                    OpenFile::new(None, inode, ops, flags)
+                }
             };
-            let file = OpenFile::new(None, inode, ops, flags);
             table.lock().insert(
                 fd,
                 Descriptor {

@@ -59,6 +59,9 @@ pub struct Config {
     pub gid: u32,
     /// The guest's supplementary groups.
     pub groups: Vec<u32>,
+    /// runsc-rs's standard input is a terminal that runsc-rs has made raw: the guest gets
+    /// it as its console, with this line discipline's starting point.
+    pub console: Option<crate::fs::tty::ConsoleSetup>,
 }
 
 /// How a guest process ended. `code()` is what runsc-rs exits with.
@@ -338,6 +341,10 @@ pub struct Kernel {
     pub root: Location,
     /// The names bound unix sockets are found by.
     pub unix_names: Arc<crate::net::unix::Names>,
+    /// The pseudo-terminals (/dev/pts).
+    pub devpts: Arc<crate::fs::tty::devpts::Devpts>,
+    /// The host terminal as the guest's console, when runsc-rs runs on one.
+    pub console: Option<Arc<crate::fs::tty::Tty>>,
     /// System call numbers already reported as unsupported, so each is logged once.
     unsupported: Mutex<HashSet<u64>>,
     /// Other notices already logged.
@@ -355,9 +362,28 @@ impl Kernel {
         // The file systems made at boot (procfs, sysfs) reach the kernel by a weak
         // reference: the kernel owns them through its mount table.
         let host = HostInfo::capture();
+        let devpts = crate::fs::tty::devpts::Devpts::new(crate::fs::DEVPTS_DEV);
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
             let mounts = MountTable::default();
-            let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host);
+            let console = config.console.as_ref().map(|setup| {
+                use crate::fs::host::HostStdio;
+                // The guest's output reaches the terminal through whichever of runsc-rs's
+                // stdout and stderr is that terminal (else stdin, usually opened for both).
+                let out = [HostStdio::Out, HostStdio::Err]
+                    .into_iter()
+                    .find(|&s| crate::fs::tty::is_host_terminal(s))
+                    .unwrap_or(HostStdio::In);
+                crate::fs::tty::Tty::new_console(kernel.clone(), setup, out)
+            });
+            let root = crate::fs::boot_root(
+                &mounts,
+                root,
+                root_type,
+                kernel,
+                &host,
+                &devpts,
+                console.is_some(),
+            );
             let processes = ProcessTable::default();
             // An exiting process's semaphore adjustments (SEM_UNDO) are undone before its
             // parent can see the exit, as Linux's exit_sem in do_exit.
@@ -379,6 +405,8 @@ impl Kernel {
                 ipc: crate::ipc::IpcNamespace::default(),
                 root,
                 unix_names: Arc::default(),
+                devpts,
+                console,
                 unsupported: Mutex::new(HashSet::new()),
                 notices: Mutex::new(HashSet::new()),
             }
@@ -462,10 +490,29 @@ impl Kernel {
     /// Runs `exec` as pid 1 on the calling thread until the sandbox's init exits.
     pub fn run(self: &Arc<Kernel>, exec: &Exec) -> Result<ExitStatus, Error> {
         let task = self.start_init(exec)?;
+        if let Some(console) = &self.console {
+            if let Err(e) = crate::fs::tty::start_console_input(console.clone()) {
+                log::warn!("reading the terminal: {e}");
+            }
+        }
         task.run_to_exit();
         // The first thread may end before the process does (it exits alone, or another
         // thread execs): the sandbox lasts as long as init does.
         Ok(self.processes.wait_exit(1))
+    }
+
+    /// Sends `sig` to the sandbox's init as a signal from outside the sandbox (runsc-rs
+    /// got it from the host): false if init is not running.
+    pub fn signal_init(&self, sig: i32) -> bool {
+        let Some(init) = self.processes.process_of(1) else {
+            return false;
+        };
+        let info = signals::SigInfo::from_sender(sig, signals::SI_USER, 0, 0);
+        let sent = signals::send_from_host(&init, info).is_ok();
+        if sig == signals::SIGCONT {
+            self.processes.continued(&init);
+        }
+        sent
     }
 
     /// Creates pid 1 with `exec` loaded, ready to run.
@@ -515,11 +562,18 @@ impl Kernel {
         tg.signals().unkillable = true;
         self.processes.add_init(tg.clone());
         self.watch_address_space(&loaded.mm, &tg);
+        // Init leads the first session; the console, if any, is its controlling terminal
+        // and its standard streams, as a login shell's terminal is.
+        let console = self.console.as_ref().and_then(|tty| {
+            let at = crate::vfs::resolve(start, b"/dev/console", true).ok();
+            crate::fs::tty::make_controlling(&self.processes, 1, tty, false, false).ok()?;
+            Some((tty.clone(), at))
+        });
         let mut task = Task::new(
             self.clone(),
             tg,
             loaded.mm,
-            Arc::new(FdTable::with_stdio()),
+            Arc::new(FdTable::with_stdio(console)),
             fs,
             creds,
         );

@@ -1,5 +1,6 @@
 //! The sandbox's processes: pid allocation, the parent/child tree, process groups and
-//! sessions, zombies, and waiting for children (wait4, waitid).
+//! sessions with their controlling terminals, zombies, and waiting for children (wait4,
+//! waitid).
 //!
 //! One lock guards the whole tree, as Linux's tasklist_lock does: every question here
 //! (who are my children, which have exited, who adopts the orphans) needs a consistent view
@@ -13,6 +14,7 @@ use std::time::Duration;
 use super::signals::{self, SigInfo, Target};
 use super::{ExitStatus, ThreadGroup};
 use crate::abi::Errno;
+use crate::fs::tty::Tty;
 use crate::waiter::WaitQueue;
 
 /// The highest pid (Linux's default pid_max is 4194304 on 64-bit machines).
@@ -83,6 +85,9 @@ struct Process {
     exit: Option<Exited>,
     /// The signal that stopped it, until a wait reports the stop (WUNTRACED).
     stop_report: Option<i32>,
+    /// Its controlling terminal (Linux keeps it per process, in signal->tty): inherited by
+    /// children, dropped by setsid and when the session loses the terminal.
+    ctty: Option<Arc<Tty>>,
 }
 
 /// What a wait reports about a child.
@@ -169,6 +174,7 @@ impl ProcessTable {
                 execed: true,
                 exit: None,
                 stop_report: None,
+                ctty: None,
             },
         );
     }
@@ -184,10 +190,10 @@ impl ProcessTable {
     ) -> Result<Arc<ThreadGroup>, Errno> {
         let mut tree = self.lock();
         let pid = tree.alloc()?;
-        let (pgid, sid) = tree
+        let (pgid, sid, ctty) = tree
             .processes
             .get(&parent)
-            .map_or((parent, parent), |p| (p.pgid, p.sid));
+            .map_or((parent, parent, None), |p| (p.pgid, p.sid, p.ctty.clone()));
         let tg = make(pid);
         tree.processes.insert(
             pid,
@@ -200,6 +206,7 @@ impl ProcessTable {
                 execed: false,
                 exit: None,
                 stop_report: None,
+                ctty,
             },
         );
         Ok(tg)
@@ -274,6 +281,27 @@ impl ProcessTable {
             hook(pid);
         }
         let mut tree = self.lock();
+        // A session leader's exit takes the controlling terminal from its session.
+        let leader_tty = tree
+            .processes
+            .get_mut(&pid)
+            .and_then(|p| p.ctty.take().filter(|_| p.sid == pid));
+        // The groups this exit may orphan: its own, if its parent was its link to the
+        // session, and its children's, where it was theirs (Linux's kill_orphaned_pgrp).
+        let mut may_orphan = Vec::new();
+        if let Some(me) = tree.processes.get(&pid) {
+            let link = |other: Option<&Process>| {
+                other.is_some_and(|o| o.pgid != me.pgid && o.sid == me.sid)
+            };
+            if link(tree.processes.get(&me.parent)) {
+                may_orphan.push(me.pgid);
+            }
+            for child in tree.processes.values() {
+                if child.parent == pid && child.pgid != me.pgid && child.sid == me.sid {
+                    may_orphan.push(child.pgid);
+                }
+            }
+        }
         // Orphans go to the nearest live ancestor that is a subreaper, else to init.
         let mut reaper = 1;
         let mut ancestor = tree.processes.get(&pid).map_or(0, |p| p.parent);
@@ -310,6 +338,14 @@ impl ProcessTable {
         }
         drop(tree);
         self.changed.notify();
+        if let Some(tty) = leader_tty {
+            tty.disassociate(self, true);
+        }
+        may_orphan.sort_unstable();
+        may_orphan.dedup();
+        for pgid in may_orphan {
+            self.hang_up_if_orphaned(pgid);
+        }
         // PR_SET_PDEATHSIG: children that asked are told their parent died.
         for orphan in orphans {
             let sig = orphan.pdeath_signal.load(Ordering::Relaxed);
@@ -329,6 +365,27 @@ impl ProcessTable {
             let ticks = (exited.cpu.as_millis() / 10) as i64;
             let info = SigInfo::child(exit_signal, code, pid, exited.uid, status, ticks);
             let _ = signals::send(&parent, Target::Process, info);
+        }
+    }
+
+    /// POSIX: a process group that became orphaned with a stopped member gets SIGHUP and
+    /// SIGCONT, since no job-control shell is left to continue it.
+    fn hang_up_if_orphaned(&self, pgid: i32) {
+        if !self.is_orphaned_pgrp(pgid) {
+            return;
+        }
+        let members = self.group(pgid);
+        if !members.iter().any(|tg| tg.signals().stop.is_some()) {
+            return;
+        }
+        for sig in [signals::SIGHUP, signals::SIGCONT] {
+            for tg in &members {
+                let info = SigInfo::new(sig, signals::SI_KERNEL);
+                let _ = signals::send(tg, Target::Process, info);
+            }
+        }
+        for tg in &members {
+            self.continued(tg);
         }
     }
 
@@ -544,7 +601,78 @@ impl ProcessTable {
         let p = tree.processes.get_mut(&pid).ok_or(Errno::ESRCH)?;
         p.pgid = pid;
         p.sid = pid;
+        p.ctty = None;
         Ok(pid)
+    }
+
+    /// The controlling terminal of `pid`.
+    pub fn ctty_of(&self, pid: i32) -> Option<Arc<Tty>> {
+        self.lock().processes.get(&pid).and_then(|p| p.ctty.clone())
+    }
+
+    /// Gives `pid` controlling terminal `tty` (None: takes it away, as TIOCNOTTY of a
+    /// process that does not lead its session).
+    pub fn set_ctty(&self, pid: i32, tty: Option<Arc<Tty>>) {
+        if let Some(p) = self.lock().processes.get_mut(&pid) {
+            p.ctty = tty;
+        }
+    }
+
+    /// Takes `tty` from every process of session `sid` that has it as its controlling
+    /// terminal (Linux's session_clear_tty); returns the session leader if it was one of
+    /// them.
+    pub fn clear_ctty(&self, sid: i32, tty: &Tty) -> Option<Arc<ThreadGroup>> {
+        let mut tree = self.lock();
+        let mut leader = None;
+        for (&pid, p) in tree.processes.iter_mut() {
+            let has = p
+                .ctty
+                .as_ref()
+                .is_some_and(|c| std::ptr::eq(Arc::as_ptr(c), tty));
+            if p.sid == sid && has {
+                p.ctty = None;
+                if pid == sid && p.exit.is_none() {
+                    leader = Some(p.tg.clone());
+                }
+            }
+        }
+        leader
+    }
+
+    /// Whether process group `pgid` has a live member in session `sid`: ESRCH if the group
+    /// has no live member at all, EPERM if it is in another session (TIOCSPGRP's checks).
+    pub fn group_in_session(&self, pgid: i32, sid: i32) -> Result<(), Errno> {
+        let tree = self.lock();
+        let mut members = tree
+            .processes
+            .values()
+            .filter(|p| p.pgid == pgid && p.exit.is_none())
+            .peekable();
+        if members.peek().is_none() {
+            return Err(Errno::ESRCH);
+        }
+        if members.any(|p| p.sid == sid) {
+            Ok(())
+        } else {
+            Err(Errno::EPERM)
+        }
+    }
+
+    /// Whether process group `pgid` is orphaned: no member has a parent in another group of
+    /// the same session, so no job-control shell is there to continue it (POSIX; Linux's
+    /// will_become_orphaned_pgrp). Init's parent is outside the sandbox and counts for
+    /// nothing.
+    pub fn is_orphaned_pgrp(&self, pgid: i32) -> bool {
+        let tree = self.lock();
+        !tree
+            .processes
+            .values()
+            .filter(|p| p.pgid == pgid && p.exit.is_none())
+            .any(|p| {
+                tree.processes
+                    .get(&p.parent)
+                    .is_some_and(|parent| parent.pgid != pgid && parent.sid == p.sid)
+            })
     }
 
     /// The process `pid`, live or zombie.

@@ -608,6 +608,9 @@ pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
         }
         _ => {}
     }
+    if let Some(tty) = file.terminal() {
+        return super::tty::ioctl(t, &file, tty, request, a[2]);
+    }
     let host = file
         .inode
         .as_any()

@@ -328,7 +328,12 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
         check_writable_mount(Some(&location))?;
     }
     let ops = match kind {
-        Some(FileType::CharDevice) => crate::fs::devices::open(attr.rdev)?,
+        Some(FileType::CharDevice) => {
+            match crate::fs::tty::devpts::open(t, &inode, attr.rdev, flags) {
+                Some(terminal) => terminal?,
+                None => crate::fs::devices::open(attr.rdev)?,
+            }
+        }
         // Every opener of a fifo shares one pipe, whatever file system holds the fifo.
         Some(FileType::Fifo) => crate::fs::pipe::open_fifo(attr.key(), flags)?,
         Some(FileType::Socket) | Some(FileType::BlockDevice) => return Err(Errno::ENXIO),

@@ -19,6 +19,7 @@ mod signal;
 mod sys;
 pub(crate) mod table;
 mod time;
+mod tty;
 mod xattr;
 
 use std::sync::LazyLock;

@@ -470,8 +470,43 @@ const FCNTL: &[(u64, &str)] = names![
     F_SETPIPE_SZ,
     F_GETPIPE_SZ,
 ];
-const IOCTLS: &[(u64, &str)] =
-    names![TCGETS, TIOCGWINSZ, FIONREAD, FIONBIO, FIONCLEX, FIOCLEX, SIOCOUTQ];
+const IOCTLS: &[(u64, &str)] = names![
+    TCGETS,
+    TCSETS,
+    TCSETSW,
+    TCSETSF,
+    TCSBRK,
+    TCXONC,
+    TCFLSH,
+    TIOCEXCL,
+    TIOCNXCL,
+    TIOCSCTTY,
+    TIOCGPGRP,
+    TIOCSPGRP,
+    TIOCOUTQ,
+    TIOCSTI,
+    TIOCGWINSZ,
+    TIOCSWINSZ,
+    FIONREAD,
+    TIOCNOTTY,
+    TIOCSETD,
+    TIOCGETD,
+    TCSBRKP,
+    TIOCGSID,
+    TCGETS2,
+    TCSETS2,
+    TCSETSW2,
+    TCSETSF2,
+    TIOCGPTN,
+    TIOCSPTLCK,
+    TIOCGPTLCK,
+    TIOCGEXCL,
+    TIOCGPTPEER,
+    FIONBIO,
+    FIONCLEX,
+    FIOCLEX,
+    SIOCOUTQ
+];
 const LOCK_OPS: &[(u64, &str)] = names![LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN, LOCK_MAND];
 const RWF: &[(u64, &str)] = names![
     RWF_HIPRI,

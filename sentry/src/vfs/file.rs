@@ -281,6 +281,11 @@ impl OpenFile {
         self.ops.pollable()
     }
 
+    /// The terminal, if this is a tty file.
+    pub fn terminal(&self) -> Option<&crate::fs::tty::TtyFile> {
+        self.ops.terminal()
+    }
+
     /// The pipe, if this is a pipe or fifo end.
     pub fn pipe(&self) -> Option<&Pipe> {
         self.ops.pipe()

@@ -384,6 +384,12 @@ pub trait FileOps: Send + Sync {
     fn socket(&self) -> Option<&UnixSocket> {
         None
     }
+
+    /// The terminal behind a tty file (a pty's master or slave, the console): the
+    /// terminal ioctls work on it.
+    fn terminal(&self) -> Option<&crate::fs::tty::TtyFile> {
+        None
+    }
 }
 
 /// An inode's identity, the same for every inode object a file system hands out for it (a

@@ -378,6 +378,10 @@ pub(super) fn stat(p: &Proc) -> Result<Vec<u8>, Errno> {
     let vm = f.vm.unwrap_or_default();
     let rss_limit = f.tg.rlimits()[RLIMIT_RSS as usize].cur;
     let sched = f.tg.sched().clone();
+    // The controlling terminal's device number and foreground process group.
+    let ctty = f.kernel.processes.ctty_of(p.pid);
+    let tty_nr = ctty.as_ref().map_or(0, |tty| tty.rdev());
+    let tpgid = ctty.and_then(|tty| tty.foreground()).unwrap_or(-1);
     Ok(stat_text(&StatLine {
         pid: p.pid,
         comm: name_of(&f.view),
@@ -385,6 +389,8 @@ pub(super) fn stat(p: &Proc) -> Result<Vec<u8>, Errno> {
         ppid: f.info.parent,
         pgid: f.info.pgid,
         sid: f.info.sid,
+        tty_nr,
+        tpgid,
         threads: f.tg.tids().len().max(1) as u64,
         start_time: f.start_ticks(),
         vsize: vm.size,
@@ -413,6 +419,10 @@ pub(super) struct StatLine<'a> {
     pub ppid: i32,
     pub pgid: i32,
     pub sid: i32,
+    /// The controlling terminal (its device number, 0 for none) and its foreground process
+    /// group (-1 for none).
+    pub tty_nr: u64,
+    pub tpgid: i32,
     pub threads: u64,
     pub start_time: u64,
     pub vsize: u64,
@@ -448,7 +458,13 @@ pub(super) fn stat_text(s: &StatLine<'_>) -> Vec<u8> {
     } else {
         20 + i64::from(s.nice)
     };
-    put!(out, "0 -1 0 0 0 0 0 0 0 0 0 {priority} {} ", s.nice);
+    put!(
+        out,
+        "{} {} 0 0 0 0 0 0 0 0 0 {priority} {} ",
+        s.tty_nr,
+        s.tpgid,
+        s.nice
+    );
     // num_threads, itrealvalue, starttime, vsize, rss, rsslim.
     put!(
         out,
@@ -943,6 +959,8 @@ mod tests {
             ppid: 1,
             pgid: 7,
             sid: 1,
+            tty_nr: 0,
+            tpgid: -1,
             threads: 1,
             start_time: 12,
             vsize: 4096,
