@@ -50,7 +50,7 @@ const SOMAXCONN: u32 = 4096;
 /// The most files one message may carry (SCM_MAX_FD).
 pub const SCM_MAX_FD: usize = 253;
 /// The device sockets report in st_dev (Linux's sockfs is an anonymous device).
-pub const SOCKFS_DEV: u64 = crate::fs::devices::makedev(0, 8);
+pub const SOCKFS_DEV: u64 = crate::fs::devices::makedev(0, 10);
 
 /// The parts of Linux's skb accounting that decide how much fits in a send buffer.
 mod skb {
