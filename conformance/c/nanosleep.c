@@ -1,7 +1,9 @@
 /* nanosleep(2), clock_nanosleep(2): high-resolution sleep. Sleeps are kept short. */
 #include "harness.h"
 
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -148,4 +150,35 @@ TEST(clock_nanosleep_wrapper_returns_error_number) {
     struct timespec big = {0, 1000000000}, ok = {0, 1000};
     CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &big, NULL), EINVAL);
     CHECK_EQ(clock_nanosleep(CLOCK_MONOTONIC, 0, &ok, NULL), 0);
+}
+
+/* signal(7): a sleep interrupted by a stop and continued (no handler runs) goes on through
+ * restart_syscall to its first deadline (ERESTART_RESTARTBLOCK), rather than sleeping its
+ * whole length again. */
+TEST(a_stopped_and_continued_sleep_keeps_its_deadline) {
+    int p[2];
+    CHECK_EQ(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        long long start = now(CLOCK_MONOTONIC);
+        struct timespec req = {0, 600 * MS};
+        if (nanosleep(&req, NULL) != 0) _exit(2);
+        long long took = (now(CLOCK_MONOTONIC) - start) / MS;
+        /* 600 ms, and the 300 ms stop inside it is not added again. */
+        _exit(took >= 600 && took < 850 ? 0 : 1);
+    }
+    close(p[1]);
+    struct timespec gap = {0, 200 * MS};
+    nanosleep(&gap, NULL);
+    CHECK_EQ(kill(pid, SIGSTOP), 0);
+    int status;
+    CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+    CHECK(WIFSTOPPED(status));
+    gap.tv_nsec = 300 * MS;
+    nanosleep(&gap, NULL);
+    CHECK_EQ(kill(pid, SIGCONT), 0);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
 }

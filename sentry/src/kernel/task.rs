@@ -255,6 +255,9 @@ pub struct Task {
     /// The mask to go back to after a handler runs, when a call (sigsuspend, ppoll,
     /// pselect6, epoll_pwait) waited with a temporary one.
     pub saved_mask: Option<SigSet>,
+    /// What restart_syscall(2) resumes: the deadline of an interrupted relative sleep, and
+    /// where its remaining time is to be written if it is interrupted again.
+    pub restart_block: Option<(Instant, u64)>,
     /// set_tid_address: cleared (and futex-woken) when the thread exits.
     pub clear_child_tid: u64,
     /// set_robust_list: (head, len).
@@ -282,8 +285,12 @@ pub struct Task {
 pub enum Restart {
     /// ERESTARTSYS: restarted if no handler runs or the handler has SA_RESTART.
     Sys,
-    /// ERESTARTNOHAND (and ERESTART_RESTARTBLOCK): restarted only if no handler runs.
+    /// ERESTARTNOHAND: restarted only if no handler runs.
     NoHandler,
+    /// ERESTART_RESTARTBLOCK: if no handler runs, the call goes on through
+    /// restart_syscall(2) with what it left in [`Task::restart_block`] (a relative sleep
+    /// keeps its deadline rather than starting over).
+    Block,
     /// Plain EINTR: never restarted.
     Never,
 }
@@ -300,14 +307,17 @@ impl Restart {
             | libc::SYS_semtimedop
             | libc::SYS_msgrcv
             | libc::SYS_msgsnd => Restart::Never,
+            libc::SYS_nanosleep => Restart::Block,
+            // A relative clock_nanosleep; an absolute one just runs again.
+            libc::SYS_clock_nanosleep if args[1] & 1 == 0 => Restart::Block,
             libc::SYS_pause
             | libc::SYS_rt_sigsuspend
             | libc::SYS_poll
             | libc::SYS_ppoll
             | libc::SYS_select
             | libc::SYS_pselect6
-            | libc::SYS_nanosleep
-            | libc::SYS_clock_nanosleep => Restart::NoHandler,
+            | libc::SYS_clock_nanosleep
+            | libc::SYS_restart_syscall => Restart::NoHandler,
             // A futex wait with a timeout is restarted only without a handler.
             libc::SYS_futex if args[3] != 0 && matches!(args[1] & FUTEX_CMD_MASK, 0 | 9) => {
                 Restart::NoHandler
@@ -395,6 +405,7 @@ impl Task {
             waker,
             restart: None,
             saved_mask: None,
+            restart_block: None,
             clear_child_tid: 0,
             robust_list: (0, 0),
             rseq: None,
@@ -644,10 +655,13 @@ impl Task {
         }
         if let Some(restart) = self.restart.take() {
             // No handler ran: the call goes on, unless it never restarts.
-            if restart == Restart::Never {
-                self.regs.rax = (-(Errno::EINTR as i64)) as u64;
-            } else {
-                self.restart_syscall();
+            match restart {
+                Restart::Never => self.regs.rax = (-(Errno::EINTR as i64)) as u64,
+                Restart::Block => {
+                    self.restart_syscall();
+                    self.regs.rax = libc::SYS_restart_syscall as u64;
+                }
+                Restart::Sys | Restart::NoHandler => self.restart_syscall(),
             }
         }
         if let Some(mask) = self.saved_mask.take() {

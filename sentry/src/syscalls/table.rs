@@ -354,6 +354,7 @@ pub static TABLE: &[Syscall] = &[
     sys!(gettimeofday, time::gettimeofday, [Ptr, Ptr]),
     sys!(time, time::time, [Ptr]),
     sys!(nanosleep, time::nanosleep, [Ptr, Ptr]),
+    sys!(restart_syscall, time::restart_syscall, []),
     sys!(
         clock_nanosleep,
         time::clock_nanosleep,

@@ -97,19 +97,32 @@ pub fn nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
 
 /// Sleeps `d`; a signal ends it early with EINTR and the time left written at `rem` (if
 /// not NULL), as nanosleep and relative clock_nanosleep do.
-fn sleep_for(t: &Task, d: Duration, rem: u64) -> SysResult {
+fn sleep_for(t: &mut Task, d: Duration, rem: u64) -> SysResult {
     let Some(deadline) = Instant::now().checked_add(d) else {
         crate::waiter::sleep_interruptible(None)?;
         return Ok(0);
     };
+    sleep_until(t, deadline, rem)
+}
+
+/// The sleep of [`sleep_for`] up to `deadline`. An interrupted one leaves its deadline for
+/// restart_syscall(2), which goes on with it if no handler runs (ERESTART_RESTARTBLOCK).
+fn sleep_until(t: &mut Task, deadline: Instant, rem: u64) -> SysResult {
     if let Err(e) = crate::waiter::sleep_interruptible(Some(deadline)) {
         if rem != 0 {
             let left = deadline.saturating_duration_since(Instant::now());
             t.mm.write_obj(rem, &Timespec::from_duration(left))?;
         }
+        t.restart_block = Some((deadline, rem));
         return Err(e);
     }
     Ok(0)
+}
+
+/// restart_syscall(2): goes on with a sleep a signal interrupted (EINTR if there is none).
+pub fn restart_syscall(t: &mut Task, _: &[u64; 6]) -> SysResult {
+    let (deadline, rem) = t.restart_block.take().ok_or(Errno::EINTR)?;
+    sleep_until(t, deadline, rem)
 }
 
 pub fn clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
