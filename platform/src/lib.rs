@@ -141,7 +141,9 @@ pub trait Context: Send {
     /// Runs the guest with `regs` in `space` until it traps, then stores its registers back in
     /// `regs`.
     fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event>;
-    /// CPU time the guest thread has spent running guest code.
+    /// CPU time the guest has spent running guest code in this context's address space.
+    /// On ptrace that is the stub process's, all its threads together: the host shows
+    /// one thread's clock only to its own process.
     fn cpu_time(&self) -> std::time::Duration;
     /// Takes up `thread` (made by [`AddressSpace::new_thread`]) as this context's guest
     /// thread in `space`; called by the host thread that will switch to it.

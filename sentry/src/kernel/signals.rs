@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Condvar, MutexGuard};
+use std::time::Duration;
 
 use platform::Interrupt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
@@ -298,6 +299,13 @@ impl Signals {
         thread.waker.set_interrupted(group || pending);
     }
 
+    /// Cuts every running thread's guest code short (without marking any interrupted).
+    pub fn kick_all(&self) {
+        for thread in self.threads.values() {
+            thread.kick.interrupt();
+        }
+    }
+
     /// Wakes thread `tid` to look at its signals.
     pub fn wake(&self, tid: i32) {
         if let Some(thread) = self.threads.get(&tid) {
@@ -383,6 +391,26 @@ impl ThreadGroup {
 pub struct ProcessTimers {
     pub real: Option<super::timers::Timer>,
     pub posix: BTreeMap<i32, PosixTimer>,
+    /// ITIMER_VIRTUAL and ITIMER_PROF, in that order.
+    pub cpu: [Option<CpuTimer>; 2],
+    /// The process's CPU time counted for them: user time, and user plus system time.
+    pub cpu_used: [Duration; 2],
+    /// The guest code's CPU time (the address space's, see `Context::cpu_time`) when
+    /// counting began, and the system time the threads have added since.
+    pub cpu_user_base: Duration,
+    pub cpu_system: Duration,
+    /// Bumped when a CPU timer is set: threads then count their system time afresh.
+    pub cpu_epoch: u64,
+    /// While a CPU timer is armed: kicks the running threads every 10 ms, so that a thread
+    /// that computes without system calls still traps and counts its time.
+    pub cpu_ticker: Option<super::timers::Timer>,
+}
+
+/// A CPU-time itimer: it fires when the process's counted CPU time reaches `deadline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTimer {
+    pub deadline: Duration,
+    pub interval: Duration,
 }
 
 impl ProcessTimers {
@@ -390,6 +418,36 @@ impl ProcessTimers {
     pub fn clear(&mut self) {
         self.real = None;
         self.posix.clear();
+        self.cpu = [None, None];
+        self.cpu_ticker = None;
+    }
+
+    /// Counts the guest's user time now (`user`, the address space's total) and `system`
+    /// more of a thread's system time, and returns the signals of the CPU timers that are
+    /// now due, re-arming periodic ones.
+    pub fn count_cpu(&mut self, user: Duration, system: Duration) -> Vec<i32> {
+        self.cpu_system += system;
+        let user = user.saturating_sub(self.cpu_user_base);
+        self.cpu_used = [user, user + self.cpu_system];
+        let mut due = Vec::new();
+        for (i, sig) in [(0, SIGVTALRM), (1, SIGPROF)] {
+            let used = self.cpu_used[i];
+            let Some(timer) = self.cpu[i].as_mut() else {
+                continue;
+            };
+            if used < timer.deadline {
+                continue;
+            }
+            due.push(sig);
+            if timer.interval.is_zero() {
+                self.cpu[i] = None;
+            } else {
+                while timer.deadline <= used {
+                    timer.deadline += timer.interval;
+                }
+            }
+        }
+        due
     }
 }
 

@@ -69,7 +69,7 @@ pub struct ThreadGroup {
     /// Notified whenever a signal is queued for the process or one of its threads (for
     /// signalfd readers and pollers).
     pub signal_queue: crate::waiter::WaitQueue,
-    /// CPU time of its threads that have exited.
+    /// System time (the Sentry's) of its threads that have exited.
     threads_cpu: Mutex<Duration>,
     /// PR_SET_PDEATHSIG: the signal it gets when its parent dies (0 for none). Linux keeps
     /// it per thread; here the process keeps it.
@@ -79,6 +79,9 @@ pub struct ThreadGroup {
     /// The execution domain personality(2) set (only PER_LINUX exists here; the flag bits
     /// are kept and reported back).
     pub personality: std::sync::atomic::AtomicU32,
+    /// Whether an ITIMER_VIRTUAL or ITIMER_PROF is armed: threads then count their CPU
+    /// time at each trap.
+    pub cpu_timers_armed: AtomicBool,
 }
 
 /// How a process asked to be scheduled: what sched_setscheduler, setpriority and
@@ -154,6 +157,7 @@ impl ThreadGroup {
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
             personality: Default::default(),
+            cpu_timers_armed: AtomicBool::new(false),
         }
     }
 
@@ -182,6 +186,7 @@ impl ThreadGroup {
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
             personality: self.personality.load(Ordering::Relaxed).into(),
+            cpu_timers_armed: AtomicBool::new(false),
         }
     }
 
@@ -258,6 +263,9 @@ pub struct Task {
     /// What restart_syscall(2) resumes: the deadline of an interrupted relative sleep, and
     /// where its remaining time is to be written if it is interrupted again.
     pub restart_block: Option<(Instant, u64)>,
+    /// The CPU-timer epoch and this thread's system time when it last counted it for its
+    /// process's CPU timers.
+    pub cpu_sample: (u64, Duration),
     /// set_tid_address: cleared (and futex-woken) when the thread exits.
     pub clear_child_tid: u64,
     /// set_robust_list: (head, len).
@@ -406,6 +414,7 @@ impl Task {
             restart: None,
             saved_mask: None,
             restart_block: None,
+            cpu_sample: (0, Duration::ZERO),
             clear_child_tid: 0,
             robust_list: (0, 0),
             rseq: None,
@@ -478,7 +487,9 @@ impl Task {
         }
         crate::syscalls::futex::release_robust_list(&self);
         self.release_vfork_parent();
-        let cpu = self.cpu_time();
+        // The guest's user time is its address space's, all threads together; system time
+        // is each Sentry thread's own.
+        let (user, system) = self.cpu_times();
         let (last, status) = {
             let mut s = self.tg.signals();
             s.threads.remove(&self.tid);
@@ -490,7 +501,7 @@ impl Task {
         };
         // An exec waits for the other threads to go.
         self.tg.stop_changed.notify_all();
-        *self.tg.threads_cpu() += cpu;
+        *self.tg.threads_cpu() += system;
         if self.tid != self.tg.pid {
             self.kernel.processes.remove_thread(self.tid);
         }
@@ -511,7 +522,7 @@ impl Task {
             creds: Some(self.creds.clone()),
             ..ProcessView::default()
         });
-        let cpu = *self.tg.threads_cpu();
+        let cpu = user + *self.tg.threads_cpu();
         let Task {
             kernel,
             tg,
@@ -577,12 +588,43 @@ impl Task {
                     self.exit = Some(ExitStatus::Signaled(SIGKILL));
                 }
             }
+            if self.tg.cpu_timers_armed.load(Ordering::Relaxed) {
+                self.count_cpu();
+            }
             if self.exit.is_none() && (self.waker.interrupted() || self.restart.is_some()) {
                 self.handle_signals();
             }
             if let Some(status) = self.exit {
                 return status;
             }
+        }
+    }
+
+    /// Adds the CPU time this thread used since it last counted to its process's CPU
+    /// timers (ITIMER_VIRTUAL, ITIMER_PROF), and sends the signals of those now due.
+    pub fn count_cpu(&mut self) {
+        let (user, system) = self.cpu_times();
+        let mut timers = self.tg.timers();
+        let (epoch, last_system) = self.cpu_sample;
+        self.cpu_sample = (timers.cpu_epoch, system);
+        // After timers were set, this thread's system time counts from now on.
+        let more = if epoch == timers.cpu_epoch {
+            system.saturating_sub(last_system)
+        } else {
+            Duration::ZERO
+        };
+        let due = timers.count_cpu(user, more);
+        if timers.cpu.iter().all(Option::is_none) {
+            timers.cpu_ticker = None;
+            self.tg.cpu_timers_armed.store(false, Ordering::Relaxed);
+        }
+        drop(timers);
+        for sig in due {
+            let _ = signals::send(
+                &self.tg,
+                Target::Process,
+                SigInfo::new(sig, signals::SI_KERNEL),
+            );
         }
     }
 

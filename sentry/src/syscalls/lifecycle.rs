@@ -405,7 +405,8 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     de_thread(t);
     t.mm = loaded.mm;
     t.kernel.watch_address_space(&t.mm, &t.tg);
-    t.tg.timers().clear();
+    // POSIX timers end with the image; alarm and the itimers carry on (setitimer(2)).
+    t.tg.timers().posix.clear();
     t.regs = entry_regs(loaded.entry, loaded.sp);
     // The table stays the process's own (its POSIX locks survive exec, as in Linux); one
     // still shared with another process (CLONE_FILES) is unshared first.

@@ -447,12 +447,17 @@ fn resident_kb(t: &Task) -> i64 {
 
 /// getrusage(2): the caller's CPU time as user time (guest code) and system time (the
 /// Sentry serving it), or that of the children it has reaped (all counted as user time:
-/// a child's total is all that is kept). With one thread per process, RUSAGE_SELF and
-/// RUSAGE_THREAD agree. Fault and switch counters are not kept (0).
+/// a child's total is all that is kept). User time is the whole process's for
+/// RUSAGE_THREAD too (the host shows the stub's threads' clocks only together); system
+/// time is the calling thread's, plus that of exited threads for RUSAGE_SELF. Fault and
+/// switch counters are not kept (0).
 pub fn getrusage(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let usage = match a[0] as i32 as i64 as u64 {
-        RUSAGE_SELF | RUSAGE_THREAD => {
-            let (user, system) = t.cpu_times();
+        who @ (RUSAGE_SELF | RUSAGE_THREAD) => {
+            let (user, mut system) = t.cpu_times();
+            if who == RUSAGE_SELF {
+                system += *t.tg.threads_cpu();
+            }
             let mut counters = [0; 14];
             counters[0] = resident_kb(t);
             Rusage {

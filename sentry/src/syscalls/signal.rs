@@ -419,6 +419,59 @@ fn set_real_timer(t: &Task, value: Duration, interval: Duration) -> (Duration, D
     old
 }
 
+/// What getitimer shows of CPU timer `i`: the CPU time left and the interval.
+fn cpu_timer_state(timers: &signals::ProcessTimers, i: usize) -> (Duration, Duration) {
+    timers.cpu[i].map_or((Duration::ZERO, Duration::ZERO), |c| {
+        (c.deadline.saturating_sub(timers.cpu_used[i]), c.interval)
+    })
+}
+
+/// Sets ITIMER_VIRTUAL (`i` 0) or ITIMER_PROF (1), counted in the process's CPU time
+/// (value zero disarms), and returns the old value and interval.
+fn set_cpu_timer(
+    t: &mut Task,
+    i: usize,
+    value: Duration,
+    interval: Duration,
+) -> (Duration, Duration) {
+    let counting = t.tg.cpu_timers_armed.load(Ordering::Relaxed);
+    if counting {
+        t.count_cpu();
+    }
+    let (user, system) = t.cpu_times();
+    let mut timers = t.tg.timers();
+    let old = cpu_timer_state(&timers, i);
+    if !counting {
+        // Counting starts with the first timer armed.
+        timers.cpu_user_base = user;
+        timers.cpu_system = Duration::ZERO;
+        timers.cpu_used = [Duration::ZERO; 2];
+    }
+    timers.cpu_epoch += 1;
+    t.cpu_sample = (timers.cpu_epoch, system);
+    let used = timers.cpu_used[i];
+    timers.cpu[i] = (!value.is_zero()).then_some(signals::CpuTimer {
+        deadline: used + value,
+        interval,
+    });
+    let armed = timers.cpu.iter().any(Option::is_some);
+    t.tg.cpu_timers_armed.store(armed, Ordering::Relaxed);
+    if !armed {
+        timers.cpu_ticker = None;
+    } else if timers.cpu_ticker.is_none() {
+        let tg = Arc::downgrade(&t.tg);
+        let ticker = Timer::new(move |_| {
+            if let Some(tg) = tg.upgrade() {
+                tg.signals().kick_all();
+            }
+        });
+        let tick = Duration::from_millis(10);
+        ticker.arm(Instant::now() + tick, Some(tick));
+        timers.cpu_ticker = Some(ticker);
+    }
+    old
+}
+
 pub fn alarm(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let secs = a[0] as u32;
     let (left, _) = set_real_timer(t, Duration::from_secs(secs as u64), Duration::ZERO);
@@ -446,10 +499,7 @@ pub fn setitimer(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let old = if which == ITIMER_REAL {
         set_real_timer(t, value, interval)
     } else {
-        t.kernel.report_once(
-            "setitimer ITIMER_VIRTUAL/ITIMER_PROF: CPU-time timers are not supported: returning EINVAL",
-        );
-        return Err(Errno::EINVAL);
+        set_cpu_timer(t, (which - 1) as usize, value, interval)
     };
     if old_at != 0 {
         let old = Itimerval {
@@ -474,7 +524,11 @@ pub fn getitimer(t: &mut Task, a: &[u64; 6]) -> SysResult {
                     (l, e.unwrap_or_default())
                 })
         }
-        ITIMER_VIRTUAL | ITIMER_PROF => (Duration::ZERO, Duration::ZERO),
+        ITIMER_VIRTUAL | ITIMER_PROF => {
+            t.count_cpu();
+            let timers = t.tg.timers();
+            cpu_timer_state(&timers, (which - 1) as usize)
+        }
         _ => return Err(Errno::EINVAL),
     };
     let value = Itimerval {
