@@ -244,6 +244,15 @@ pub fn wait_until_deadline<T, R>(
     }
 }
 
+/// The instant `d` from now; a guest's absurdly long time saturates at about 136 years
+/// rather than overflowing.
+pub fn later(d: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(u32::MAX as u64)))
+        .unwrap_or(now)
+}
+
 /// Sleeps until `deadline` (forever with None) or a signal: EINTR then. For nanosleep,
 /// pause and the like.
 pub fn sleep_interruptible(deadline: Option<Instant>) -> Result<(), Errno> {

@@ -146,7 +146,8 @@ impl Task {
         })?;
         XSTATE_SIZE.store(fp.len(), Ordering::Relaxed);
         let fp_at = (sp.wrapping_sub(fp.len() as u64 + 4)) & !63;
-        let frame_at = ((fp_at.wrapping_sub(std::mem::size_of::<RtSigFrame>() as u64)) & !15) - 8;
+        let frame_at =
+            ((fp_at.wrapping_sub(std::mem::size_of::<RtSigFrame>() as u64)) & !15).wrapping_sub(8);
         if on_alt && !alt.contains(frame_at) {
             // The alternate stack would overflow.
             return Err(Errno::EFAULT);

@@ -94,7 +94,7 @@ pub fn futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
                 let ts: Timespec = t.mm.read_obj(timeout)?;
                 let d = ts.to_duration()?;
                 Some(if cmd == FUTEX_WAIT {
-                    Instant::now() + d
+                    crate::waiter::later(d)
                 } else {
                     // An absolute time on CLOCK_MONOTONIC, or CLOCK_REALTIME if asked.
                     let clock = if realtime {
@@ -104,7 +104,7 @@ pub fn futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
                     };
                     let now = super::time::now(t, clock)?;
                     let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-                    Instant::now() + d.saturating_sub(now)
+                    crate::waiter::later(d.saturating_sub(now))
                 })
             };
             wait(t, addr, private, val as u32, bitset, deadline).map(|()| 0)
@@ -172,7 +172,7 @@ pub fn futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
                 };
                 let now = super::time::now(t, clock)?;
                 let now = Duration::new(now.tv_sec as u64, now.tv_nsec as u32);
-                Some(Instant::now() + d.saturating_sub(now))
+                Some(crate::waiter::later(d.saturating_sub(now)))
             } else {
                 None
             };

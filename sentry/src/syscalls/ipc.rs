@@ -2,7 +2,6 @@
 //! (semget, semop, semtimedop, semctl) over the sandbox's IPC namespace (`crate::ipc`).
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::abi::*;
 use crate::ipc::sem::{Field, SemBuf, SemidDs, SEMOPM, SEMVMX};
@@ -200,7 +199,7 @@ fn do_semop(t: &mut Task, id: i32, sops: u64, nsops: u32, timeout: u64) -> SysRe
         None
     } else {
         let ts: Timespec = t.mm.read_obj(timeout)?;
-        Some(Instant::now() + ts.to_duration()?)
+        Some(crate::waiter::later(ts.to_duration()?))
     };
     let sem = &t.kernel.ipc.sem;
     sem.op(id, &ops, deadline, &t.creds, t.tg.pid).map(|()| 0)

@@ -328,7 +328,7 @@ pub fn rt_sigtimedwait(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let set: SigSet = t.mm.read_obj::<SigSet>(set)? & !UNBLOCKABLE;
     let deadline = if timeout != 0 {
         let ts: Timespec = t.mm.read_obj(timeout)?;
-        Some(Instant::now() + ts.to_duration()?)
+        Some(crate::waiter::later(ts.to_duration()?))
     } else {
         None
     };
@@ -414,7 +414,7 @@ fn set_real_timer(t: &Task, value: Duration, interval: Duration) -> (Duration, D
         let timer = timers
             .real
             .get_or_insert_with(|| signal_timer(&t.tg, signals::SIGALRM));
-        timer.arm(Instant::now() + value, Some(interval));
+        timer.arm(crate::waiter::later(value), Some(interval));
     }
     old
 }
@@ -661,7 +661,9 @@ pub fn timer_settime(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if value.is_zero() {
         posix.timer.disarm();
     } else {
-        posix.timer.arm(Instant::now() + relative, Some(interval));
+        posix
+            .timer
+            .arm(crate::waiter::later(relative), Some(interval));
     }
     drop(timers);
     if old_at != 0 {
