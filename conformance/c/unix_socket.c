@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -950,4 +951,27 @@ TEST(proc_fd_link_names_the_socket) {
     snprintf(want, sizeof want, "socket:[%lu]", (unsigned long)st.st_ino);
     CHECK(!strcmp(link, want));
     close(s);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+/* socket(7): a blocking call on a socket with SO_RCVTIMEO (or SO_SNDTIMEO) that a signal
+ * interrupts fails with EINTR even if the handler has SA_RESTART. */
+TEST(a_timed_receive_is_not_restarted) {
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = {5, 0};
+    CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    struct sigaction sa, old;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sa.sa_flags = SA_RESTART;
+    CHECK_EQ(sigaction(SIGALRM, &sa, &old), 0);
+    struct itimerval it = {{0, 0}, {0, 100000}};
+    CHECK_EQ(setitimer(ITIMER_REAL, &it, NULL), 0);
+    char c;
+    CHECK_ERR(recv(sv[0], &c, 1, 0), EINTR);
+    CHECK_EQ(sigaction(SIGALRM, &old, NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
 }

@@ -820,7 +820,11 @@ impl Task {
         }
         if result == Err(Errno::EINTR) {
             // Cut short by a signal: EINTR or a restart, decided as the signal is taken.
-            self.restart = Some(Restart::of(nr, &args));
+            let mut restart = Restart::of(nr, &args);
+            if restart == Restart::Sys && self.socket_with_timeout(nr, args[0]) {
+                restart = Restart::Never;
+            }
+            self.restart = Some(restart);
         }
         if self.kernel.config.strace {
             let line = crate::strace::format_call(self, nr, entry, &args, &result);
@@ -830,6 +834,30 @@ impl Task {
             Ok(value) => value,
             Err(errno) => (-(errno as i64)) as u64,
         };
+    }
+
+    /// Whether system call `nr` works on descriptor `fd` and that is a socket with a send
+    /// or receive timeout (then it is never restarted).
+    fn socket_with_timeout(&self, nr: u64, fd: u64) -> bool {
+        let on_fd = matches!(
+            nr as i64,
+            libc::SYS_read
+                | libc::SYS_write
+                | libc::SYS_readv
+                | libc::SYS_writev
+                | libc::SYS_recvfrom
+                | libc::SYS_recvmsg
+                | libc::SYS_sendto
+                | libc::SYS_sendmsg
+                | libc::SYS_accept
+                | libc::SYS_accept4
+                | libc::SYS_connect
+        );
+        on_fd
+            && self
+                .fds
+                .get(fd)
+                .is_ok_and(|f| f.socket().is_some_and(|s| s.has_timeout()))
     }
 
     /// Whether the trap came from `int $0x80` (the 32-bit ABI) rather than `syscall`: the two

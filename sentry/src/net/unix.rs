@@ -1440,6 +1440,13 @@ impl Drop for UnixSocket {
 }
 
 impl UnixSocket {
+    /// Whether SO_RCVTIMEO or SO_SNDTIMEO is set: a signal then ends its blocking calls
+    /// with EINTR even under SA_RESTART (Linux's sock_intr_errno).
+    pub fn has_timeout(&self) -> bool {
+        let s = self.ep.lock();
+        s.rcvtimeo.is_some() || s.sndtimeo.is_some()
+    }
+
     /// A new unconnected socket (socket(2)).
     pub fn new(ty: SockType, names: Arc<Names>) -> UnixSocket {
         UnixSocket {
