@@ -10,6 +10,7 @@ pub mod kernfs;
 pub mod overlay;
 pub mod pipe;
 pub mod proc;
+pub mod pseudo;
 pub mod signalfd;
 pub mod sys;
 pub mod timerfd;

@@ -20,15 +20,13 @@
 //! end is open, keyed in [`FIFOS`] by the fifo's inode, and whatever it held is gone once
 //! every end is closed (as in Linux).
 
-use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
-use crate::abi::{Errno, Timespec, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+use crate::abi::{Errno, POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
 use crate::vfs::{
-    Attr, FileOps, FileType, Inode, InodeKey, Owner, PerInode, SeekMode, O_ACCMODE, O_DIRECT,
-    O_NONBLOCK, O_RDONLY, O_RDWR, O_WRONLY,
+    FileOps, FileType, Inode, InodeKey, Owner, PerInode, SeekMode, O_ACCMODE, O_DIRECT, O_NONBLOCK,
+    O_RDONLY, O_RDWR, O_WRONLY,
 };
 use crate::waiter::{wait_until, WaitQueue};
 
@@ -439,56 +437,6 @@ impl FileOps for PipeEnd {
     }
 }
 
-/// The inode of an anonymous pipe (pipe(2)), in no directory: what fstat shows.
-pub struct PipeInode {
-    ino: u64,
-    owner: Owner,
-    created: Timespec,
-}
-
-impl PipeInode {
-    fn new(owner: Owner) -> PipeInode {
-        static NEXT_INO: AtomicU64 = AtomicU64::new(1);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        PipeInode {
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-            owner,
-            created: Timespec::from_duration(now),
-        }
-    }
-}
-
-impl Inode for PipeInode {
-    fn attr(&self) -> Result<Attr, Errno> {
-        Ok(Attr {
-            mode: FileType::Fifo.mode_bits() | 0o600,
-            ino: self.ino,
-            dev: PIPEFS_DEV,
-            nlink: 1,
-            uid: self.owner.uid,
-            gid: self.owner.gid,
-            rdev: 0,
-            size: 0,
-            blksize: PAGE as u64,
-            blocks: 0,
-            atime: self.created,
-            mtime: self.created,
-            ctime: self.created,
-        })
-    }
-
-    /// Only reachable by name through /proc/PID/fd, which does not exist yet.
-    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        Err(Errno::ENXIO)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-}
-
 /// A new anonymous pipe (pipe(2)) made by `owner`: its inode, its read end and its write
 /// end.
 pub fn new_pipe(owner: Owner) -> (Arc<dyn Inode>, Arc<dyn FileOps>, Arc<dyn FileOps>) {
@@ -503,7 +451,11 @@ pub fn new_pipe(owner: Owner) -> (Arc<dyn Inode>, Arc<dyn FileOps>, Arc<dyn File
         })
     };
     let (reader, writer) = (end(true), end(false));
-    (Arc::new(PipeInode::new(owner)), reader, writer)
+    (
+        super::pseudo::PseudoInode::new(FileType::Fifo, 0o600, PIPEFS_DEV, owner),
+        reader,
+        writer,
+    )
 }
 
 /// The pipes of the fifos that are open, by inode.

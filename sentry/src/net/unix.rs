@@ -24,14 +24,14 @@
 //! last close may close other sockets, so a message is never dropped under a lock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::abi::*;
-use crate::vfs::{Attr, FileOps, FileType, Inode, InodeKey, OpenFile, Owner, SeekMode, O_NONBLOCK};
+use crate::vfs::{FileOps, FileType, InodeKey, OpenFile, Owner, SeekMode, O_NONBLOCK};
 use crate::waiter::{wait_until_deadline, WaitQueue};
 
 /// SO_SNDBUF and SO_RCVBUF of a new socket (net.core.wmem_default and rmem_default).
@@ -1641,53 +1641,8 @@ impl FileOps for UnixSocket {
 
 /// The inode of a socket (in sockfs, with no name in the tree): what fstat shows, and what
 /// /proc/PID/fd names "socket:[INO]".
-pub struct SocketInode {
-    ino: u64,
-    owner: Owner,
-    created: Timespec,
-}
-
-impl SocketInode {
-    pub fn new(owner: Owner) -> Arc<SocketInode> {
-        static NEXT_INO: AtomicU64 = AtomicU64::new(1);
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        Arc::new(SocketInode {
-            ino: NEXT_INO.fetch_add(1, Ordering::Relaxed),
-            owner,
-            created: Timespec::from_duration(now),
-        })
-    }
-}
-
-impl Inode for SocketInode {
-    fn attr(&self) -> Result<Attr, Errno> {
-        Ok(Attr {
-            mode: FileType::Socket.mode_bits() | 0o777,
-            ino: self.ino,
-            dev: SOCKFS_DEV,
-            nlink: 1,
-            uid: self.owner.uid,
-            gid: self.owner.gid,
-            rdev: 0,
-            size: 0,
-            blksize: 4096,
-            blocks: 0,
-            atime: self.created,
-            mtime: self.created,
-            ctime: self.created,
-        })
-    }
-
-    /// Sockets cannot be opened by name, not even through /proc/PID/fd (ENXIO, as Linux).
-    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
-        Err(Errno::ENXIO)
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
+pub fn socket_inode(owner: Owner) -> Arc<crate::fs::pseudo::PseudoInode> {
+    crate::fs::pseudo::PseudoInode::new(FileType::Socket, 0o777, SOCKFS_DEV, owner)
 }
 
 #[cfg(test)]

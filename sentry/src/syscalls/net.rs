@@ -12,7 +12,7 @@ use super::fs::{find_socket_file, make_socket_file, unlink_path};
 use crate::abi::*;
 use crate::kernel::Task;
 use crate::net::unix::{
-    self, Addr, Ancillary, Caller, Endpoint, Names, Received, Sink, SockType, SocketInode, Source,
+    self, socket_inode, Addr, Ancillary, Caller, Endpoint, Names, Received, Sink, SockType, Source,
     UnixSocket, SCM_MAX_FD,
 };
 use crate::vfs::{OpenFile, Owner, O_NONBLOCK, O_RDWR};
@@ -53,7 +53,7 @@ fn sock(file: &OpenFile) -> Result<&UnixSocket, Errno> {
 
 /// Installs `sock` as a new descriptor; `flags` are SOCK_NONBLOCK and SOCK_CLOEXEC.
 fn install(t: &Task, sock: UnixSocket, flags: u64) -> Result<i32, Errno> {
-    let inode = SocketInode::new(Owner {
+    let inode = socket_inode(Owner {
         uid: t.creds.euid,
         gid: t.creds.egid,
     });

@@ -47,7 +47,7 @@ fn fill(s: &UnixSocket, chunk: usize) -> usize {
 /// A socket wrapped in an open file, as SCM_RIGHTS carries it.
 fn file_of(sock: UnixSocket) -> Arc<OpenFile> {
     let owner = Owner { uid: 0, gid: 0 };
-    OpenFile::new(None, SocketInode::new(owner), Arc::new(sock), O_RDWR)
+    OpenFile::new(None, socket_inode(owner), Arc::new(sock), O_RDWR)
 }
 
 #[test]
