@@ -421,3 +421,30 @@ TEST(ping_pong_between_two_threads) {
     CHECK(ret == NULL);
     CHECK_EQ(ball, 2 * ROUNDS);
 }
+
+/* futex(2) with signal(7): a timed FUTEX_WAIT that a stop interrupts (no handler runs)
+ * goes on to its first deadline through restart_syscall, rather than waiting its whole
+ * timeout again. */
+TEST(a_stopped_timed_wait_keeps_its_deadline) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        int word = 0;
+        struct timespec timeout = {0, 600 * 1000 * 1000};
+        long start = now_ns(CLOCK_MONOTONIC);
+        long r = syscall(SYS_futex, &word, FUTEX_WAIT_PRIVATE, 0, &timeout, NULL, 0);
+        long took_ms = (now_ns(CLOCK_MONOTONIC) - start) / 1000000;
+        _exit(r == -1 && errno == ETIMEDOUT && took_ms >= 600 && took_ms < 850 ? 0 : 1);
+    }
+    struct timespec gap = {0, 200 * 1000 * 1000};
+    nanosleep(&gap, NULL);
+    CHECK_EQ(kill(pid, SIGSTOP), 0);
+    int status;
+    CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+    CHECK(WIFSTOPPED(status));
+    gap.tv_nsec = 300 * 1000 * 1000;
+    nanosleep(&gap, NULL);
+    CHECK_EQ(kill(pid, SIGCONT), 0);
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}

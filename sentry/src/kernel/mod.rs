@@ -21,8 +21,8 @@ use crate::vfs::{Location, MountTable, OpenFile};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
-    entry_regs, ChildMemory, Credentials, Forked, NewTask, ProcessView, Restart, SchedAttrs,
-    SignalStack, Task, ThreadGroup, VforkDone,
+    entry_regs, ChildMemory, Credentials, Forked, NewTask, ProcessView, Restart, RestartBlock,
+    SchedAttrs, SignalStack, Task, ThreadGroup, VforkDone,
 };
 
 /// The task a Sentry thread runs: each task is served by a host thread of its own, so

@@ -260,9 +260,8 @@ pub struct Task {
     /// The mask to go back to after a handler runs, when a call (sigsuspend, ppoll,
     /// pselect6, epoll_pwait) waited with a temporary one.
     pub saved_mask: Option<SigSet>,
-    /// What restart_syscall(2) resumes: the deadline of an interrupted relative sleep, and
-    /// where its remaining time is to be written if it is interrupted again.
-    pub restart_block: Option<(Instant, u64)>,
+    /// What restart_syscall(2) resumes.
+    pub restart_block: Option<RestartBlock>,
     /// The CPU-timer epoch and this thread's system time when it last counted it for its
     /// process's CPU timers.
     pub cpu_sample: (u64, Duration),
@@ -326,13 +325,30 @@ impl Restart {
             | libc::SYS_pselect6
             | libc::SYS_clock_nanosleep
             | libc::SYS_restart_syscall => Restart::NoHandler,
-            // A futex wait with a timeout is restarted only without a handler.
+            // A futex wait with a timeout goes on to its deadline, without a handler only.
             libc::SYS_futex if args[3] != 0 && matches!(args[1] & FUTEX_CMD_MASK, 0 | 9) => {
-                Restart::NoHandler
+                Restart::Block
             }
             _ => Restart::Sys,
         }
     }
+}
+
+/// A call with a deadline that a signal interrupted, kept for restart_syscall(2) to go on
+/// with if no handler runs (Linux's restart_block).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartBlock {
+    /// nanosleep or a relative clock_nanosleep: the deadline, and where the time left is
+    /// written if it is interrupted again.
+    Sleep { deadline: Instant, rem: u64 },
+    /// A FUTEX_WAIT with a timeout: the same wait, to the same deadline.
+    FutexWait {
+        addr: u64,
+        val: u32,
+        bitset: u32,
+        private: bool,
+        deadline: Instant,
+    },
 }
 
 /// An alternate signal stack as sigaltstack(2) sets it; size 0 means none.

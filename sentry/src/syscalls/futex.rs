@@ -107,7 +107,17 @@ pub fn futex(t: &mut Task, a: &[u64; 6]) -> SysResult {
                     crate::waiter::later(d.saturating_sub(now))
                 })
             };
-            wait(t, addr, private, val as u32, bitset, deadline).map(|()| 0)
+            let waited = wait(t, addr, private, val as u32, bitset, deadline);
+            if let (Err(Errno::EINTR), Some(deadline)) = (waited, deadline) {
+                t.restart_block = Some(crate::kernel::RestartBlock::FutexWait {
+                    addr,
+                    val: val as u32,
+                    bitset,
+                    private,
+                    deadline,
+                });
+            }
+            waited.map(|()| 0)
         }
         FUTEX_WAKE | FUTEX_WAKE_BITSET => {
             let bitset = if cmd == FUTEX_WAKE {
@@ -359,6 +369,28 @@ impl Waiter {
         self.woken.store(true, Ordering::SeqCst);
         self.waker.wake();
     }
+}
+
+/// The FUTEX_WAIT a signal interrupted, going on to its first deadline (restart_syscall).
+pub fn wait_restarted(
+    t: &mut Task,
+    addr: u64,
+    val: u32,
+    bitset: u32,
+    private: bool,
+    deadline: Instant,
+) -> SysResult {
+    let waited = wait(t, addr, private, val, bitset, Some(deadline));
+    if waited == Err(Errno::EINTR) {
+        t.restart_block = Some(crate::kernel::RestartBlock::FutexWait {
+            addr,
+            val,
+            bitset,
+            private,
+            deadline,
+        });
+    }
+    waited.map(|()| 0)
 }
 
 fn wait(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use nix::time::{clock_getres as host_clock_getres, clock_gettime as host_clock_gettime, ClockId};
 
 use crate::abi::*;
-use crate::kernel::Task;
+use crate::kernel::{RestartBlock, Task};
 
 /// The host clock behind guest clock `id`, or EINVAL for clocks the guest cannot name.
 fn host_clock(id: u64) -> Result<ClockId, Errno> {
@@ -113,16 +113,25 @@ fn sleep_until(t: &mut Task, deadline: Instant, rem: u64) -> SysResult {
             let left = deadline.saturating_duration_since(Instant::now());
             t.mm.write_obj(rem, &Timespec::from_duration(left))?;
         }
-        t.restart_block = Some((deadline, rem));
+        t.restart_block = Some(RestartBlock::Sleep { deadline, rem });
         return Err(e);
     }
     Ok(0)
 }
 
-/// restart_syscall(2): goes on with a sleep a signal interrupted (EINTR if there is none).
+/// restart_syscall(2): goes on with a timed call a signal interrupted (EINTR if there is
+/// none).
 pub fn restart_syscall(t: &mut Task, _: &[u64; 6]) -> SysResult {
-    let (deadline, rem) = t.restart_block.take().ok_or(Errno::EINTR)?;
-    sleep_until(t, deadline, rem)
+    match t.restart_block.take().ok_or(Errno::EINTR)? {
+        RestartBlock::Sleep { deadline, rem } => sleep_until(t, deadline, rem),
+        RestartBlock::FutexWait {
+            addr,
+            val,
+            bitset,
+            private,
+            deadline,
+        } => super::futex::wait_restarted(t, addr, val, bitset, private, deadline),
+    }
 }
 
 pub fn clock_nanosleep(t: &mut Task, a: &[u64; 6]) -> SysResult {
