@@ -221,11 +221,11 @@ pub fn kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let targets = match pid {
         p if p > 0 => processes.process_of(p).into_iter().collect(),
         0 => processes.group(processes.pgid_of(t.tg.pid)?),
+        // Every process but init, the caller included (unless it is init).
         -1 => processes
             .live()
             .into_iter()
-            .filter(|p| p.pid != 1 && p.pid != t.tg.pid)
-            .chain(std::iter::once(t.tg.clone()))
+            .filter(|p| p.pid != 1)
             .collect(),
         i32::MIN => return Err(Errno::ESRCH),
         p => processes.group(-p),
