@@ -448,9 +448,7 @@ impl Kernel {
                     "the host process of guest process {} died: killing it",
                     tg.pid
                 );
-                tg.signals()
-                    .start_group_exit(ExitStatus::Signaled(SIGKILL), None);
-                tg.stop_changed().notify_all();
+                signals::kill_process(&tg);
             }
         }));
     }

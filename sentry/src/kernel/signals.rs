@@ -482,6 +482,12 @@ pub fn send_by(tg: &ThreadGroup, target: Target, info: SigInfo, sender: i32) -> 
     send_as(tg, target, info, sender != tg.pid)
 }
 
+/// Ends process `tg` as SIGKILL from the kernel does (init's protection does not hold):
+/// for host-side failures that leave it unable to run.
+pub fn kill_process(tg: &ThreadGroup) {
+    let _ = send_from_host(tg, SigInfo::new(SIGKILL, SI_KERNEL));
+}
+
 /// [`send`] from outside the sandbox (runsc-rs passing on a signal it got), as from an
 /// ancestor pid namespace.
 pub fn send_from_host(tg: &ThreadGroup, info: SigInfo) -> Result<(), Errno> {

@@ -598,9 +598,7 @@ impl Task {
                 Ok(Event::Signal(_)) | Ok(Event::Interrupted) => {}
                 Err(e) => {
                     log::error!("the guest's platform failed: {e}");
-                    self.tg
-                        .signals()
-                        .start_group_exit(ExitStatus::Signaled(SIGKILL), Some(self.tid));
+                    signals::kill_process(&self.tg);
                     self.exit = Some(ExitStatus::Signaled(SIGKILL));
                 }
             }
@@ -958,9 +956,7 @@ impl Kernel {
                     let space = task.mm.clone();
                     if let Err(e) = task.context.attach(space.address_space(), thread) {
                         log::error!("thread {tid} could not start: {e}");
-                        task.tg
-                            .signals()
-                            .start_group_exit(ExitStatus::Signaled(SIGKILL), Some(tid));
+                        signals::kill_process(&task.tg);
                         task.exit = Some(ExitStatus::Signaled(SIGKILL));
                         task.exit_thread(ExitStatus::Signaled(SIGKILL));
                         return;

@@ -256,12 +256,21 @@ fn thread_kill(t: &Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let sig = check_signal(sig)?;
-    let target = t.kernel.processes.process_of(tid).ok_or(Errno::ESRCH)?;
-    if tgid.is_some_and(|g| g != target.pid) || !target.tids().contains(&tid) {
-        return Err(Errno::ESRCH);
-    }
+    let target = find_target(t, tgid, Some(tid))?;
     send_from(t, &target, Target::Thread(tid), sig, signals::SI_TKILL)?;
     Ok(0)
+}
+
+/// The process a thread-directed call names: thread `tid` (if given) must be one of its live
+/// threads, and `tgid` (if given) its pid; ESRCH otherwise.
+fn find_target(t: &Task, tgid: Option<i32>, tid: Option<i32>) -> Result<Arc<ThreadGroup>, Errno> {
+    let id = tid.or(tgid).ok_or(Errno::ESRCH)?;
+    let target = t.kernel.processes.process_of(id).ok_or(Errno::ESRCH)?;
+    if tgid.is_some_and(|g| g != target.pid) || tid.is_some_and(|tid| !target.tids().contains(&tid))
+    {
+        return Err(Errno::ESRCH);
+    }
+    Ok(target)
 }
 
 /// rt_sigqueueinfo and rt_tgsigqueueinfo: the caller's own siginfo, which may not claim to
@@ -269,14 +278,7 @@ fn thread_kill(t: &Task, tgid: Option<i32>, tid: i32, sig: u64) -> SysResult {
 fn queue_info(t: &Task, tgid: i32, tid: Option<i32>, sig: u64, uinfo: u64) -> SysResult {
     let sig = check_signal(sig)?;
     let mut info: SigInfo = t.mm.read_obj(uinfo)?;
-    let target = t
-        .kernel
-        .processes
-        .process_of(tid.unwrap_or(tgid))
-        .ok_or(Errno::ESRCH)?;
-    if target.pid != tgid || tid.is_some_and(|tid| !target.tids().contains(&tid)) {
-        return Err(Errno::ESRCH);
-    }
+    let target = find_target(t, Some(tgid), tid)?;
     if (info.code >= 0 || info.code == signals::SI_TKILL) && target.pid != t.tg.pid {
         return Err(Errno::EPERM);
     }
@@ -401,13 +403,7 @@ const ITIMER_PROF: u64 = 2;
 /// Sets ITIMER_REAL (value zero disarms) and returns the old value and interval.
 fn set_real_timer(t: &Task, value: Duration, interval: Duration) -> (Duration, Duration) {
     let mut timers = t.tg.timers();
-    let old = timers
-        .real
-        .as_ref()
-        .and_then(|timer| timer.remaining())
-        .map_or((Duration::ZERO, Duration::ZERO), |(left, every)| {
-            (left, every.unwrap_or_default())
-        });
+    let old = real_timer_state(&timers);
     if value.is_zero() {
         timers.real = None;
     } else {
@@ -417,6 +413,17 @@ fn set_real_timer(t: &Task, value: Duration, interval: Duration) -> (Duration, D
         timer.arm(crate::waiter::later(value), Some(interval));
     }
     old
+}
+
+/// What getitimer shows of ITIMER_REAL: the time left and the interval.
+fn real_timer_state(timers: &signals::ProcessTimers) -> (Duration, Duration) {
+    timers
+        .real
+        .as_ref()
+        .and_then(|timer| timer.remaining())
+        .map_or((Duration::ZERO, Duration::ZERO), |(left, every)| {
+            (left, every.unwrap_or_default())
+        })
 }
 
 /// What getitimer shows of CPU timer `i`: the CPU time left and the interval.
@@ -515,15 +522,7 @@ pub fn getitimer(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [which, at, ..] = *a;
     let which = which as u32 as u64;
     let (left, every) = match which {
-        ITIMER_REAL => {
-            t.tg.timers()
-                .real
-                .as_ref()
-                .and_then(|timer| timer.remaining())
-                .map_or((Duration::ZERO, Duration::ZERO), |(l, e)| {
-                    (l, e.unwrap_or_default())
-                })
-        }
+        ITIMER_REAL => real_timer_state(&t.tg.timers()),
         ITIMER_VIRTUAL | ITIMER_PROF => {
             t.count_cpu();
             let timers = t.tg.timers();
