@@ -4,6 +4,7 @@
 
 mod cli;
 mod confine;
+mod container;
 mod gofer;
 mod logger;
 mod terminal;
