@@ -10,6 +10,7 @@
 use std::any::Any;
 
 pub mod fd;
+pub mod process;
 pub mod ptrace;
 pub mod shm;
 

@@ -199,6 +199,10 @@ pub const SENTRY_SYSCALLS: &[i64] = &[
     libc::SYS_fstat,
     libc::SYS_newfstatat,
     libc::SYS_statx,
+    // An OCI container's control socket, bound before confinement (container/control.rs).
+    libc::SYS_accept4,
+    libc::SYS_recvmsg,
+    libc::SYS_sendmsg,
     // Time, identity, randomness.
     libc::SYS_clock_gettime,
     libc::SYS_clock_getres,

@@ -96,7 +96,7 @@ impl Gofer {
         let exe = std::fs::read_link("/proc/self/exe")
             .map_err(|e| format!("finding runsc-rs itself: {e}"))?;
         let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
-        let mut args = vec![cstr("runsc-rs")?, cstr("gofer")?, cstr("--root")?];
+        let mut args = vec![cstr("runsc-rs")?, cstr("gofer")?, cstr("--dir")?];
         args.push(
             CString::new(root.as_os_str().as_encoded_bytes())
                 .map_err(|_| "root path has a NUL byte".to_string())?,

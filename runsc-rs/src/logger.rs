@@ -17,6 +17,9 @@ pub fn set_raw_stderr(raw: bool) {
 struct Logger {
     level: log::LevelFilter,
     file: Option<Mutex<File>>,
+    /// Lines are JSON objects as runc writes them (`--log-format json`): clients read the
+    /// last error from them.
+    json: bool,
 }
 
 impl log::Log for Logger {
@@ -28,11 +31,17 @@ impl log::Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format!(
-            "runsc-rs: {}: {}\n",
-            record.level().as_str().to_lowercase(),
-            record.args()
-        );
+        let level = record.level().as_str().to_lowercase();
+        let line = if self.json {
+            let object = serde_json::json!({
+                "level": level,
+                "msg": record.args().to_string(),
+                "time": humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+            });
+            format!("{object}\n")
+        } else {
+            format!("runsc-rs: {level}: {}\n", record.args())
+        };
         match &self.file {
             Some(file) => {
                 let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
@@ -53,7 +62,7 @@ impl log::Log for Logger {
 }
 
 /// Installs the logger: warnings by default, everything with `debug`.
-pub fn init(path: Option<&std::path::Path>, debug: bool) -> Result<(), String> {
+pub fn init(path: Option<&std::path::Path>, debug: bool, json: bool) -> Result<(), String> {
     let file = match path {
         Some(path) => Some(Mutex::new(
             File::options()
@@ -70,5 +79,5 @@ pub fn init(path: Option<&std::path::Path>, debug: bool) -> Result<(), String> {
         log::LevelFilter::Warn
     };
     log::set_max_level(level);
-    log::set_boxed_logger(Box::new(Logger { level, file })).map_err(|e| e.to_string())
+    log::set_boxed_logger(Box::new(Logger { level, file, json })).map_err(|e| e.to_string())
 }

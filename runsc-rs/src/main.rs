@@ -7,6 +7,7 @@ mod confine;
 mod container;
 mod gofer;
 mod logger;
+mod sandbox;
 mod terminal;
 
 fn main() {

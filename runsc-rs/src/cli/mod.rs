@@ -1,39 +1,97 @@
 //! The command line: global flags and one module per command.
 
+mod oci;
 mod run_do;
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::container::Global;
 
 /// An application kernel for sandboxing untrusted Linux programs.
 #[derive(Debug, Parser)]
-#[command(name = "runsc-rs", version, about)]
+#[command(name = "runsc-rs", about, disable_version_flag = true)]
 struct Cli {
+    /// Print the version and the OCI spec version implemented.
+    #[arg(long)]
+    version: bool,
     /// Write log lines to this file instead of stderr.
     #[arg(long, global = true, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// How log lines are written: text, or JSON objects as runc writes them.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
     /// Log debugging detail.
     #[arg(long, global = true)]
     debug: bool,
+    /// Where containers' state is kept.
+    #[arg(
+        long,
+        global = true,
+        default_value = "/run/runsc-rs",
+        value_name = "DIR"
+    )]
+    root: PathBuf,
+    /// Take cgroup paths in systemd's "slice:prefix:name" form.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto): runsc-rs runs the same way.
+    #[arg(long, value_name = "BOOL")]
+    rootless: Option<String>,
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a program in a new sandbox.
     Do(run_do::DoArgs),
+    /// Create a container from a bundle; its process waits for `start`.
+    Create(oci::CreateArgs),
+    /// Start a created container's process.
+    Start(oci::IdArgs),
+    /// Print a container's state as JSON.
+    State(oci::IdArgs),
+    /// Send a signal to a container's process (or all of its processes).
+    Kill(oci::KillArgs),
+    /// Delete a container and everything it holds.
+    Delete(oci::DeleteArgs),
+    /// Create and start a container, and wait for it unless --detach.
+    Run(oci::RunArgs),
+    /// Run another process in a running container.
+    Exec(oci::ExecArgs),
+    /// List a container's processes.
+    Ps(oci::PsArgs),
+    /// Suspend every process of a container.
+    Pause(oci::IdArgs),
+    /// Resume a paused container.
+    Resume(oci::IdArgs),
+    /// List the containers.
+    List(oci::ListArgs),
+    /// Print what this runtime supports, as JSON.
+    Features,
+    /// Write a default config.json.
+    Spec(oci::SpecArgs),
     /// Serve a root file system to a Sentry (started by runsc-rs itself).
     #[command(hide = true)]
     Gofer(GoferArgs),
+    /// A container's sandbox (started by `create`).
+    #[command(hide = true)]
+    Boot(crate::container::boot::BootArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct GoferArgs {
     /// The directory to serve.
     #[arg(long)]
-    root: PathBuf,
+    dir: PathBuf,
     /// Refuse every change.
     #[arg(long)]
     read_only: bool,
@@ -45,14 +103,48 @@ struct GoferArgs {
 /// Parses the command line, runs the command and returns the exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    if let Err(e) = crate::logger::init(cli.log.as_deref(), cli.debug) {
+    let global = Global {
+        root: cli.root.clone(),
+        log: cli.log.clone(),
+        log_json: cli.log_format == LogFormat::Json,
+        debug: cli.debug,
+        systemd_cgroup: cli.systemd_cgroup,
+    };
+    let _ = &cli.rootless;
+    if let Err(e) = crate::logger::init(cli.log.as_deref(), cli.debug, global.log_json) {
         eprintln!("runsc-rs: {e}");
         return 125;
     }
-    match cli.command {
+    let Some(command) = cli.command else {
+        if cli.version {
+            println!(
+                "runsc-rs version {}\nspec: {}",
+                env!("CARGO_PKG_VERSION"),
+                crate::container::OCI_VERSION
+            );
+            return 0;
+        }
+        eprintln!("runsc-rs: a command is needed (runsc-rs --help lists them)");
+        return 2;
+    };
+    match command {
         Command::Do(args) => run_do::run(args),
+        Command::Create(args) => oci::create(&global, args),
+        Command::Start(args) => oci::start(&global, args),
+        Command::State(args) => oci::state(&global, args),
+        Command::Kill(args) => oci::kill(&global, args),
+        Command::Delete(args) => oci::delete(&global, args),
+        Command::Run(args) => oci::run(&global, args),
+        Command::Exec(args) => oci::exec(&global, args),
+        Command::Ps(args) => oci::ps(&global, args),
+        Command::Pause(args) => oci::pause(&global, args, true),
+        Command::Resume(args) => oci::pause(&global, args, false),
+        Command::List(args) => oci::list(&global, args),
+        Command::Features => oci::features(),
+        Command::Spec(args) => oci::spec(&global, args),
+        Command::Boot(args) => crate::container::boot::main(&global, args),
         Command::Gofer(args) => {
-            match crate::gofer::serve(&args.root, args.read_only, args.rings as usize) {
+            match crate::gofer::serve(&args.dir, args.read_only, args.rings as usize) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("runsc-rs gofer: {e}");
