@@ -20,6 +20,7 @@ fn main() {
         ("threads1000.c", "threads1000", "-static"),
         ("futex_shared.c", "futex_shared", "-static"),
         ("scm_rights.c", "scm_rights", "-static"),
+        ("shim.c", "shim", "-static"),
     ];
     for (src, name, link) in programs {
         let src = PathBuf::from("c").join(src);

@@ -73,6 +73,8 @@ enum Command {
     Pause(oci::IdArgs),
     /// Resume a paused container.
     Resume(oci::IdArgs),
+    /// Change a container's resource limits.
+    Update(oci::UpdateArgs),
     /// List the containers.
     List(oci::ListArgs),
     /// Print what this runtime supports, as JSON.
@@ -139,6 +141,7 @@ pub fn main() -> i32 {
         Command::Ps(args) => oci::ps(&global, args),
         Command::Pause(args) => oci::pause(&global, args, true),
         Command::Resume(args) => oci::pause(&global, args, false),
+        Command::Update(args) => oci::update(&global, args),
         Command::List(args) => oci::list(&global, args),
         Command::Features => oci::features(),
         Command::Spec(args) => oci::spec(&global, args),

@@ -668,3 +668,142 @@ fn wait_child(pid: i32) -> container::Ended {
         }
     }
 }
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// A JSON file with linux.resources ("-" for standard input); the flags override it.
+    #[arg(long, short = 'r')]
+    resources: Option<PathBuf>,
+    /// Memory limit, in bytes or with a k, m or g suffix.
+    #[arg(long)]
+    memory: Option<String>,
+    #[arg(long)]
+    memory_reservation: Option<String>,
+    /// Memory plus swap limit.
+    #[arg(long)]
+    memory_swap: Option<String>,
+    #[arg(long)]
+    cpu_shares: Option<u64>,
+    #[arg(long)]
+    cpu_quota: Option<i64>,
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    #[arg(long)]
+    pids_limit: Option<i64>,
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    id: String,
+}
+
+pub fn update(global: &Global, args: UpdateArgs) -> i32 {
+    match update_resources(&args) {
+        Ok(resources) => done(global, container::update(global, &args.id, &resources)),
+        Err(e) => fail(global, e),
+    }
+}
+
+/// The resources `update` asks for: the file's, with the flags over them.
+fn update_resources(args: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources, String> {
+    let mut value = match &args.resources {
+        Some(path) => {
+            let text = if path.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| format!("reading the resources: {e}"))?;
+                text
+            } else {
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+            };
+            serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|e| format!("the resources are not JSON: {e}"))?
+        }
+        None => serde_json::json!({}),
+    };
+    let mut set = |group: &str, key: &str, v: serde_json::Value| {
+        if !value[group].is_object() {
+            value[group] = serde_json::json!({});
+        }
+        value[group][key] = v;
+    };
+    if let Some(m) = &args.memory {
+        set("memory", "limit", bytes(m)?.into());
+    }
+    if let Some(m) = &args.memory_reservation {
+        set("memory", "reservation", bytes(m)?.into());
+    }
+    if let Some(m) = &args.memory_swap {
+        set("memory", "swap", bytes(m)?.into());
+    }
+    if let Some(v) = args.cpu_shares {
+        set("cpu", "shares", v.into());
+    }
+    if let Some(v) = args.cpu_quota {
+        set("cpu", "quota", v.into());
+    }
+    if let Some(v) = args.cpu_period {
+        set("cpu", "period", v.into());
+    }
+    if let Some(v) = &args.cpuset_cpus {
+        set("cpu", "cpus", v.clone().into());
+    }
+    if let Some(v) = &args.cpuset_mems {
+        set("cpu", "mems", v.clone().into());
+    }
+    if let Some(v) = args.pids_limit {
+        set("pids", "limit", v.into());
+    }
+    if let Some(v) = args.blkio_weight {
+        set("blockIO", "weight", v.into());
+    }
+    serde_json::from_value(value).map_err(|e| format!("the resources make no sense: {e}"))
+}
+
+/// A byte count with an optional k, m or g suffix (binary units, as runc's flags); -1 is
+/// "no limit".
+fn bytes(text: &str) -> Result<i64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (digits, unit) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: i64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size in bytes"))?;
+    if n == -1 {
+        return Ok(-1);
+    }
+    n.checked_mul(unit)
+        .filter(|&b| b >= 0)
+        .ok_or_else(|| format!("{text:?} is not a size in bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_or_number_in_any_case() {
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("KILL"), Ok(9));
+        assert_eq!(parse_signal("sigterm"), Ok(15));
+        assert_eq!(parse_signal("SIGUSR1"), Ok(10));
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+
+    #[test]
+    fn sizes_take_binary_suffixes() {
+        assert_eq!(bytes("64m"), Ok(64 << 20));
+        assert_eq!(bytes("1G"), Ok(1 << 30));
+        assert_eq!(bytes("512"), Ok(512));
+        assert_eq!(bytes("-1"), Ok(-1));
+        assert!(bytes("lots").is_err());
+    }
+}

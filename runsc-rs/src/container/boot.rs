@@ -103,6 +103,23 @@ pub fn main(global: &Global, args: BootArgs) -> i32 {
             return 1;
         }
     };
+    // Into the container's cgroup before any thread or child process exists, so that all
+    // of them are counted in it.
+    match global.root().load(&args.id).map(|s| s.cgroup) {
+        Ok(Some(cgroup)) => {
+            if let Err(e) = cgroup.join(std::process::id() as i32) {
+                let mut ready = ready;
+                let _ = ready.write_all(e.as_bytes());
+                return 1;
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            let mut ready = ready;
+            let _ = ready.write_all(e.to_string().as_bytes());
+            return 1;
+        }
+    }
     // Before any thread starts, so that only the forwarding thread takes these.
     crate::terminal::block_signals();
     match boot(global, &args) {

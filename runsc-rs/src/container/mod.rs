@@ -8,6 +8,7 @@
 //! commands reach it over a unix socket in the state directory (`control.rs`).
 
 pub mod boot;
+pub mod cgroup;
 pub mod console;
 pub mod control;
 pub mod hooks;
@@ -128,6 +129,11 @@ pub fn create(global: &Global, id: &str, options: &CreateOptions) -> Result<Stat
         poststop: hooks.poststop().clone().unwrap_or_default(),
     };
     let made = (|| {
+        // The sandbox's host processes (the Sentry, its stubs and gofers) live in the
+        // container's cgroup: `boot` joins it before it starts any of them.
+        let path = cgroup_path(global, id, &spec)?;
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        state.cgroup = Some(cgroup::Cgroup::create(&path, resources).map_err(Error::Host)?);
         locked.save(&state)?;
         let pid = boot::spawn(global, id, &bundle, options)?;
         state.pid = pid;
@@ -160,10 +166,61 @@ pub fn create(global: &Global, id: &str, options: &CreateOptions) -> Result<Stat
     })();
     if let Err(e) = made {
         stop_sandbox(&state);
+        remove_cgroup(&state);
         let _ = locked.remove();
         return Err(e);
     }
     Ok(state)
+}
+
+/// The container's cgroup: `linux.cgroupsPath` (systemd's "slice:prefix:name" form with
+/// `--systemd-cgroup`), or `/runsc-rs/<id>` if it names none.
+fn cgroup_path(global: &Global, id: &str, spec: &oci_spec::runtime::Spec) -> Result<String, Error> {
+    let given = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned())
+        .filter(|p| !p.is_empty());
+    match given {
+        Some(path) if global.systemd_cgroup => cgroup::systemd_path(&path).map_err(Error::Config),
+        Some(path) => Ok(path),
+        None => Ok(format!("/runsc-rs/{id}")),
+    }
+}
+
+/// Removes the container's cgroup, killing what is left in it first: nothing of the
+/// sandbox may outlive `delete`.
+fn remove_cgroup(state: &State) {
+    let Some(cgroup) = state.cgroup.clone() else {
+        return;
+    };
+    for pid in cgroup.pids().unwrap_or_default() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    if let Err(e) = cgroup.destroy() {
+        log::warn!("{e}");
+    }
+}
+
+/// Changes the container's resource limits (`update`).
+pub fn update(
+    global: &Global,
+    id: &str,
+    resources: &oci_spec::runtime::LinuxResources,
+) -> Result<(), Error> {
+    let (_locked, state) = global.root().lock(id)?;
+    if state.status == Status::Stopped {
+        return Err(Error::State("container not running".into()));
+    }
+    let cgroup = state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::State("the container has no cgroup".into()))?;
+    cgroup.update(resources).map_err(Error::Host)
 }
 
 /// Starts the container's process.
@@ -254,6 +311,7 @@ pub fn delete(global: &Global, id: &str, force: bool) -> Result<(), Error> {
         }
     }
     stop_sandbox(&state);
+    remove_cgroup(&state);
     let mut json = state.oci_json();
     json["status"] = "stopped".into();
     hooks::run_warning("poststop", &state.poststop, &json);

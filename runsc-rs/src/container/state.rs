@@ -61,8 +61,8 @@ pub struct State {
     /// When `create` made it, RFC 3339.
     pub created: String,
     pub annotations: BTreeMap<String, String>,
-    /// The cgroup path its resources apply to, if it has one.
-    pub cgroup: Option<String>,
+    /// The cgroup its sandbox's host processes are in.
+    pub cgroup: Option<super::cgroup::Cgroup>,
     /// Hooks to run once it is deleted (config.json's `hooks.poststop`), kept from
     /// create-time so that a changed bundle does not change them.
     pub poststop: Vec<oci_spec::runtime::Hook>,
