@@ -1,0 +1,312 @@
+//! runsc-rs as an OCI runtime, driven through its runc-compatible CLI on bundles the tests
+//! build: a busybox-static root, and a Debian minbase root made with debootstrap.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tests::{program, runsc, shared, wait_until};
+
+/// A bundle in a directory of its own, with a state root of its own; dropping it deletes
+/// its containers and the directory.
+struct Bundle {
+    dir: PathBuf,
+    root: PathBuf,
+}
+
+impl Bundle {
+    /// A busybox bundle whose config.json is `runsc-rs spec`'s with `args` as the process,
+    /// no terminal, the root writable, then changed by `edit`.
+    fn busybox(name: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
+        let dir = std::env::temp_dir().join(format!("runsc-rs-oci-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let rootfs = dir.join("rootfs");
+        for sub in ["bin", "dev", "proc", "sys", "tmp", "etc", "root"] {
+            std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs directories");
+        }
+        std::fs::copy(tests::busybox(), rootfs.join("bin/busybox")).expect("copying busybox");
+        let list = Command::new(tests::busybox()).arg("--list").output().expect("busybox --list");
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("group");
+        Bundle::with_rootfs(dir, args, |config| {
+            config["root"]["readonly"] = json!(false);
+            edit(config)
+        })
+    }
+
+    /// A bundle in `dir`, whose `rootfs` is already there.
+    fn with_rootfs(dir: PathBuf, args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
+        let root = dir.join("state");
+        let bundle = Bundle { dir, root };
+        let _ = std::fs::remove_file(bundle.dir.join("config.json"));
+        let out = bundle.runsc(&["spec", "--bundle"]).arg(&bundle.dir).output().expect("spec");
+        assert!(out.status.success(), "runsc-rs spec: {out:?}");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(bundle.dir.join("config.json")).expect("config"))
+                .expect("config.json is JSON");
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        edit(&mut config);
+        std::fs::write(bundle.dir.join("config.json"), config.to_string()).expect("config");
+        bundle
+    }
+
+    /// runsc-rs with this bundle's state root.
+    fn runsc(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(runsc());
+        cmd.arg("--root").arg(&self.root).args(args);
+        cmd
+    }
+
+    /// Runs runsc-rs with `args` (stdin empty) and returns its output.
+    fn run(&self, args: &[&str]) -> Output {
+        self.runsc(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("running runsc-rs")
+    }
+
+    /// Runs runsc-rs with `args` and asserts it succeeded.
+    fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "runsc-rs {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    fn create(&self, id: &str) {
+        let bundle = self.dir.to_string_lossy().into_owned();
+        self.ok(&["create", "--bundle", &bundle, "--pid-file", &self.pid_file(id), id]);
+    }
+
+    fn pid_file(&self, id: &str) -> String {
+        self.dir.join(format!("{id}.pid")).to_string_lossy().into_owned()
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.ok(&["state", id]);
+        serde_json::from_slice(&out.stdout).expect("state is JSON")
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn bundle_arg(&self) -> String {
+        self.dir.to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for Bundle {
+    fn drop(&mut self) {
+        let ids = self.run(&["list", "-q"]);
+        for id in String::from_utf8_lossy(&ids.stdout).lines() {
+            let _ = self.run(&["delete", "--force", id]);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Whether host process `pid` exists and is not a zombie.
+fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+#[test]
+fn create_start_kill_delete_walk_through_the_states() {
+    let _guard = shared();
+    let b = Bundle::busybox("states", &["/bin/sleep", "100"], |_| {});
+    b.create("c1");
+    let state = b.state("c1");
+    assert_eq!(state["status"], "created");
+    assert_eq!(state["id"], "c1");
+    assert_eq!(state["ociVersion"], "1.0.2-dev");
+    let pid = state["pid"].as_i64().expect("pid");
+    assert!(alive(pid), "the sandbox {pid} runs once created");
+    let pid_file = std::fs::read_to_string(b.pid_file("c1")).expect("pid file");
+    assert_eq!(pid_file.trim(), pid.to_string());
+    b.ok(&["start", "c1"]);
+    assert_eq!(b.status("c1"), "running");
+    let again = b.run(&["start", "c1"]);
+    assert!(!again.status.success(), "a second start fails");
+    let list = text(&b.ok(&["list"]).stdout);
+    assert!(list.lines().any(|l| l.starts_with("c1 ") && l.contains("running")), "{list}");
+    b.ok(&["kill", "c1", "KILL"]);
+    assert!(wait_until(Duration::from_secs(5), || b.status("c1") == "stopped"));
+    assert_eq!(b.state("c1")["pid"], 0);
+    b.ok(&["delete", "c1"]);
+    assert!(!alive(pid), "no sandbox left after delete");
+    assert!(!b.root.join("c1").exists(), "no state left after delete");
+    let gone = b.run(&["state", "c1"]);
+    assert!(!gone.status.success());
+    assert!(text(&gone.stderr).contains("does not exist"), "{}", text(&gone.stderr));
+}
+
+#[test]
+fn the_pid_file_process_exits_as_the_container_does_for_a_subreaper() {
+    let _guard = shared();
+    let shim = |b: &Bundle, signal: Option<&str>| {
+        let mut cmd = Command::new(program("shim"));
+        cmd.arg(runsc()).arg(&b.root).arg(&b.dir).arg("c");
+        cmd.args(signal);
+        let out = cmd.stdin(Stdio::null()).output().expect("shim");
+        assert!(out.status.success(), "shim: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let exits = Bundle::busybox("pidfile-exit", &["/bin/sh", "-c", "exit 7"], |_| {});
+    assert_eq!(shim(&exits, None), "exited 7");
+    let killed = Bundle::busybox("pidfile-kill", &["/bin/sleep", "100"], |_| {});
+    assert_eq!(shim(&killed, Some("9")), "killed 9");
+}
+
+#[test]
+fn run_prints_the_containers_output_and_exits_with_its_status() {
+    let _guard = shared();
+    let b = Bundle::busybox("run", &["/bin/sh", "-c", "echo hello from the container; exit 3"], |_| {});
+    let out = b.run(&["run", "--bundle", &b.bundle_arg(), "r1"]);
+    assert_eq!(text(&out.stdout), "hello from the container\n");
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(!b.root.join("r1").exists(), "run deletes the container it ran");
+}
+
+#[test]
+fn hooks_run_on_the_host_with_the_state_at_each_point() {
+    let _guard = shared();
+    let dir = std::env::temp_dir().join(format!("runsc-rs-oci-hooks-out-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("hook output directory");
+    let hook = |name: &str| {
+        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}", dir.display())]})
+    };
+    let b = Bundle::busybox("hooks", &["/bin/true"], |c| {
+        c["hooks"] = json!({
+            "prestart": [hook("prestart")],
+            "createRuntime": [hook("createRuntime")],
+            "createContainer": [hook("createContainer")],
+            "startContainer": [hook("startContainer")],
+            "poststart": [hook("poststart")],
+            "poststop": [hook("poststop")],
+        });
+    });
+    let out = b.run(&["run", "--bundle", &b.bundle_arg(), "h1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for (point, status) in [
+        ("prestart", "creating"),
+        ("createRuntime", "creating"),
+        ("createContainer", "creating"),
+        ("startContainer", "created"),
+        ("poststart", "running"),
+        ("poststop", "stopped"),
+    ] {
+        let got = std::fs::read(dir.join(point)).unwrap_or_else(|_| panic!("{point} hook ran"));
+        let state: Value = serde_json::from_slice(&got).expect("the hook got JSON");
+        assert_eq!(state["id"], "h1", "{point}");
+        assert_eq!(state["status"], status, "{point}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_failed_create_is_one_error_line_in_the_json_log_and_leaves_nothing() {
+    let _guard = shared();
+    let b = Bundle::busybox("badexec", &["/no/such/program"], |_| {});
+    let log = b.dir.join("log.json");
+    let out = b
+        .runsc(&["--log", &log.to_string_lossy(), "--log-format", "json", "create", "--bundle", &b.bundle_arg(), "x1"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("create");
+    assert!(!out.status.success(), "create of a missing program fails");
+    let lines = std::fs::read_to_string(&log).expect("the log was written");
+    let last_error = lines
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["level"] == "error")
+        .last()
+        .unwrap_or_else(|| panic!("no error line in {lines}"));
+    let msg = last_error["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("/no/such/program"), "{msg}");
+    assert!(!msg.contains('\n'), "{msg}");
+    assert!(!b.root.join("x1").exists(), "a failed create leaves no state");
+}
+
+#[test]
+fn delete_force_kills_a_running_container_and_removes_its_cgroup() {
+    let _guard = shared();
+    let id = format!("del{}", std::process::id());
+    let cgroup = format!("/runsc-rs-test/{id}");
+    let b = Bundle::busybox("delete", &["/bin/sleep", "100"], |c| {
+        c["linux"]["cgroupsPath"] = json!(cgroup);
+        c["linux"]["resources"]["memory"] = json!({"limit": 64 << 20});
+        c["linux"]["resources"]["pids"] = json!({"limit": 200});
+    });
+    b.create(&id);
+    b.ok(&["start", &id]);
+    let pid = b.state(&id)["pid"].as_i64().expect("pid");
+    // The sandbox's processes are in the container's cgroup, with its limits.
+    let memory = Path::new("/sys/fs/cgroup/memory").join(cgroup.trim_start_matches('/'));
+    if memory.exists() {
+        let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes")).expect("limit");
+        assert_eq!(limit.trim(), (64u64 << 20).to_string());
+        let procs = std::fs::read_to_string(memory.join("cgroup.procs")).expect("procs");
+        assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
+    }
+    let refused = b.run(&["delete", &id]);
+    assert!(!refused.status.success(), "delete of a running container needs --force");
+    assert!(text(&refused.stderr).contains("not stopped"), "{}", text(&refused.stderr));
+    b.ok(&["delete", "--force", &id]);
+    assert!(!alive(pid));
+    assert!(!memory.exists(), "the cgroup is gone");
+    // Deleting what is gone is fine with --force, as for runc.
+    b.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn a_console_socket_receives_a_working_terminal() {
+    let _guard = shared();
+    let b = Bundle::busybox("console", &["/bin/sh"], |c| {
+        c["process"]["terminal"] = json!(true);
+        c["process"]["consoleSize"] = json!({"height": 30, "width": 100});
+    });
+    let socket = b.dir.join("console.sock");
+    let mut receiver = Command::new("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/console_socket.py"))
+        .arg(&socket)
+        .arg("stty size; echo $((6*7))x; tty; exit\n")
+        .arg("10")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    assert!(wait_until(Duration::from_secs(10), || socket.exists()), "the receiver listens");
+    let socket_arg = socket.to_string_lossy().into_owned();
+    b.ok(&["create", "--bundle", &b.bundle_arg(), "--console-socket", &socket_arg, "t1"]);
+    b.ok(&["start", "t1"]);
+    let mut printed = String::new();
+    use std::io::Read;
+    receiver
+        .stdout
+        .take()
+        .expect("receiver stdout")
+        .read_to_string(&mut printed)
+        .expect("reading the terminal's output");
+    let _ = receiver.wait();
+    assert!(printed.contains("30 100"), "the terminal has the size asked for: {printed:?}");
+    assert!(printed.contains("42x"), "the shell answered: {printed:?}");
+    assert!(printed.contains("/dev/console") || printed.contains("/dev/pts"), "{printed:?}");
+    assert!(wait_until(Duration::from_secs(5), || b.status("t1") == "stopped"));
+    b.ok(&["delete", "t1"]);
+}
