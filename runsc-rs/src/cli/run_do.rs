@@ -1,6 +1,7 @@
 //! `runsc-rs do`: run one program in a new sandbox, with runsc-rs's own stdio.
 
 use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +9,8 @@ use std::sync::Arc;
 use crate::gofer::Gofer;
 
 use clap::{Args, ValueEnum};
-use sentry::kernel::Exec;
+use sentry::fs::tty::ConsoleSetup;
+use sentry::kernel::{Exec, ProcessSpec, Stdio, TerminalSpec};
 use sentry::mm::MemoryFile;
 use sentry::{Config, Kernel};
 
@@ -118,8 +120,11 @@ pub fn run(args: DoArgs) -> i32 {
     // The terminal stays raw while the sandbox runs.
     let terminal = crate::terminal::HostTerminal::take();
     let console = terminal.as_ref().map(|(_, setup)| *setup);
-    let sandbox = match Sandbox::boot(&args, console) {
-        Ok(sandbox) => sandbox,
+    // Before the Sentry is confined: it is made of runsc-rs's own ids and streams.
+    let spec = init_spec(exec, console);
+    let booted = spec.and_then(|spec| Ok((spec, Sandbox::boot(&args)?)));
+    let (spec, sandbox) = match booted {
+        Ok(booted) => booted,
         Err(e) => {
             drop(terminal);
             eprintln!("runsc-rs: {e}");
@@ -131,7 +136,10 @@ pub fn run(args: DoArgs) -> i32 {
         eprintln!("runsc-rs: starting the signal-forwarding thread: {e}");
         return EXIT_INTERNAL;
     }
-    let ran = sandbox.kernel.run(&exec);
+    let ran = sandbox
+        .kernel
+        .prepare_init(spec)
+        .map(sentry::kernel::Init::run);
     // The terminal's own settings are back before anything more is printed.
     drop(terminal);
     match ran {
@@ -149,6 +157,61 @@ pub fn run(args: DoArgs) -> i32 {
             EXIT_INTERNAL
         }
     }
+}
+
+/// The guest's init as `do` runs it: as runsc-rs's own user and groups, on runsc-rs's
+/// standard streams. Those that are the terminal runsc-rs runs on, if it made it raw for a
+/// `console`, are the console; the others are the host's as they are.
+fn init_spec(exec: Exec, console: Option<ConsoleSetup>) -> Result<ProcessSpec, String> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdin = stdin.as_fd();
+    let streams = [(0, stdin), (1, stdout.as_fd()), (2, stderr.as_fd())];
+    let on_terminal =
+        |fd: BorrowedFd<'_>| console.is_some() && sentry::fs::tty::same_terminal(stdin, fd);
+    let dup = |fd: BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map_err(|e| format!("duplicating a standard stream: {e}"))
+    };
+    // A stream that is closed is not open in the guest either.
+    let files = streams
+        .iter()
+        .filter(|&&(_, fd)| !on_terminal(fd))
+        .filter_map(|&(n, fd)| Some((n, fd.try_clone_to_owned().ok()?)))
+        .collect();
+    let terminal = match console {
+        Some(setup) => {
+            // Output reaches the terminal through whichever of stdout and stderr is that
+            // terminal (else stdin, usually opened for both).
+            let out = streams[1..]
+                .iter()
+                .map(|&(_, fd)| fd)
+                .find(|&fd| on_terminal(fd))
+                .unwrap_or(stdin);
+            Some(TerminalSpec {
+                input: dup(stdin)?,
+                output: dup(out)?,
+                setup,
+                fds: streams
+                    .iter()
+                    .filter(|&&(_, fd)| on_terminal(fd))
+                    .map(|&(n, _)| n)
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    Ok(ProcessSpec {
+        exec,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        groups: nix::unistd::getgroups()
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default(),
+        no_new_privs: false,
+        rlimits: Vec::new(),
+        umask: None,
+        stdio: Stdio { files, terminal },
+    })
 }
 
 /// A host directory mounted in the sandbox (`--volume HOST:GUEST[:ro]`).
@@ -197,10 +260,7 @@ struct Sandbox {
 impl Sandbox {
     /// Creates the memory file and the platform, starts the gofers (the root's and one per
     /// volume), builds the kernel with its mounts, then confines runsc-rs itself.
-    fn boot(
-        args: &DoArgs,
-        console: Option<sentry::fs::tty::ConsoleSetup>,
-    ) -> Result<Sandbox, String> {
+    fn boot(args: &DoArgs) -> Result<Sandbox, String> {
         let memory = MemoryFile::new(MEMORY_FILE_SIZE)
             .map_err(|e| format!("creating the sandbox's memory file: {e}"))?;
         let memory = Arc::new(memory);
@@ -257,12 +317,6 @@ impl Sandbox {
         let config = Config {
             strace: args.strace,
             randomize: !args.no_randomize,
-            uid: nix::unistd::getuid().as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-            groups: nix::unistd::getgroups()
-                .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-                .unwrap_or_default(),
-            console,
         };
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
         for (volume, inode) in volumes {
