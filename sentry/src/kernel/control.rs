@@ -1,6 +1,7 @@
 //! What the runtime outside the sandbox asks of it (gVisor's control server, as calls):
 //! starting its init and further processes (`do`; runc create, start and exec), waiting
-//! for them, signalling them as from outside and listing them (runc ps).
+//! for them, signalling them as from outside, listing them (runc ps) and pausing the whole
+//! sandbox (runc pause and resume).
 
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
@@ -273,6 +274,25 @@ impl Kernel {
             self.processes.continued(tg);
         }
         Ok(())
+    }
+
+    /// Pauses the sandbox: returns once no task runs guest code, and none does until
+    /// [`Kernel::resume`]. Tasks in the Sentry finish what they do (a blocked call stays
+    /// blocked) and wait on their way back to the guest, which sees nothing of it.
+    pub fn pause(&self) {
+        self.freezer.pause(|| {
+            for tg in self.processes.live() {
+                tg.signals().kick_all();
+            }
+        });
+    }
+
+    pub fn resume(&self) {
+        self.freezer.resume();
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.freezer.is_paused()
     }
 
     /// Every process of the sandbox, live or zombie, by pid (runc ps).

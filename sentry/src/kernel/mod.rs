@@ -2,6 +2,7 @@
 
 mod control;
 mod fd_table;
+mod freezer;
 pub mod processes;
 mod sigframe;
 pub mod signals;
@@ -352,6 +353,8 @@ pub struct Kernel {
     pub devpts: Arc<crate::fs::tty::devpts::Devpts>,
     /// The console (/dev/console): init's host terminal, if it was started on one.
     console: OnceLock<Arc<crate::fs::tty::Tty>>,
+    /// The gate into guest code that pausing the sandbox shuts.
+    freezer: freezer::Freezer,
     /// Set once init has exited: no process can be started any more.
     init_exited: AtomicBool,
     /// System call numbers already reported as unsupported, so each is logged once.
@@ -398,6 +401,7 @@ impl Kernel {
                 unix_names: Arc::default(),
                 devpts,
                 console: OnceLock::new(),
+                freezer: freezer::Freezer::default(),
                 init_exited: AtomicBool::new(false),
                 unsupported: Mutex::new(HashSet::new()),
                 notices: Mutex::new(HashSet::new()),

@@ -611,10 +611,21 @@ impl Task {
     /// signals, repeat.
     pub fn run(&mut self) -> ExitStatus {
         loop {
+            // While the sandbox is paused no guest code runs; a task killed meanwhile still
+            // goes on to exit.
+            let must_exit = || signals::must_exit(&self.tg, self.tid);
+            let Some(in_guest) = self.kernel.freezer.enter(&self.waker, must_exit) else {
+                self.handle_signals();
+                if let Some(status) = self.exit {
+                    return status;
+                }
+                continue;
+            };
             let space = self.mm.clone();
             self.tg.in_guest.fetch_add(1, Ordering::Relaxed);
             let event = self.context.switch(space.address_space(), &mut self.regs);
             self.tg.in_guest.fetch_sub(1, Ordering::Relaxed);
+            drop(in_guest);
             match event {
                 Ok(Event::Syscall) => self.syscall(),
                 Ok(Event::Fault(info)) => {
