@@ -317,6 +317,7 @@ impl Sandbox {
         let config = Config {
             strace: args.strace,
             randomize: !args.no_randomize,
+            hostname: None,
         };
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
         for (volume, inode) in volumes {

@@ -12,7 +12,7 @@ pub mod timers;
 use std::cell::RefCell;
 use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Instant, SystemTime};
 
 use platform::Platform;
@@ -58,6 +58,8 @@ pub struct Config {
     pub strace: bool,
     /// Randomise where programs, the stack, the heap and mmap go (ASLR).
     pub randomize: bool,
+    /// The sandbox's host name (uname's nodename); the host's if None.
+    pub hostname: Option<String>,
 }
 
 /// How a guest process ended. `code()` is what runsc-rs exits with.
@@ -248,19 +250,15 @@ impl HostInfo {
             machine: [0; 65],
             domainname: [0; 65],
         };
-        let fill = |dst: &mut [u8; 65], src: &[u8]| {
-            let n = src.len().min(64);
-            dst[..n].copy_from_slice(&src[..n]);
-        };
         use std::os::unix::ffi::OsStrExt;
         if let Ok(u) = nix::sys::utsname::uname() {
-            fill(&mut utsname.sysname, u.sysname().as_bytes());
-            fill(&mut utsname.nodename, u.nodename().as_bytes());
-            fill(&mut utsname.release, u.release().as_bytes());
-            fill(&mut utsname.version, u.version().as_bytes());
-            fill(&mut utsname.machine, u.machine().as_bytes());
+            set_uts_field(&mut utsname.sysname, u.sysname().as_bytes());
+            set_uts_field(&mut utsname.nodename, u.nodename().as_bytes());
+            set_uts_field(&mut utsname.release, u.release().as_bytes());
+            set_uts_field(&mut utsname.version, u.version().as_bytes());
+            set_uts_field(&mut utsname.machine, u.machine().as_bytes());
         }
-        fill(&mut utsname.domainname, b"(none)");
+        set_uts_field(&mut utsname.domainname, b"(none)");
         let mut rlimits = [Rlimit {
             cur: RLIM_INFINITY,
             max: RLIM_INFINITY,
@@ -283,6 +281,13 @@ impl HostInfo {
             mem_total: mem_total(&read_host_file("/proc/meminfo")),
         }
     }
+}
+
+/// Sets a utsname field to `value`, cut at 64 bytes, NUL-padded.
+pub fn set_uts_field(field: &mut [u8; 65], value: &[u8]) {
+    let n = value.len().min(64);
+    field.fill(0);
+    field[..n].copy_from_slice(&value[..n]);
 }
 
 /// A host file's contents (at most 1 MiB), or nothing if it cannot be read.
@@ -353,6 +358,9 @@ pub struct Kernel {
     pub devpts: Arc<crate::fs::tty::devpts::Devpts>,
     /// The console (/dev/console): init's host terminal, if it was started on one.
     console: OnceLock<Arc<crate::fs::tty::Tty>>,
+    /// The host and domain names (sethostname, setdomainname), with the host's kernel
+    /// names.
+    utsname: Mutex<Utsname>,
     /// The gate into guest code that pausing the sandbox shuts.
     freezer: freezer::Freezer,
     /// Set once init has exited: no process can be started any more.
@@ -378,6 +386,10 @@ impl Kernel {
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
             let mounts = MountTable::default();
             let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host, &devpts);
+            let mut utsname = host.utsname;
+            if let Some(name) = &config.hostname {
+                set_uts_field(&mut utsname.nodename, name.as_bytes());
+            }
             let processes = ProcessTable::default();
             // An exiting process's semaphore adjustments (SEM_UNDO) are undone before its
             // parent can see the exit, as Linux's exit_sem in do_exit.
@@ -401,6 +413,7 @@ impl Kernel {
                 unix_names: Arc::default(),
                 devpts,
                 console: OnceLock::new(),
+                utsname: Mutex::new(utsname),
                 freezer: freezer::Freezer::default(),
                 init_exited: AtomicBool::new(false),
                 unsupported: Mutex::new(HashSet::new()),
@@ -484,6 +497,16 @@ impl Kernel {
     /// The console (/dev/console): init's host terminal, if it was started on one.
     pub fn console(&self) -> Option<&Arc<crate::fs::tty::Tty>> {
         self.console.get()
+    }
+
+    /// The names uname(2) reports.
+    pub fn utsname(&self) -> Utsname {
+        *self.uts()
+    }
+
+    /// The names, to change the host or domain name (sethostname, setdomainname).
+    pub fn uts(&self) -> MutexGuard<'_, Utsname> {
+        self.utsname.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Loads the executable at `location` (and the interpreter it names) into a new
