@@ -134,6 +134,9 @@ pub trait AddressSpace: Send + Sync + Any {
     /// Calls `callback` (on another thread) if the address space dies from outside while it
     /// is in use, e.g. its host process is killed; not when it is dropped.
     fn watch_death(&self, callback: Box<dyn Fn() + Send + Sync>);
+    /// CPU time spent running guest code in this address space, all its threads together;
+    /// readable from any thread (for `ps` of another process).
+    fn cpu_time(&self) -> std::time::Duration;
     fn as_any(&self) -> &dyn Any;
 }
 

@@ -183,15 +183,6 @@ impl Sandbox {
     }
 }
 
-/// The credentials runsc-rs itself runs with, for a guest that gets the caller's.
-pub fn own_identity(config: &mut Config) {
-    config.uid = nix::unistd::getuid().as_raw();
-    config.gid = nix::unistd::getgid().as_raw();
-    config.groups = nix::unistd::getgroups()
-        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-        .unwrap_or_default();
-}
-
 /// Starts a gofer serving `dir` and returns the root of the file system it serves.
 fn serve(
     gofers: &mut Vec<Gofer>,

@@ -1,9 +1,9 @@
-//! runsc-rs's own terminal and signals: when runsc-rs runs in the foreground of a terminal,
-//! that terminal becomes the guest's console (the Sentry runs the line discipline, so the
-//! host terminal is put in raw mode until runsc-rs ends); and SIGINT, SIGTERM and SIGHUP
-//! sent to runsc-rs go to the guest's init, SIGWINCH resizes the console.
+//! Host terminals and runsc-rs's own signals: a host terminal a guest process runs on (for
+//! `do`, runsc-rs's own when it runs in the foreground of one, which becomes the guest's
+//! console) is put in raw mode while the Sentry runs its line discipline; and SIGINT,
+//! SIGTERM and SIGHUP sent to runsc-rs go to the guest's init, SIGWINCH resizes the console.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use sentry::Kernel;
 const FORWARDED: [Signal; 3] = [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP];
 
 fn stdin() -> BorrowedFd<'static> {
-    sentry::fs::host::HostStdio::In.host_fd()
+    static STDIN: std::sync::LazyLock<std::io::Stdin> = std::sync::LazyLock::new(std::io::stdin);
+    STDIN.as_fd()
 }
 
 /// Blocks the forwarded signals and SIGWINCH in the calling thread, so that every thread
@@ -37,16 +38,17 @@ fn signal_set() -> SigSet {
     set
 }
 
-/// runsc-rs's terminal in raw mode; dropping it puts back the settings it had.
+/// A host terminal in raw mode; dropping it puts back the settings it had.
 pub struct HostTerminal {
+    fd: OwnedFd,
     saved: Termios,
+    /// runsc-rs's stderr is this terminal: the logger writes raw-mode line ends meanwhile.
+    stderr_raw: bool,
 }
 
 impl HostTerminal {
     /// If standard input is a terminal and runsc-rs is in its foreground process group,
-    /// makes it raw (cfmakeraw: no echo, no line editing, no signal characters, no output
-    /// processing: the Sentry does all that) and returns it with what the guest's console
-    /// starts from: the settings it had and its size.
+    /// makes it raw ([`HostTerminal::make_raw`]) for the guest's console.
     pub fn take() -> Option<(HostTerminal, ConsoleSetup)> {
         let fd = stdin();
         if !nix::unistd::isatty(fd).unwrap_or(false) {
@@ -56,25 +58,46 @@ impl HostTerminal {
         if nix::unistd::tcgetpgrp(fd).ok()? != nix::unistd::getpgrp() {
             return None;
         }
-        let saved = termios::tcgetattr(fd).ok()?;
+        let (mut terminal, setup) = HostTerminal::make_raw(fd).ok()?;
+        terminal.stderr_raw = sentry::fs::tty::same_terminal(fd, std::io::stderr().as_fd());
+        crate::logger::set_raw_stderr(terminal.stderr_raw);
+        Some((terminal, setup))
+    }
+
+    /// Makes terminal `fd` raw (cfmakeraw: no echo, no line editing, no signal
+    /// characters, no output processing: the Sentry does all that) and returns it with
+    /// what the guest's terminal starts from: the settings it had and its size.
+    pub fn make_raw(fd: BorrowedFd<'_>) -> nix::Result<(HostTerminal, ConsoleSetup)> {
+        let saved = termios::tcgetattr(fd)?;
         let mut raw = saved.clone();
         termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(fd, SetArg::TCSADRAIN, &raw).ok()?;
-        crate::logger::set_raw_stderr(sentry::fs::tty::is_host_terminal(
-            sentry::fs::host::HostStdio::Err,
-        ));
+        termios::tcsetattr(fd, SetArg::TCSADRAIN, &raw)?;
         let setup = ConsoleSetup {
             termios: guest_termios(&saved),
-            winsize: host_winsize().unwrap_or_default(),
+            winsize: host_winsize(fd).unwrap_or_default(),
         };
-        Some((HostTerminal { saved }, setup))
+        let fd = fd.try_clone_to_owned().map_err(|e| {
+            let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &saved);
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EBADF))
+        })?;
+        let stderr_raw = false;
+        Ok((
+            HostTerminal {
+                fd,
+                saved,
+                stderr_raw,
+            },
+            setup,
+        ))
     }
 }
 
 impl Drop for HostTerminal {
     fn drop(&mut self) {
-        let _ = termios::tcsetattr(stdin().as_fd(), SetArg::TCSANOW, &self.saved);
-        crate::logger::set_raw_stderr(false);
+        let _ = termios::tcsetattr(self.fd.as_fd(), SetArg::TCSANOW, &self.saved);
+        if self.stderr_raw {
+            crate::logger::set_raw_stderr(false);
+        }
     }
 }
 
@@ -95,8 +118,9 @@ fn guest_termios(t: &Termios) -> sentry::abi::Termios {
     }
 }
 
-fn host_winsize() -> Option<sentry::abi::Winsize> {
-    let ws = rustix::termios::tcgetwinsize(stdin()).ok()?;
+/// The size of host terminal `fd`.
+pub fn host_winsize(fd: BorrowedFd<'_>) -> Option<sentry::abi::Winsize> {
+    let ws = rustix::termios::tcgetwinsize(fd).ok()?;
     Some(sentry::abi::Winsize {
         row: ws.ws_row,
         col: ws.ws_col,
@@ -108,7 +132,11 @@ fn host_winsize() -> Option<sentry::abi::Winsize> {
 /// Starts the thread that takes the signals [`block_signals`] blocked: SIGINT, SIGTERM
 /// and SIGHUP go to the guest's init, as if sent from outside the sandbox (Docker's and
 /// runc's signal forwarding); SIGWINCH gives the console the host terminal's new size.
-pub fn forward_signals(kernel: Arc<Kernel>) -> std::io::Result<()> {
+/// The console's size is read from `console` (runsc-rs's stdin if None).
+pub fn forward_signals(
+    kernel: Arc<Kernel>,
+    console: Option<std::os::fd::OwnedFd>,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("host-signals".into())
         .spawn(move || {
@@ -116,7 +144,8 @@ pub fn forward_signals(kernel: Arc<Kernel>) -> std::io::Result<()> {
             loop {
                 let Ok(sig) = set.wait() else { continue };
                 if sig == Signal::SIGWINCH {
-                    if let (Some(console), Some(size)) = (&kernel.console, host_winsize()) {
+                    let size = host_winsize(console.as_ref().map_or(stdin(), |fd| fd.as_fd()));
+                    if let (Some(console), Some(size)) = (kernel.console(), size) {
                         console.set_winsize(size);
                     }
                     continue;

@@ -26,11 +26,15 @@ impl Bundle {
             std::fs::create_dir_all(rootfs.join(sub)).expect("rootfs directories");
         }
         std::fs::copy(tests::busybox(), rootfs.join("bin/busybox")).expect("copying busybox");
-        let list = Command::new(tests::busybox()).arg("--list").output().expect("busybox --list");
+        let list = Command::new(tests::busybox())
+            .arg("--list")
+            .output()
+            .expect("busybox --list");
         for applet in String::from_utf8_lossy(&list.stdout).lines() {
             let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").expect("passwd");
+        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
+            .expect("passwd");
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").expect("group");
         Bundle::with_rootfs(dir, args, |config| {
             config["root"]["readonly"] = json!(false);
@@ -43,7 +47,11 @@ impl Bundle {
         let root = dir.join("state");
         let bundle = Bundle { dir, root };
         let _ = std::fs::remove_file(bundle.dir.join("config.json"));
-        let out = bundle.runsc(&["spec", "--bundle"]).arg(&bundle.dir).output().expect("spec");
+        let out = bundle
+            .runsc(&["spec", "--bundle"])
+            .arg(&bundle.dir)
+            .output()
+            .expect("spec");
         assert!(out.status.success(), "runsc-rs spec: {out:?}");
         let mut config: Value =
             serde_json::from_slice(&std::fs::read(bundle.dir.join("config.json")).expect("config"))
@@ -62,12 +70,11 @@ impl Bundle {
         cmd
     }
 
-    /// Runs runsc-rs with `args` (stdin empty) and returns its output.
+    /// Runs runsc-rs with `args` (stdin empty) and returns its output. The output goes
+    /// through files, not pipes: a container made by `create` holds its stdio for as long
+    /// as it lives, as runc's does, and a pipe would not reach its end before that.
     fn run(&self, args: &[&str]) -> Output {
-        self.runsc(args)
-            .stdin(Stdio::null())
-            .output()
-            .expect("running runsc-rs")
+        run_via_files(self.runsc(args), &self.dir)
     }
 
     /// Runs runsc-rs with `args` and asserts it succeeded.
@@ -83,11 +90,21 @@ impl Bundle {
 
     fn create(&self, id: &str) {
         let bundle = self.dir.to_string_lossy().into_owned();
-        self.ok(&["create", "--bundle", &bundle, "--pid-file", &self.pid_file(id), id]);
+        self.ok(&[
+            "create",
+            "--bundle",
+            &bundle,
+            "--pid-file",
+            &self.pid_file(id),
+            id,
+        ]);
     }
 
     fn pid_file(&self, id: &str) -> String {
-        self.dir.join(format!("{id}.pid")).to_string_lossy().into_owned()
+        self.dir
+            .join(format!("{id}.pid"))
+            .to_string_lossy()
+            .into_owned()
     }
 
     fn state(&self, id: &str) -> Value {
@@ -96,7 +113,10 @@ impl Bundle {
     }
 
     fn status(&self, id: &str) -> String {
-        self.state(id)["status"].as_str().unwrap_or_default().to_string()
+        self.state(id)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn bundle_arg(&self) -> String {
@@ -112,6 +132,30 @@ impl Drop for Bundle {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Runs `cmd` with stdin empty and stdout and stderr in files under `dir`.
+fn run_via_files(mut cmd: Command, dir: &Path) -> Output {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let (out_path, err_path) = (dir.join(format!(".out{n}")), dir.join(format!(".err{n}")));
+    let out = std::fs::File::create(&out_path).expect("stdout file");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status()
+        .expect("running runsc-rs");
+    let output = Output {
+        status,
+        stdout: std::fs::read(&out_path).unwrap_or_default(),
+        stderr: std::fs::read(&err_path).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(out_path);
+    let _ = std::fs::remove_file(err_path);
+    output
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -144,7 +188,11 @@ fn create_start_kill_delete_walk_through_the_states() {
     let again = b.run(&["start", "c1"]);
     assert!(!again.status.success(), "a second start fails");
     let list = text(&b.ok(&["list"]).stdout);
-    assert!(list.lines().any(|l| l.starts_with("c1 ") && l.contains("running")), "{list}");
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("c1 ") && l.contains("running")),
+        "{list}"
+    );
     b.ok(&["kill", "c1", "KILL"]);
     assert!(wait_until(Duration::from_secs(5), || b.status("c1") == "stopped"));
     assert_eq!(b.state("c1")["pid"], 0);
@@ -153,7 +201,11 @@ fn create_start_kill_delete_walk_through_the_states() {
     assert!(!b.root.join("c1").exists(), "no state left after delete");
     let gone = b.run(&["state", "c1"]);
     assert!(!gone.status.success());
-    assert!(text(&gone.stderr).contains("does not exist"), "{}", text(&gone.stderr));
+    assert!(
+        text(&gone.stderr).contains("does not exist"),
+        "{}",
+        text(&gone.stderr)
+    );
 }
 
 #[test]
@@ -163,7 +215,7 @@ fn the_pid_file_process_exits_as_the_container_does_for_a_subreaper() {
         let mut cmd = Command::new(program("shim"));
         cmd.arg(runsc()).arg(&b.root).arg(&b.dir).arg("c");
         cmd.args(signal);
-        let out = cmd.stdin(Stdio::null()).output().expect("shim");
+        let out = run_via_files(cmd, &b.dir);
         assert!(out.status.success(), "shim: {}", text(&out.stderr));
         text(&out.stdout).trim().to_string()
     };
@@ -176,11 +228,18 @@ fn the_pid_file_process_exits_as_the_container_does_for_a_subreaper() {
 #[test]
 fn run_prints_the_containers_output_and_exits_with_its_status() {
     let _guard = shared();
-    let b = Bundle::busybox("run", &["/bin/sh", "-c", "echo hello from the container; exit 3"], |_| {});
+    let b = Bundle::busybox(
+        "run",
+        &["/bin/sh", "-c", "echo hello from the container; exit 3"],
+        |_| {},
+    );
     let out = b.run(&["run", "--bundle", &b.bundle_arg(), "r1"]);
     assert_eq!(text(&out.stdout), "hello from the container\n");
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    assert!(!b.root.join("r1").exists(), "run deletes the container it ran");
+    assert!(
+        !b.root.join("r1").exists(),
+        "run deletes the container it ran"
+    );
 }
 
 #[test]
@@ -189,9 +248,7 @@ fn hooks_run_on_the_host_with_the_state_at_each_point() {
     let dir = std::env::temp_dir().join(format!("runsc-rs-oci-hooks-out-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("hook output directory");
-    let hook = |name: &str| {
-        json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}", dir.display())]})
-    };
+    let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}/{name}", dir.display())]});
     let b = Bundle::busybox("hooks", &["/bin/true"], |c| {
         c["hooks"] = json!({
             "prestart": [hook("prestart")],
@@ -225,11 +282,17 @@ fn a_failed_create_is_one_error_line_in_the_json_log_and_leaves_nothing() {
     let _guard = shared();
     let b = Bundle::busybox("badexec", &["/no/such/program"], |_| {});
     let log = b.dir.join("log.json");
-    let out = b
-        .runsc(&["--log", &log.to_string_lossy(), "--log-format", "json", "create", "--bundle", &b.bundle_arg(), "x1"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("create");
+    let log_arg = log.to_string_lossy().into_owned();
+    let out = b.run(&[
+        "--log",
+        &log_arg,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        &b.bundle_arg(),
+        "x1",
+    ]);
     assert!(!out.status.success(), "create of a missing program fails");
     let lines = std::fs::read_to_string(&log).expect("the log was written");
     let last_error = lines
@@ -241,7 +304,10 @@ fn a_failed_create_is_one_error_line_in_the_json_log_and_leaves_nothing() {
     let msg = last_error["msg"].as_str().unwrap_or_default();
     assert!(msg.contains("/no/such/program"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
-    assert!(!b.root.join("x1").exists(), "a failed create leaves no state");
+    assert!(
+        !b.root.join("x1").exists(),
+        "a failed create leaves no state"
+    );
 }
 
 #[test]
@@ -266,8 +332,15 @@ fn delete_force_kills_a_running_container_and_removes_its_cgroup() {
         assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
     }
     let refused = b.run(&["delete", &id]);
-    assert!(!refused.status.success(), "delete of a running container needs --force");
-    assert!(text(&refused.stderr).contains("not stopped"), "{}", text(&refused.stderr));
+    assert!(
+        !refused.status.success(),
+        "delete of a running container needs --force"
+    );
+    assert!(
+        text(&refused.stderr).contains("not stopped"),
+        "{}",
+        text(&refused.stderr)
+    );
     b.ok(&["delete", "--force", &id]);
     assert!(!alive(pid));
     assert!(!memory.exists(), "the cgroup is gone");
@@ -291,9 +364,19 @@ fn a_console_socket_receives_a_working_terminal() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
-    assert!(wait_until(Duration::from_secs(10), || socket.exists()), "the receiver listens");
+    assert!(
+        wait_until(Duration::from_secs(10), || socket.exists()),
+        "the receiver listens"
+    );
     let socket_arg = socket.to_string_lossy().into_owned();
-    b.ok(&["create", "--bundle", &b.bundle_arg(), "--console-socket", &socket_arg, "t1"]);
+    b.ok(&[
+        "create",
+        "--bundle",
+        &b.bundle_arg(),
+        "--console-socket",
+        &socket_arg,
+        "t1",
+    ]);
     b.ok(&["start", "t1"]);
     let mut printed = String::new();
     use std::io::Read;
@@ -304,9 +387,15 @@ fn a_console_socket_receives_a_working_terminal() {
         .read_to_string(&mut printed)
         .expect("reading the terminal's output");
     let _ = receiver.wait();
-    assert!(printed.contains("30 100"), "the terminal has the size asked for: {printed:?}");
+    assert!(
+        printed.contains("30 100"),
+        "the terminal has the size asked for: {printed:?}"
+    );
     assert!(printed.contains("42x"), "the shell answered: {printed:?}");
-    assert!(printed.contains("/dev/console") || printed.contains("/dev/pts"), "{printed:?}");
+    assert!(
+        printed.contains("/dev/console") || printed.contains("/dev/pts"),
+        "{printed:?}"
+    );
     assert!(wait_until(Duration::from_secs(5), || b.status("t1") == "stopped"));
     b.ok(&["delete", "t1"]);
 }

@@ -339,6 +339,10 @@ impl AddressSpace for PtraceAddressSpace {
         Ok(NewThread(ret as i32))
     }
 
+    fn cpu_time(&self) -> std::time::Duration {
+        process_cpu_time(self.pid)
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -353,6 +357,14 @@ impl Drop for PtraceAddressSpace {
             reap(self.pid);
         }
     }
+}
+
+/// The CPU clock of the stub process `pid` belongs to (0 if it cannot be read).
+fn process_cpu_time(pid: Pid) -> std::time::Duration {
+    nix::time::ClockId::pid_cpu_clock_id(pid)
+        .and_then(nix::time::clock_gettime)
+        .map(|t| std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
 }
 
 fn ptrace_space(space: &dyn AddressSpace) -> Result<&PtraceAddressSpace> {
@@ -576,10 +588,7 @@ impl Context for PtraceContext {
         let Some((_, tid)) = self.bound else {
             return std::time::Duration::ZERO;
         };
-        nix::time::ClockId::pid_cpu_clock_id(tid)
-            .and_then(nix::time::clock_gettime)
-            .map(|t| std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
-            .unwrap_or_default()
+        process_cpu_time(tid)
     }
 
     fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event> {

@@ -1,6 +1,7 @@
 //! `runsc-rs do`: run one program in a new sandbox, with runsc-rs's own stdio.
 
 use std::ffi::OsString;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,8 @@ use crate::sandbox::{
 };
 
 use clap::Args;
-use sentry::kernel::Exec;
+use sentry::fs::tty::ConsoleSetup;
+use sentry::kernel::{Exec, ProcessSpec, Stdio, TerminalSpec};
 use sentry::Config;
 
 /// Exit codes for failures of runsc-rs itself, as shells and Docker use them.
@@ -92,27 +94,31 @@ pub fn run(args: DoArgs) -> i32 {
         gofer_rings: args.gofer_rings,
         gofer_cpu: args.gofer_cpu,
     };
-    let mut config = Config {
+    let config = Config {
         strace: args.strace,
         randomize: !args.no_randomize,
-        console,
-        ..Config::default()
+        hostname: None,
     };
-    crate::sandbox::own_identity(&mut config);
-    let sandbox = match Sandbox::boot(&setup, config) {
-        Ok(sandbox) => sandbox,
+    // Before the Sentry is confined: it is made of runsc-rs's own ids and streams.
+    let spec = init_spec(exec, console);
+    let booted = spec.and_then(|spec| Ok((spec, Sandbox::boot(&setup, config)?)));
+    let (spec, sandbox) = match booted {
+        Ok(booted) => booted,
         Err(e) => {
             drop(terminal);
             eprintln!("runsc-rs: {e}");
             return EXIT_INTERNAL;
         }
     };
-    if let Err(e) = crate::terminal::forward_signals(sandbox.kernel.clone()) {
+    if let Err(e) = crate::terminal::forward_signals(sandbox.kernel.clone(), None) {
         drop(terminal);
         eprintln!("runsc-rs: starting the signal-forwarding thread: {e}");
         return EXIT_INTERNAL;
     }
-    let ran = sandbox.kernel.run(&exec);
+    let ran = sandbox
+        .kernel
+        .prepare_init(spec)
+        .map(sentry::kernel::Init::run);
     // The terminal's own settings are back before anything more is printed.
     drop(terminal);
     match ran {
@@ -130,4 +136,59 @@ pub fn run(args: DoArgs) -> i32 {
             EXIT_INTERNAL
         }
     }
+}
+
+/// The guest's init as `do` runs it: as runsc-rs's own user and groups, on runsc-rs's
+/// standard streams. Those that are the terminal runsc-rs runs on, if it made it raw for a
+/// `console`, are the console; the others are the host's as they are.
+fn init_spec(exec: Exec, console: Option<ConsoleSetup>) -> Result<ProcessSpec, String> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let stdin = stdin.as_fd();
+    let streams = [(0, stdin), (1, stdout.as_fd()), (2, stderr.as_fd())];
+    let on_terminal =
+        |fd: BorrowedFd<'_>| console.is_some() && sentry::fs::tty::same_terminal(stdin, fd);
+    let dup = |fd: BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map_err(|e| format!("duplicating a standard stream: {e}"))
+    };
+    // A stream that is closed is not open in the guest either.
+    let files = streams
+        .iter()
+        .filter(|&&(_, fd)| !on_terminal(fd))
+        .filter_map(|&(n, fd)| Some((n, fd.try_clone_to_owned().ok()?)))
+        .collect();
+    let terminal = match console {
+        Some(setup) => {
+            // Output reaches the terminal through whichever of stdout and stderr is that
+            // terminal (else stdin, usually opened for both).
+            let out = streams[1..]
+                .iter()
+                .map(|&(_, fd)| fd)
+                .find(|&fd| on_terminal(fd))
+                .unwrap_or(stdin);
+            Some(TerminalSpec {
+                input: dup(stdin)?,
+                output: dup(out)?,
+                setup,
+                fds: streams
+                    .iter()
+                    .filter(|&&(_, fd)| on_terminal(fd))
+                    .map(|&(n, _)| n)
+                    .collect(),
+            })
+        }
+        None => None,
+    };
+    Ok(ProcessSpec {
+        exec,
+        uid: nix::unistd::getuid().as_raw(),
+        gid: nix::unistd::getgid().as_raw(),
+        groups: nix::unistd::getgroups()
+            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+            .unwrap_or_default(),
+        no_new_privs: false,
+        rlimits: Vec::new(),
+        umask: None,
+        stdio: Stdio { files, terminal },
+    })
 }

@@ -3,17 +3,18 @@
 //! serves the control socket. Its process is the one in `--pid-file`: it exits as the
 //! container's process does, with its status (killed by the same signal if it was).
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use sentry::Kernel;
 
-use super::control::{ExecProcess, Listener, Reply, Request};
+use super::control::{Connection, ExecProcess, Listener, Process, Reply, Request};
 use super::{spec, Error, Global};
 
 /// Starts the boot process of container `id` and waits until its sandbox is ready (or has
@@ -140,14 +141,14 @@ pub fn main(global: &Global, args: BootArgs) -> i32 {
     }
 }
 
-/// A sandbox set up and waiting for `start`.
+/// A sandbox set up, its process loaded and waiting for `start`.
 struct Booted {
     sandbox: crate::sandbox::Sandbox,
     listener: Listener,
-    process: ExecProcess,
-    /// Kept for the life of the sandbox: the terminal's host side settings come back when
-    /// it is dropped.
-    _terminal: Option<crate::terminal::HostTerminal>,
+    /// The container's process: it must run on the thread that prepared it.
+    init: sentry::kernel::Init,
+    /// The terminal's host side, raw while the sandbox runs.
+    terminal: Option<(crate::terminal::HostTerminal, OwnedFd)>,
 }
 
 fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
@@ -158,9 +159,15 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
     // A session of its own: signals for `create`'s caller's process group or terminal do
     // not reach the container.
     let _ = rustix::process::setsid();
+    // The descriptors the container keeps (`--preserve-fds`), at the same numbers.
+    let mut files = Vec::new();
+    for fd in 3..3 + args.preserve_fds as i32 {
+        let owned = platform::fd::take_inherited(fd)
+            .map_err(|e| format!("preserved descriptor {fd}: {e}"))?;
+        files.push((fd, owned));
+    }
     let mut terminal = None;
-    let mut console = None;
-    if process.terminal {
+    let stdio = if process.terminal {
         let socket = args
             .console_socket
             .as_deref()
@@ -168,19 +175,20 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         let (master, slave) = super::console::open_pty(process.console_size)?;
         super::console::send_master(socket, &master)?;
         drop(master);
+        // The host tells the controlling process of a terminal when its size changes.
         super::console::become_controlling(&slave)?;
-        // The container's process gets the terminal as its standard streams, and the
-        // Sentry runs its line discipline as for `runsc-rs do` on a terminal.
-        let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
-        dup(nix::unistd::dup2_stdin(&slave))?;
-        dup(nix::unistd::dup2_stdout(&slave))?;
-        dup(nix::unistd::dup2_stderr(&slave))?;
-        drop(slave);
-        let (host_terminal, setup) = crate::terminal::HostTerminal::take()
-            .ok_or("the terminal made for the container cannot be set up")?;
-        terminal = Some(host_terminal);
-        console = Some(setup);
-    }
+        let (raw, setup) = crate::terminal::HostTerminal::make_raw(slave.as_fd())
+            .map_err(|e| format!("setting up the container's terminal: {e}"))?;
+        let size_from = slave.try_clone().map_err(|e| format!("dup: {e}"))?;
+        terminal = Some((raw, size_from));
+        let mut stdio = sentry::kernel::Stdio::terminal(slave, setup)
+            .map_err(|e| format!("setting up the container's terminal: {e}"))?;
+        stdio.files.extend(files);
+        stdio
+    } else {
+        files.extend(own_stdio()?);
+        sentry::kernel::Stdio::host(files)
+    };
     let socket = global
         .root()
         .container_dir(&args.id)
@@ -201,35 +209,87 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
     };
     let config = sentry::Config {
         randomize: true,
-        uid: process.uid,
-        gid: process.gid,
-        groups: process.groups.clone(),
-        console,
+        hostname: spec.hostname().clone(),
         ..sentry::Config::default()
     };
     let sandbox = crate::sandbox::Sandbox::boot(&setup, config)?;
+    // Loaded now, so that a missing program fails `create`, as with runc.
+    let init = sandbox
+        .kernel
+        .prepare_init(process_spec(&process, stdio))
+        .map_err(|e| match &e {
+            sentry::kernel::Error::NotFound(_) | sentry::kernel::Error::Exec { .. } => {
+                format!("exec: {e}")
+            }
+            _ => e.to_string(),
+        })?;
     Ok(Booted {
         sandbox,
         listener,
-        process,
-        _terminal: terminal,
+        init,
+        terminal,
     })
+}
+
+/// runsc-rs's own standard streams, for the container's process.
+fn own_stdio() -> Result<Vec<(i32, OwnedFd)>, String> {
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    let streams = [(0, stdin.as_fd()), (1, stdout.as_fd()), (2, stderr.as_fd())];
+    // A stream that is closed is not open in the container either.
+    Ok(streams
+        .iter()
+        .filter_map(|&(n, fd)| Some((n, fd.try_clone_to_owned().ok()?)))
+        .collect())
+}
+
+/// The Sentry's description of a process to run.
+fn process_spec(
+    process: &ExecProcess,
+    stdio: sentry::kernel::Stdio,
+) -> sentry::kernel::ProcessSpec {
+    sentry::kernel::ProcessSpec {
+        exec: sentry::kernel::Exec {
+            program: process.args.first().cloned().unwrap_or_default(),
+            argv: process.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+            envp: process.env.iter().map(|e| e.as_bytes().to_vec()).collect(),
+            cwd: process.cwd.clone(),
+        },
+        uid: process.uid,
+        gid: process.gid,
+        groups: process.groups.clone(),
+        no_new_privs: process.no_new_privs,
+        rlimits: process
+            .rlimits
+            .iter()
+            .map(|&(resource, cur, max)| (resource, sentry::abi::Rlimit { cur, max }))
+            .collect(),
+        umask: process.umask,
+        stdio,
+    }
 }
 
 /// Serves the control socket; runs the container's process once `start` comes, and exits
 /// as it does.
 fn serve(booted: Booted) -> i32 {
     let kernel = booted.sandbox.kernel.clone();
-    if let Err(e) = crate::terminal::forward_signals(kernel.clone()) {
+    let size_from = booted
+        .terminal
+        .as_ref()
+        .and_then(|(_, fd)| fd.try_clone().ok());
+    if let Err(e) = crate::terminal::forward_signals(kernel.clone(), size_from) {
         log::error!("starting the signal-forwarding thread: {e}");
         return 1;
     }
     let (start_tx, start_rx) = mpsc::channel::<()>();
     let listener = booted.listener;
-    let control_kernel = kernel.clone();
+    let control = Control {
+        kernel: kernel.clone(),
+        start: Mutex::new(Some(start_tx)),
+        terminals: Mutex::new(HashMap::new()),
+    };
     let spawned = std::thread::Builder::new()
         .name("control".into())
-        .spawn(move || control_loop(&listener, &control_kernel, start_tx));
+        .spawn(move || control.serve(&listener));
     if let Err(e) = spawned {
         log::error!("starting the control thread: {e}");
         return 1;
@@ -238,64 +298,181 @@ fn serve(booted: Booted) -> i32 {
     if start_rx.recv().is_err() {
         return 1;
     }
-    let process = &booted.process;
-    let exec = sentry::kernel::Exec {
-        program: process.args.first().cloned().unwrap_or_default(),
-        argv: process.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-        envp: process.env.iter().map(|e| e.as_bytes().to_vec()).collect(),
-        cwd: process.cwd.clone(),
-    };
-    let status = match kernel.run(&exec) {
-        Ok(status) => status,
-        Err(e) => {
-            log::error!("{e}");
-            sentry::kernel::ExitStatus::Exited(127)
-        }
-    };
-    drop(booted._terminal);
+    let status = booted.init.run();
+    drop(booted.terminal);
     exit_as(status)
 }
 
-/// Answers control requests, each connection on a thread of its own (an exec's waits
+/// The control socket's server: each connection on a thread of its own (an exec's waits
 /// for its process to end).
-fn control_loop(listener: &Listener, kernel: &Arc<Kernel>, start: mpsc::Sender<()>) {
-    let start = std::sync::Mutex::new(Some(start));
-    loop {
-        let connection = match listener.accept() {
-            Ok(c) => c,
+struct Control {
+    kernel: Arc<Kernel>,
+    /// Told once, by the first `start`.
+    start: Mutex<Option<mpsc::Sender<()>>>,
+    /// The terminals of exec'd processes, by pid, for resizing.
+    terminals: Mutex<HashMap<i32, Arc<sentry::fs::tty::Tty>>>,
+}
+
+impl Control {
+    fn serve(self, listener: &Listener) {
+        let control = Arc::new(self);
+        loop {
+            let connection = match listener.accept() {
+                Ok(c) => c,
+                Err(e) => {
+                    log::error!("{e}");
+                    return;
+                }
+            };
+            let control = control.clone();
+            let spawned = std::thread::Builder::new()
+                .name("control-conn".into())
+                .spawn(move || control.answer(&connection));
+            if let Err(e) = spawned {
+                log::warn!("answering a control request: {e}");
+            }
+        }
+    }
+
+    fn answer(&self, connection: &Connection) {
+        let (request, fds) = match connection.recv::<Request>() {
+            Ok(Some(received)) => received,
+            Ok(None) => return,
             Err(e) => {
-                log::error!("{e}");
+                let _ = connection.send(&Reply::Error(e), &[]);
                 return;
             }
         };
-        let request = match connection.recv::<Request>() {
-            Ok(Some((request, fds))) => (request, fds),
-            Ok(None) => continue,
-            Err(e) => {
-                let _ = connection.send(&Reply::Error(e), &[]);
-                continue;
-            }
-        };
         let reply = match request {
-            (Request::Start, _) => match start.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            Request::Start => match self.start.lock().unwrap_or_else(|e| e.into_inner()).take() {
                 Some(tx) => {
                     let _ = tx.send(());
                     Reply::Ok
                 }
                 None => Reply::Error("the container has already been started".into()),
             },
-            (Request::Signal { sig, all: _ }, _) => {
-                if !(1..=64).contains(&sig) {
-                    Reply::Error(format!("{sig} is not a signal number"))
-                } else if kernel.signal_init(sig) {
-                    Reply::Ok
+            Request::Signal { sig, .. } if !(1..=64).contains(&sig) => {
+                Reply::Error(format!("{sig} is not a signal number"))
+            }
+            Request::Signal { sig, all } => {
+                let sent = if all {
+                    self.kernel.signal_all(sig)
                 } else {
-                    Reply::Error("the container's process is not running".into())
+                    self.kernel.signal_process(1, sig)
+                };
+                match sent {
+                    Ok(()) => Reply::Ok,
+                    Err(e) => Reply::Error(format!("signalling the container: {}", e.desc())),
                 }
             }
-            (other, _fds) => Reply::Error(format!("{other:?} is not supported yet")),
+            Request::Ps => Reply::Processes(
+                self.kernel
+                    .processes_info()
+                    .into_iter()
+                    .map(|p| Process {
+                        pid: p.pid,
+                        ppid: p.ppid,
+                        uid: p.uid,
+                        state: p.state,
+                        started: p.started.as_secs(),
+                        cpu: p.cpu.as_secs(),
+                        cmd: if p.cmdline.is_empty() {
+                            format!("[{}]", p.comm)
+                        } else {
+                            p.cmdline.join(" ")
+                        },
+                    })
+                    .collect(),
+            ),
+            Request::Pause => {
+                self.kernel.pause();
+                Reply::Ok
+            }
+            Request::Resume => {
+                self.kernel.resume();
+                Reply::Ok
+            }
+            Request::Resize { pid, rows, cols } => {
+                let tty = if pid == 0 {
+                    self.kernel.console().cloned()
+                } else {
+                    self.terminals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&pid)
+                        .cloned()
+                };
+                match tty {
+                    Some(tty) => {
+                        tty.set_winsize(sentry::abi::Winsize {
+                            row: rows,
+                            col: cols,
+                            xpixel: 0,
+                            ypixel: 0,
+                        });
+                        Reply::Ok
+                    }
+                    None => Reply::Error(format!("process {pid} has no terminal")),
+                }
+            }
+            Request::Exec(process) => {
+                self.exec(connection, &process, fds);
+                return;
+            }
         };
         let _ = connection.send(&reply, &[]);
+    }
+
+    /// Starts `process` with descriptors `fds` (stdin, stdout, stderr, or its terminal),
+    /// tells its pid, then how it ended.
+    fn exec(&self, connection: &Connection, process: &ExecProcess, fds: Vec<OwnedFd>) {
+        let stdio = if process.terminal {
+            match fds.into_iter().next() {
+                Some(tty) => crate::terminal::HostTerminal::make_raw(tty.as_fd())
+                    .map_err(|e| format!("setting up the exec's terminal: {e}"))
+                    .and_then(|(raw, setup)| {
+                        // The client's side of the terminal stays raw: the Sentry runs the
+                        // line discipline for as long as the process lives.
+                        std::mem::forget(raw);
+                        sentry::kernel::Stdio::terminal(tty, setup)
+                            .map_err(|e| format!("setting up the exec's terminal: {e}"))
+                    }),
+                None => Err("an exec with a terminal needs its terminal".to_string()),
+            }
+        } else {
+            Ok(sentry::kernel::Stdio::host((0..).zip(fds).collect()))
+        };
+        let spawned = stdio.and_then(|stdio| {
+            self.kernel
+                .spawn(process_spec(process, stdio))
+                .map_err(|e| format!("exec: {e}"))
+        });
+        let spawned = match spawned {
+            Ok(spawned) => spawned,
+            Err(e) => {
+                let _ = connection.send(&Reply::Error(e), &[]);
+                return;
+            }
+        };
+        let pid = spawned.pid;
+        if let Some(tty) = spawned.terminal {
+            self.terminals
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(pid, tty);
+        }
+        let _ = connection.send(&Reply::Started { pid }, &[]);
+        let ended = self.kernel.wait_process(pid);
+        self.terminals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&pid);
+        let (code, signal) = match ended {
+            Some(sentry::kernel::ExitStatus::Exited(code)) => (code as i32, 0),
+            Some(sentry::kernel::ExitStatus::Signaled(sig)) => (0, sig),
+            None => (0, libc::SIGKILL),
+        };
+        let _ = connection.send(&Reply::Exited { code, signal }, &[]);
     }
 }
 

@@ -26,7 +26,7 @@
 //! so the last reference to a file may go under any of these locks.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::os::fd::BorrowedFd;
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
@@ -430,7 +430,7 @@ impl Epoll {
 
     /// The host streams in the interest list, with the events a wait should poll the host
     /// for (an edge-triggered entry: only those not seen yet).
-    pub fn host_streams(&self) -> Vec<(BorrowedFd<'static>, u16)> {
+    pub fn host_streams(&self) -> Vec<(Arc<OwnedFd>, u16)> {
         let entries: Vec<Arc<Entry>> = self.interest().values().cloned().collect();
         entries
             .iter()

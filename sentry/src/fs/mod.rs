@@ -40,8 +40,8 @@ pub fn tmpfs_root() -> Arc<dyn Inode> {
 
 /// The tree the sandbox starts with: `root` (of file system type `fs_type`) with a devfs on
 /// /dev (with a tmpfs on /dev/shm, world-writable and sticky, as systemd and docker mount it:
-/// shm_open and sem_open make their files there; devpts on /dev/pts; and /dev/console if
-/// there is a `console`), procfs on /proc, a read-only sysfs on /sys and, unless the root is
+/// shm_open and sem_open make their files there; devpts on /dev/pts; /dev/console comes
+/// with a console, when init is made), procfs on /proc, a read-only sysfs on /sys and, unless the root is
 /// already an in-memory overlay, a tmpfs on /tmp. (Over the host's root the overlay keeps /tmp's
 /// writes in memory already, and hiding the host's /tmp would hide the programs people run
 /// from it.) Missing mount points are created where the root allows it; where it does not,
@@ -53,7 +53,6 @@ pub fn boot_root(
     kernel: &Weak<Kernel>,
     host: &HostInfo,
     devpts: &Arc<tty::devpts::Devpts>,
-    console: bool,
 ) -> Location {
     let root = mounts.root(root, fs_type);
     let mount_on = |name: &str, fs_root: Arc<dyn Inode>, fs_type: &'static str, read_only| {
@@ -70,9 +69,7 @@ pub fn boot_root(
         fs_root
     };
     let dev = tmpfs_with_mode(DEV_DEV, 0o755);
-    let console_node = [("console", tty::devpts::CONSOLE, 0o600)];
-    let console_node = if console { &console_node[..] } else { &[] };
-    for (node, rdev, perm) in devices::DEV_NODES.iter().chain(console_node) {
+    for (node, rdev, perm) in devices::DEV_NODES {
         let mode = crate::vfs::S_IFCHR | perm;
         let device = NewNode::Device { mode, rdev: *rdev };
         let _ = dev.create(node.as_bytes(), &device, ROOT_OWNER);

@@ -5,10 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::abi::Errno;
-use crate::fs::host::HostStdio;
-use crate::fs::tty::Tty;
 use crate::vfs::lock::RecordOwner;
-use crate::vfs::{Location, OpenFile, O_RDONLY, O_RDWR, O_WRONLY};
+use crate::vfs::{Location, OpenFile};
 
 /// A descriptor table. `files` maps numbers to open file descriptions and close-on-exec.
 ///
@@ -43,41 +41,14 @@ struct Descriptor {
 }
 
 impl FdTable {
-    /// A table with 0, 1 and 2 bound to runsc-rs's own standard streams. With a `console`
-    /// (the host terminal, and where /dev/console is), those of them that are that terminal
-    /// are the console instead, open for reading and writing as a terminal's are.
-    pub fn with_stdio(console: Option<(Arc<Tty>, Option<Location>)>) -> FdTable {
+    /// A table with `files` open at their numbers, none close-on-exec (a new process's
+    /// standard streams and the descriptors it was given).
+    pub fn with_files(files: impl IntoIterator<Item = (i32, Arc<OpenFile>)>) -> FdTable {
         let table = FdTable::default();
-        for (fd, stream, flags) in [
-            (0, HostStdio::In, O_RDONLY),
-            (1, HostStdio::Out, O_WRONLY),
-            (2, HostStdio::Err, O_WRONLY),
-        ] {
-            let on_console = console
-                .as_ref()
-                .filter(|_| crate::fs::tty::is_host_terminal(stream))
-                .and_then(|(tty, at)| Some((tty.open_slave().ok()?, at.clone()?)));
-            let file = match on_console {
-                Some((ops, at)) => {
-                    let inode = at.dentry.inode.clone();
-                    OpenFile::new(Some(at), inode, ops, O_RDWR)
-                }
-                None => {
-                    let inode = stream.inode();
-                    let Ok(ops) = inode.clone().open(flags) else {
-                        continue;
-                    };
-                    OpenFile::new(None, inode, ops, flags)
-                }
-            };
-            table.lock().insert(
-                fd,
-                Descriptor {
-                    file,
-                    cloexec: false,
-                },
-            );
-        }
+        table.lock().extend(files.into_iter().map(|(fd, file)| {
+            let cloexec = false;
+            (fd, Descriptor { file, cloexec })
+        }));
         table
     }
 

@@ -1,6 +1,8 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
 
+mod control;
 mod fd_table;
+mod freezer;
 pub mod processes;
 mod sigframe;
 pub mod signals;
@@ -9,7 +11,8 @@ pub mod timers;
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::{Instant, SystemTime};
 
 use platform::Platform;
@@ -18,6 +21,7 @@ use crate::abi::*;
 use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
 use crate::vfs::{Location, MountTable, OpenFile};
+pub use control::{Init, ProcessSpec, ProcessSummary, Spawned, Stdio, TerminalSpec};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
@@ -54,14 +58,8 @@ pub struct Config {
     pub strace: bool,
     /// Randomise where programs, the stack, the heap and mmap go (ASLR).
     pub randomize: bool,
-    /// The guest's user and group ids (real, effective and saved alike).
-    pub uid: u32,
-    pub gid: u32,
-    /// The guest's supplementary groups.
-    pub groups: Vec<u32>,
-    /// runsc-rs's standard input is a terminal that runsc-rs has made raw: the guest gets
-    /// it as its console, with this line discipline's starting point.
-    pub console: Option<crate::fs::tty::ConsoleSetup>,
+    /// The sandbox's host name (uname's nodename); the host's if None.
+    pub hostname: Option<String>,
 }
 
 /// How a guest process ended. `code()` is what runsc-rs exits with.
@@ -96,6 +94,15 @@ pub enum Error {
     Platform(#[from] platform::Error),
     #[error("setting up the guest's memory: {0}")]
     Memory(Errno),
+    /// The process asked for cannot be: a limit or descriptor number that does not exist.
+    #[error("{0}")]
+    Spec(String),
+    /// The sandbox is not in a state to do it (no init yet, or init exited).
+    #[error("{0}")]
+    State(&'static str),
+    /// A host-side failure on the way.
+    #[error("{0}")]
+    Host(String),
 }
 
 impl Error {
@@ -105,6 +112,9 @@ impl Error {
             Error::NotFound(_) => Errno::ENOENT,
             Error::Exec { errno, .. } | Error::Memory(errno) => *errno,
             Error::Platform(_) => Errno::ENOMEM,
+            Error::Spec(_) => Errno::EINVAL,
+            Error::State(_) => Errno::ESRCH,
+            Error::Host(_) => Errno::EAGAIN,
         }
     }
 }
@@ -240,19 +250,15 @@ impl HostInfo {
             machine: [0; 65],
             domainname: [0; 65],
         };
-        let fill = |dst: &mut [u8; 65], src: &[u8]| {
-            let n = src.len().min(64);
-            dst[..n].copy_from_slice(&src[..n]);
-        };
         use std::os::unix::ffi::OsStrExt;
         if let Ok(u) = nix::sys::utsname::uname() {
-            fill(&mut utsname.sysname, u.sysname().as_bytes());
-            fill(&mut utsname.nodename, u.nodename().as_bytes());
-            fill(&mut utsname.release, u.release().as_bytes());
-            fill(&mut utsname.version, u.version().as_bytes());
-            fill(&mut utsname.machine, u.machine().as_bytes());
+            set_uts_field(&mut utsname.sysname, u.sysname().as_bytes());
+            set_uts_field(&mut utsname.nodename, u.nodename().as_bytes());
+            set_uts_field(&mut utsname.release, u.release().as_bytes());
+            set_uts_field(&mut utsname.version, u.version().as_bytes());
+            set_uts_field(&mut utsname.machine, u.machine().as_bytes());
         }
-        fill(&mut utsname.domainname, b"(none)");
+        set_uts_field(&mut utsname.domainname, b"(none)");
         let mut rlimits = [Rlimit {
             cur: RLIM_INFINITY,
             max: RLIM_INFINITY,
@@ -275,6 +281,13 @@ impl HostInfo {
             mem_total: mem_total(&read_host_file("/proc/meminfo")),
         }
     }
+}
+
+/// Sets a utsname field to `value`, cut at 64 bytes, NUL-padded.
+pub fn set_uts_field(field: &mut [u8; 65], value: &[u8]) {
+    let n = value.len().min(64);
+    field.fill(0);
+    field[..n].copy_from_slice(&value[..n]);
 }
 
 /// A host file's contents (at most 1 MiB), or nothing if it cannot be read.
@@ -343,8 +356,15 @@ pub struct Kernel {
     pub unix_names: Arc<crate::net::unix::Names>,
     /// The pseudo-terminals (/dev/pts).
     pub devpts: Arc<crate::fs::tty::devpts::Devpts>,
-    /// The host terminal as the guest's console, when runsc-rs runs on one.
-    pub console: Option<Arc<crate::fs::tty::Tty>>,
+    /// The console (/dev/console): init's host terminal, if it was started on one.
+    console: OnceLock<Arc<crate::fs::tty::Tty>>,
+    /// The host and domain names (sethostname, setdomainname), with the host's kernel
+    /// names.
+    utsname: Mutex<Utsname>,
+    /// The gate into guest code that pausing the sandbox shuts.
+    freezer: freezer::Freezer,
+    /// Set once init has exited: no process can be started any more.
+    init_exited: AtomicBool,
     /// System call numbers already reported as unsupported, so each is logged once.
     unsupported: Mutex<HashSet<u64>>,
     /// Other notices already logged.
@@ -365,25 +385,11 @@ impl Kernel {
         let devpts = crate::fs::tty::devpts::Devpts::new(crate::fs::DEVPTS_DEV);
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
             let mounts = MountTable::default();
-            let console = config.console.as_ref().map(|setup| {
-                use crate::fs::host::HostStdio;
-                // The guest's output reaches the terminal through whichever of runsc-rs's
-                // stdout and stderr is that terminal (else stdin, usually opened for both).
-                let out = [HostStdio::Out, HostStdio::Err]
-                    .into_iter()
-                    .find(|&s| crate::fs::tty::is_host_terminal(s))
-                    .unwrap_or(HostStdio::In);
-                crate::fs::tty::Tty::new_console(kernel.clone(), setup, out)
-            });
-            let root = crate::fs::boot_root(
-                &mounts,
-                root,
-                root_type,
-                kernel,
-                &host,
-                &devpts,
-                console.is_some(),
-            );
+            let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host, &devpts);
+            let mut utsname = host.utsname;
+            if let Some(name) = &config.hostname {
+                set_uts_field(&mut utsname.nodename, name.as_bytes());
+            }
             let processes = ProcessTable::default();
             // An exiting process's semaphore adjustments (SEM_UNDO) are undone before its
             // parent can see the exit, as Linux's exit_sem in do_exit.
@@ -406,7 +412,10 @@ impl Kernel {
                 root,
                 unix_names: Arc::default(),
                 devpts,
-                console,
+                console: OnceLock::new(),
+                utsname: Mutex::new(utsname),
+                freezer: freezer::Freezer::default(),
+                init_exited: AtomicBool::new(false),
                 unsupported: Mutex::new(HashSet::new()),
                 notices: Mutex::new(HashSet::new()),
             }
@@ -485,106 +494,19 @@ impl Kernel {
         }
     }
 
-    /// Runs `exec` as pid 1 on the calling thread until the sandbox's init exits.
-    pub fn run(self: &Arc<Kernel>, exec: &Exec) -> Result<ExitStatus, Error> {
-        let task = self.start_init(exec)?;
-        if let Some(console) = &self.console {
-            if let Err(e) = crate::fs::tty::start_console_input(console.clone()) {
-                log::warn!("reading the terminal: {e}");
-            }
-        }
-        task.run_to_exit();
-        // The first thread may end before the process does (it exits alone, or another
-        // thread execs): the sandbox lasts as long as init does.
-        Ok(self.processes.wait_exit(1))
+    /// The console (/dev/console): init's host terminal, if it was started on one.
+    pub fn console(&self) -> Option<&Arc<crate::fs::tty::Tty>> {
+        self.console.get()
     }
 
-    /// Sends `sig` to the sandbox's init as a signal from outside the sandbox (runsc-rs
-    /// got it from the host): false if init is not running.
-    pub fn signal_init(&self, sig: i32) -> bool {
-        let Some(init) = self.processes.process_of(1) else {
-            return false;
-        };
-        let info = signals::SigInfo::from_sender(sig, signals::SI_USER, 0, 0);
-        let sent = signals::send_from_host(&init, info).is_ok();
-        if sig == signals::SIGCONT {
-            self.processes.continued(&init);
-        }
-        sent
+    /// The names uname(2) reports.
+    pub fn utsname(&self) -> Utsname {
+        *self.uts()
     }
 
-    /// Creates pid 1 with `exec` loaded, ready to run.
-    fn start_init(self: &Arc<Kernel>, exec: &Exec) -> Result<Task, Error> {
-        let fs = Arc::new(FsContext::new(self.root.clone()));
-        let start = crate::vfs::Start::new(&self.mounts, &self.root, &self.root);
-        if let Ok(cwd) = crate::vfs::resolve(start, exec.cwd.as_bytes(), true) {
-            if cwd.dentry.is_dir() {
-                fs.lock().cwd = cwd;
-            }
-        }
-        let (location, execfn) = self.find_program(&fs, exec)?;
-        // A script runs its `#!` interpreter, as execve does.
-        let mut argv = exec.argv.clone();
-        let find = |name: &[u8]| crate::vfs::resolve(start, name, true);
-        let (location, _) = crate::syscalls::follow_interpreters(
-            find,
-            location,
-            execfn.clone().into_bytes(),
-            &mut argv,
-        )
-        .map_err(|errno| Error::Exec {
-            path: exec.program.clone(),
-            reason: errno.desc().to_lowercase(),
-            errno,
-        })?;
-        let guest_path =
-            String::from_utf8_lossy(&crate::vfs::path::absolute(&location, &self.root))
-                .into_owned();
-        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
-        let args = LoadArgs {
-            execfn: execfn.as_bytes(),
-            argv: &argv,
-            envp: &exec.envp,
-            creds: &creds,
-            rlimits: self.host.rlimits,
-        };
-        let loaded = self.load(&location, &args).map_err(|e| match e {
-            Error::Exec { reason, errno, .. } => Error::Exec {
-                path: exec.program.clone(),
-                reason,
-                errno,
-            },
-            e => e,
-        })?;
-        let tg = Arc::new(ThreadGroup::new(1, guest_path.clone(), self.host.rlimits));
-        tg.signals().unkillable = true;
-        self.processes.add_init(tg.clone());
-        self.watch_address_space(&loaded.mm, &tg);
-        // Init leads the first session; the console, if any, is its controlling terminal
-        // and its standard streams, as a login shell's terminal is.
-        let console = self.console.as_ref().and_then(|tty| {
-            let at = crate::vfs::resolve(start, b"/dev/console", true).ok();
-            crate::fs::tty::make_controlling(&self.processes, 1, tty, false, false).ok()?;
-            Some((tty.clone(), at))
-        });
-        let mut task = Task::new(
-            self.clone(),
-            tg,
-            loaded.mm,
-            Arc::new(FdTable::with_stdio(console)),
-            fs,
-            creds,
-        );
-        let comm = guest_path
-            .rsplit('/')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        task.set_exe(guest_path, location);
-        task.set_comm(comm.as_bytes());
-        task.regs.rip = loaded.entry;
-        task.regs.rsp = loaded.sp;
-        Ok(task)
+    /// The names, to change the host or domain name (sethostname, setdomainname).
+    pub fn uts(&self) -> MutexGuard<'_, Utsname> {
+        self.utsname.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Loads the executable at `location` (and the interpreter it names) into a new

@@ -6,7 +6,7 @@
 //! (who are my children, which have exited, who adopts the orphans) needs a consistent view
 //! of several processes at once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -21,6 +21,9 @@ use crate::waiter::WaitQueue;
 pub const PID_MAX: i32 = 4_194_304;
 /// The signal a parent is sent when its child exits, by default.
 pub const SIGCHLD: i32 = 17;
+/// How many exits of processes without a parent in the sandbox are kept for
+/// [`ProcessTable::wait_process`] before the oldest are forgotten.
+const DETACHED_EXITS_KEPT: usize = 1024;
 
 /// Every process of the sandbox, live or zombie. `tree` is guarded by its mutex; `changed`
 /// is notified whenever a process exits, stops or continues, so waiters look again.
@@ -49,6 +52,10 @@ struct Tree {
     /// Threads other than group leaders: tid → the pid of their process. Tids and pids
     /// are one number space, as in Linux.
     threads: BTreeMap<i32, i32>,
+    /// How processes started from outside the sandbox (no parent in it) ended, oldest
+    /// first, until someone asks ([`ProcessTable::wait_process`]); their pids are not
+    /// handed out again meanwhile, so that the answer is about the right process.
+    detached_exits: VecDeque<(i32, ExitStatus)>,
 }
 
 impl Tree {
@@ -57,8 +64,12 @@ impl Tree {
     fn alloc(&mut self) -> Result<i32, Errno> {
         let mut pid = self.next.max(1);
         let mut tries = 0;
-        while self.processes.contains_key(&pid) || self.threads.contains_key(&pid) || pid >= PID_MAX
-        {
+        let taken = |tree: &Tree, pid: i32| {
+            tree.processes.contains_key(&pid)
+                || tree.threads.contains_key(&pid)
+                || tree.detached_exits.iter().any(|&(p, _)| p == pid)
+        };
+        while taken(self, pid) || pid >= PID_MAX {
             pid = if pid >= PID_MAX { 300 } else { pid + 1 };
             tries += 1;
             if tries > PID_MAX {
@@ -73,7 +84,8 @@ impl Tree {
 #[derive(Debug)]
 struct Process {
     tg: Arc<ThreadGroup>,
-    /// The parent's pid; 0 for the sandbox's init, whose parent is outside the sandbox.
+    /// The parent's pid; 0 for the sandbox's init and for processes started from outside
+    /// the sandbox (runc exec), whose parent is outside it.
     parent: i32,
     pgid: i32,
     sid: i32,
@@ -88,6 +100,18 @@ struct Process {
     /// Its controlling terminal (Linux keeps it per process, in signal->tty): inherited by
     /// children, dropped by setsid and when the session loses the terminal.
     ctty: Option<Arc<Tty>>,
+}
+
+impl Process {
+    fn info(&self) -> ProcessInfo {
+        ProcessInfo {
+            parent: self.parent,
+            pgid: self.pgid,
+            sid: self.sid,
+            exit_signal: self.exit_signal,
+            exit: self.exit,
+        }
+    }
 }
 
 /// What a wait reports about a child.
@@ -177,6 +201,33 @@ impl ProcessTable {
                 ctty: None,
             },
         );
+    }
+
+    /// Adds a process started from outside the sandbox (runc exec), made by `make` with a
+    /// new pid: it has no parent in the sandbox and leads a new session and process group.
+    /// It is reaped as it exits; [`ProcessTable::wait_process`] tells how it ended.
+    pub fn add_detached(
+        &self,
+        make: impl FnOnce(i32) -> Arc<ThreadGroup>,
+    ) -> Result<Arc<ThreadGroup>, Errno> {
+        let mut tree = self.lock();
+        let pid = tree.alloc()?;
+        let tg = make(pid);
+        tree.processes.insert(
+            pid,
+            Process {
+                tg: tg.clone(),
+                parent: 0,
+                pgid: pid,
+                sid: pid,
+                exit_signal: SIGCHLD,
+                execed: true,
+                exit: None,
+                stop_report: None,
+                ctty: None,
+            },
+        );
+        Ok(tg)
     }
 
     /// Adds a child forked by `parent`, made by `make` with a new pid: the next free one
@@ -322,11 +373,20 @@ impl ProcessTable {
             }
         }
         // Reaped at once if the parent ignores SIGCHLD; otherwise a zombie for the parent
-        // (init's parent is outside the sandbox: it stays a zombie, never waited for).
+        // (init's parent is outside the sandbox: it stays a zombie, never waited for). A
+        // process started from outside is reaped, its status kept for wait_process.
         let parent = tree.processes.get(&pid).map(|p| p.parent);
-        let autoreap = parent
-            .and_then(|ppid| tree.processes.get(&ppid))
-            .is_some_and(|parent| parent.tg.ignores_children());
+        let detached = parent == Some(0) && pid != 1;
+        let autoreap = detached
+            || parent
+                .and_then(|ppid| tree.processes.get(&ppid))
+                .is_some_and(|parent| parent.tg.ignores_children());
+        if detached {
+            if tree.detached_exits.len() >= DETACHED_EXITS_KEPT {
+                tree.detached_exits.pop_front();
+            }
+            tree.detached_exits.push_back((pid, exited.status));
+        }
         let exit_signal = tree.processes.get(&pid).map_or(0, |p| p.exit_signal);
         let parent_tg = parent
             .and_then(|ppid| tree.processes.get(&ppid))
@@ -415,6 +475,46 @@ impl ProcessTable {
                 Some(_) => {}
             }
             waker.sleep(None);
+        }
+    }
+
+    /// Waits until process `pid` has exited and tells how it ended: a zombie's status
+    /// (left for its parent to reap), or once that of a process started from outside the
+    /// sandbox, which was reaped as it exited. None if there is no such process (or its
+    /// exit was already told).
+    pub fn wait_process(&self, pid: i32) -> Option<ExitStatus> {
+        let waker = crate::waiter::Waker::current();
+        let _subscription = self.changed.subscribe(&waker);
+        loop {
+            {
+                let mut tree = self.lock();
+                let kept = tree.detached_exits.iter().position(|&(p, _)| p == pid);
+                if let Some(i) = kept {
+                    return tree.detached_exits.remove(i).map(|(_, status)| status);
+                }
+                match tree.processes.get(&pid) {
+                    None => return None,
+                    Some(Process {
+                        exit: Some(exited), ..
+                    }) => return Some(exited.status),
+                    Some(_) => {}
+                }
+            }
+            waker.sleep(None);
+        }
+    }
+
+    /// Waits until no process is live, or until `deadline`: whether none is.
+    pub fn wait_none_live(&self, deadline: std::time::Instant) -> bool {
+        let waker = crate::waiter::Waker::current();
+        let _subscription = self.changed.subscribe(&waker);
+        loop {
+            if self.lock().processes.values().all(|p| p.exit.is_some()) {
+                return true;
+            }
+            if !waker.sleep(Some(deadline)) {
+                return self.lock().processes.values().all(|p| p.exit.is_some());
+            }
         }
     }
 
@@ -690,6 +790,15 @@ impl ProcessTable {
             .collect()
     }
 
+    /// Every process in the table, live or zombie, by pid, with its place in the tree.
+    pub fn entries(&self) -> Vec<(Arc<ThreadGroup>, ProcessInfo)> {
+        self.lock()
+            .processes
+            .values()
+            .map(|p| (p.tg.clone(), p.info()))
+            .collect()
+    }
+
     /// Every pid in the table, live or zombie, in order (for /proc).
     pub fn pids(&self) -> Vec<i32> {
         self.lock().processes.keys().copied().collect()
@@ -697,13 +806,7 @@ impl ProcessTable {
 
     /// Where `pid` stands in the tree (for /proc/PID/stat and status).
     pub fn info(&self, pid: i32) -> Option<ProcessInfo> {
-        self.lock().processes.get(&pid).map(|p| ProcessInfo {
-            parent: p.parent,
-            pgid: p.pgid,
-            sid: p.sid,
-            exit_signal: p.exit_signal,
-            exit: p.exit,
-        })
+        self.lock().processes.get(&pid).map(Process::info)
     }
 
     /// The pid handed out last (/proc/loadavg shows it).
@@ -824,6 +927,37 @@ mod tests {
         table.exit(exited(3, 1));
         let got = table.wait(1, WaitFor::Group(3), EXITED);
         assert_eq!(got, Ok(Some(gone(3, 1))));
+    }
+
+    #[test]
+    fn a_process_started_from_outside_is_reaped_and_its_status_told_once() {
+        let table = Arc::new(ProcessTable::default());
+        table.add_init(tg(1));
+        let detached = table.add_detached(tg).unwrap();
+        assert_eq!(detached.pid, 2);
+        assert_eq!(table.parent_of(2), 0);
+        assert_eq!((table.pgid_of(2), table.sid_of(2)), (Ok(2), Ok(2)));
+        let child = table.add_child(2, SIGCHLD, tg).unwrap();
+        let t2 = table.clone();
+        let waiter = std::thread::spawn(move || t2.wait_process(2));
+        std::thread::sleep(Duration::from_millis(20));
+        table.exit(exited(2, 5));
+        assert_eq!(waiter.join().unwrap(), Some(ExitStatus::Exited(5)));
+        // Reaped as it exited: nobody can wait for it, and its child went to init.
+        assert_eq!(table.get(2).map(|tg| tg.pid), None);
+        assert_eq!(table.parent_of(child.pid), 1);
+        assert_eq!(table.wait_process(2), None);
+        assert_eq!(table.wait_process(99), None);
+        // A kept status holds its pid until it is told.
+        table.add_detached(tg).unwrap();
+        table.exit(exited(4, 0));
+        table.lock().next = 4;
+        assert_eq!(table.add_detached(tg).unwrap().pid, 5);
+        assert_eq!(table.wait_process(4), Some(ExitStatus::Exited(0)));
+        // A zombie's status is told as long as it is a zombie.
+        table.exit(exited(child.pid, 1));
+        assert_eq!(table.wait_process(child.pid), Some(ExitStatus::Exited(1)));
+        assert!(table.is_zombie(child.pid));
     }
 
     #[test]

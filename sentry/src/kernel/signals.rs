@@ -675,6 +675,13 @@ pub fn dequeue(tg: &ThreadGroup, tid: i32) -> Dequeued {
     }
 }
 
+/// Whether thread `tid` is to end rather than run on: its group exits, or another of its
+/// threads execs ([`dequeue`] then says `Exit`).
+pub fn must_exit(tg: &ThreadGroup, tid: i32) -> bool {
+    let s = tg.signals();
+    s.exit.is_some() || s.exec.is_some_and(|e| e != tid)
+}
+
 /// Takes a pending signal of `set` for thread `tid` without running anything
 /// (sigtimedwait, signalfd).
 pub fn take_from(tg: &ThreadGroup, tid: i32, set: SigSet) -> Option<SigInfo> {

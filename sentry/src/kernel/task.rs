@@ -1,6 +1,7 @@
 //! Tasks (guest threads) and thread groups (guest processes), and the task loop.
 
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,11 @@ pub struct ThreadGroup {
     pub signal_queue: crate::waiter::WaitQueue,
     /// System time (the Sentry's) of its threads that have exited.
     threads_cpu: Mutex<Duration>,
+    /// The host thread (its tid) that serves each of its live threads, whose CPU clock is
+    /// their system time.
+    sentry_threads: Mutex<BTreeMap<i32, i32>>,
+    /// How many of its threads are in guest code now (for ps's state letter).
+    pub in_guest: AtomicU32,
     /// PR_SET_PDEATHSIG: the signal it gets when its parent dies (0 for none). Linux keeps
     /// it per thread; here the process keeps it.
     pub pdeath_signal: AtomicI32,
@@ -154,6 +160,8 @@ impl ThreadGroup {
             timers: Mutex::default(),
             signal_queue: Default::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
+            sentry_threads: Mutex::default(),
+            in_guest: AtomicU32::new(0),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
             personality: Default::default(),
@@ -183,6 +191,8 @@ impl ThreadGroup {
             timers: Mutex::default(),
             signal_queue: Default::default(),
             threads_cpu: Mutex::new(Duration::ZERO),
+            sentry_threads: Mutex::default(),
+            in_guest: AtomicU32::new(0),
             pdeath_signal: AtomicI32::new(0),
             subreaper: AtomicBool::new(false),
             personality: self.personality.load(Ordering::Relaxed).into(),
@@ -239,6 +249,38 @@ impl ThreadGroup {
     pub fn children_cpu(&self) -> MutexGuard<'_, Duration> {
         self.children_cpu.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    fn sentry_threads(&self) -> MutexGuard<'_, BTreeMap<i32, i32>> {
+        self.sentry_threads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// CPU time the live process has used so far, from any thread: its guest code (its
+    /// address space's clock) and the Sentry's work for its threads, live and exited.
+    pub fn cpu_time(&self) -> Duration {
+        let user = self
+            .view()
+            .mm
+            .map_or(Duration::ZERO, |mm| mm.address_space().cpu_time());
+        let live: Duration = self
+            .sentry_threads()
+            .values()
+            .map(|&host_tid| thread_cpu_time(host_tid))
+            .sum();
+        user + *self.threads_cpu() + live
+    }
+}
+
+/// The CPU clock of host thread `host_tid` of the Sentry (Linux's
+/// MAKE_THREAD_CPUCLOCK(tid, CPUCLOCK_SCHED): any thread of a process may read another's).
+fn thread_cpu_time(host_tid: i32) -> Duration {
+    const CPUCLOCK_SCHED: i32 = 2;
+    const CPUCLOCK_PERTHREAD: i32 = 4;
+    let clock = ((!host_tid) << 3) | CPUCLOCK_PERTHREAD | CPUCLOCK_SCHED;
+    nix::time::clock_gettime(nix::time::ClockId::from_raw(clock))
+        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
+        .unwrap_or_default()
 }
 
 /// A guest thread, run by one Sentry host thread. Its fields are private to that thread.
@@ -490,6 +532,8 @@ impl Task {
             tid: self.tid,
             tg: self.tg.clone(),
         }));
+        let host_tid = nix::unistd::gettid().as_raw();
+        self.tg.sentry_threads().insert(self.tid, host_tid);
         let status = self.run();
         self.exit_thread(status)
     }
@@ -497,7 +541,7 @@ impl Task {
     /// The end of a thread (Linux's do_exit): its tid word is cleared and woken, its
     /// robust futexes released, and it leaves its group; the last one out ends the
     /// process.
-    fn exit_thread(mut self, status: ExitStatus) -> ExitStatus {
+    pub(super) fn exit_thread(mut self, status: ExitStatus) -> ExitStatus {
         if self.clear_child_tid != 0 && self.mm.write_obj(self.clear_child_tid, &0u32).is_ok() {
             crate::syscalls::futex::wake_address(&self, self.clear_child_tid);
         }
@@ -517,6 +561,7 @@ impl Task {
         };
         // An exec waits for the other threads to go.
         self.tg.stop_changed.notify_all();
+        self.tg.sentry_threads().remove(&self.tid);
         *self.tg.threads_cpu() += system;
         if self.tid != self.tg.pid {
             self.kernel.processes.remove_thread(self.tid);
@@ -566,8 +611,22 @@ impl Task {
     /// signals, repeat.
     pub fn run(&mut self) -> ExitStatus {
         loop {
+            // While the sandbox is paused no guest code runs; a task killed meanwhile still
+            // goes on to exit.
+            let must_exit = || signals::must_exit(&self.tg, self.tid);
+            let Some(in_guest) = self.kernel.freezer.enter(&self.waker, must_exit) else {
+                self.handle_signals();
+                if let Some(status) = self.exit {
+                    return status;
+                }
+                continue;
+            };
             let space = self.mm.clone();
-            match self.context.switch(space.address_space(), &mut self.regs) {
+            self.tg.in_guest.fetch_add(1, Ordering::Relaxed);
+            let event = self.context.switch(space.address_space(), &mut self.regs);
+            self.tg.in_guest.fetch_sub(1, Ordering::Relaxed);
+            drop(in_guest);
+            match event {
                 Ok(Event::Syscall) => self.syscall(),
                 Ok(Event::Fault(info)) => {
                     if let Err(fault) = self.mm.handle_fault(info.addr, info.code) {
@@ -1114,6 +1173,25 @@ mod tests {
             ..SchedAttrs::default()
         };
         assert_eq!(plain.for_child(), plain);
+    }
+
+    #[test]
+    fn another_thread_reads_a_sentry_threads_cpu_clock() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let spinner = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid().as_raw()).unwrap();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(100) {
+                std::hint::spin_loop();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        });
+        let host_tid = rx.recv().unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+        let used = thread_cpu_time(host_tid);
+        assert!(used > Duration::from_millis(20), "{used:?}");
+        assert!(used < Duration::from_millis(250), "{used:?}");
+        spinner.join().unwrap();
     }
 
     #[test]

@@ -615,7 +615,7 @@ pub fn ioctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
         .inode
         .as_any()
         .downcast_ref::<crate::fs::host::HostFile>()
-        .map(|h| h.stream.host_fd())
+        .map(|h| h.fd())
         .ok_or(Errno::ENOTTY)?;
     match request {
         TCGETS => {

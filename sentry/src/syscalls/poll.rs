@@ -6,7 +6,7 @@
 //! again. runsc-rs's own standard streams have no wait queue: the wait polls the host for
 //! them.
 
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ const HOST_POLL_SLICE: Duration = Duration::from_millis(10);
 /// while nothing is ready (a ready answer wins, as in Linux's do_poll).
 pub(super) fn wait_ready<R>(
     queues: &[&WaitQueue],
-    host: &[(BorrowedFd<'static>, u16)],
+    host: &[(Arc<OwnedFd>, u16)],
     deadline: Option<Instant>,
     mut scan: impl FnMut() -> Option<R>,
 ) -> Result<Option<R>, Errno> {
@@ -82,7 +82,7 @@ pub(super) fn wait_ready<R>(
 
 /// Waits up to `wait` (None: for ever) for one of the host streams `host` to be ready for
 /// its events; whether one is. A host signal ends it early; the caller looks again.
-fn wait_host(host: &[(BorrowedFd<'static>, u16)], wait: Option<Duration>) -> Result<bool, Errno> {
+fn wait_host(host: &[(Arc<OwnedFd>, u16)], wait: Option<Duration>) -> Result<bool, Errno> {
     use nix::poll::{PollFd as HostPollFd, PollFlags, PollTimeout};
     let wait = match wait {
         None => PollTimeout::NONE,
@@ -90,7 +90,9 @@ fn wait_host(host: &[(BorrowedFd<'static>, u16)], wait: Option<Duration>) -> Res
     };
     let mut fds: Vec<HostPollFd> = host
         .iter()
-        .map(|&(fd, events)| HostPollFd::new(fd, PollFlags::from_bits_truncate(events as i16)))
+        .map(|(fd, events)| {
+            HostPollFd::new(fd.as_fd(), PollFlags::from_bits_truncate(*events as i16))
+        })
         .collect();
     match nix::poll::poll(&mut fds, wait) {
         Ok(n) => Ok(n > 0),
@@ -221,7 +223,7 @@ fn pollable_file(t: &Task, fd: i32) -> Option<Arc<OpenFile>> {
 #[allow(clippy::type_complexity)]
 fn sources<'a>(
     files: impl Iterator<Item = (&'a Arc<OpenFile>, u16)>,
-) -> (Vec<&'a WaitQueue>, Vec<(BorrowedFd<'static>, u16)>) {
+) -> (Vec<&'a WaitQueue>, Vec<(Arc<OwnedFd>, u16)>) {
     let (mut queues, mut host) = (Vec::new(), Vec::new());
     for (file, events) in files {
         if let Some(queue) = file.wait_queue() {

@@ -4,7 +4,32 @@ use crate::abi::*;
 use crate::kernel::Task;
 
 pub fn uname(t: &mut Task, a: &[u64; 6]) -> SysResult {
-    t.mm.write_obj(a[0], &t.kernel.host.utsname)?;
+    t.mm.write_obj(a[0], &t.kernel.utsname())?;
+    Ok(0)
+}
+
+pub fn sethostname(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_uts_name(t, a, |u| &mut u.nodename)
+}
+
+pub fn setdomainname(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_uts_name(t, a, |u| &mut u.domainname)
+}
+
+/// sethostname(2) and setdomainname(2): `len` bytes at `name` (at most 64; an int, so
+/// negative is EINVAL) become the name, in Linux's order of checks. They need
+/// CAP_SYS_ADMIN, which only root has here.
+fn set_uts_name(t: &mut Task, a: &[u64; 6], field: fn(&mut Utsname) -> &mut [u8; 65]) -> SysResult {
+    if t.creds.euid != 0 {
+        return Err(Errno::EPERM);
+    }
+    let len = usize::try_from(a[1] as i32)
+        .ok()
+        .filter(|&len| len <= 64)
+        .ok_or(Errno::EINVAL)?;
+    let mut name = vec![0u8; len];
+    t.mm.copy_in(a[0], &mut name)?;
+    crate::kernel::set_uts_field(field(&mut t.kernel.uts()), &name);
     Ok(0)
 }
 

@@ -362,6 +362,8 @@ pub static TABLE: &[Syscall] = &[
     ),
     // System information (sys.rs).
     sys!(uname, sys::uname, [Ptr]),
+    sys!(sethostname, sys::sethostname, [InBuf(1), Dec]),
+    sys!(setdomainname, sys::setdomainname, [InBuf(1), Dec]),
     sys!(sysinfo, sys::sysinfo, [Ptr]),
     sys!(getrandom, sys::getrandom, [Ptr, Dec, Flags(GRND)]),
 ];

@@ -164,7 +164,7 @@ pub(super) fn uptime_text(up: Duration) -> Vec<u8> {
 }
 
 pub(super) fn version(k: &Kernel) -> Result<Vec<u8>, Errno> {
-    let u = &k.host.utsname;
+    let u = &k.utsname();
     let mut out = Vec::new();
     out.extend_from_slice(until_nul(&u.sysname));
     out.extend_from_slice(b" version ");
@@ -205,7 +205,7 @@ pub(super) fn sys_tree(kernel: Weak<Kernel>, boot_id: String) -> Spec {
         let kernel = kernel.clone();
         Spec::File(Box::new(move || {
             let k = kernel.upgrade().ok_or(Errno::ENOENT)?;
-            let mut value = until_nul(field(&k.host.utsname)).to_vec();
+            let mut value = until_nul(field(&k.utsname())).to_vec();
             value.push(b'\n');
             Ok(value)
         }))

@@ -234,7 +234,7 @@ pub fn open(
             return Some(master.map(|m| m as Arc<dyn FileOps>));
         }
         TTY => kernel.processes.ctty_of(t.tg.pid).ok_or(Errno::ENXIO),
-        CONSOLE => kernel.console.clone().ok_or(Errno::ENXIO),
+        CONSOLE => kernel.console().cloned().ok_or(Errno::ENXIO),
         _ if major(rdev) == PTS_MAJOR => match inode.as_any().downcast_ref::<PtsNode>() {
             Some(node) => node.tty.upgrade().ok_or(Errno::EIO),
             None => u32::try_from(minor(rdev))

@@ -1,9 +1,10 @@
 //! Terminals: a line discipline ([`ldisc`]) with the job control around it, behind two
 //! kinds of driver. A pseudo-terminal (devpts, `/dev/ptmx`) connects its slave to a master
-//! that a program holds (a terminal emulator, sshd, script); the console connects the
-//! guest to runsc-rs's own terminal on the host, which runsc-rs puts in raw mode so that
-//! every key reaches this line discipline and Ctrl-C becomes SIGINT for the guest's
-//! foreground process group.
+//! that a program holds (a terminal emulator, sshd, script); a host terminal connects the
+//! guest to a terminal on the host (runsc-rs's own for `do`, a container's pty for the OCI
+//! runtime), which the caller puts in raw mode so that every key reaches this line
+//! discipline and Ctrl-C becomes SIGINT for the guest's foreground process group. The
+//! host terminal of the sandbox's init is the console (/dev/console).
 //!
 //! A terminal may be the controlling terminal of one session (`State::session`), whose
 //! foreground process group (`State::pgrp`) gets the signals its characters raise and may
@@ -15,12 +16,11 @@ pub mod devpts;
 pub mod ldisc;
 
 use std::collections::VecDeque;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use crate::abi::*;
-use crate::fs::host::HostStdio;
 use crate::kernel::signals::{self, SigInfo, Target, SIGCONT, SIGHUP, SIGTTIN, SIGTTOU, SIGWINCH};
 use crate::kernel::Kernel;
 use crate::vfs::{FileOps, SeekMode, O_NONBLOCK};
@@ -42,8 +42,8 @@ pub struct Tty {
     kernel: Weak<Kernel>,
     state: Mutex<State>,
     queue: WaitQueue,
-    /// The console's host terminal; None for a pty.
-    host: Option<HostOutput>,
+    /// The host terminal behind it; None for a pty.
+    host: Option<HostTerminal>,
     /// The /dev/pts node's permissions and owner (chmod, chown) and its times.
     node: Mutex<NodeAttr>,
 }
@@ -80,16 +80,21 @@ struct State {
     slave_closed: bool,
 }
 
-/// The host descriptor the console writes to; `lock` keeps echoes and writes in order.
-struct HostOutput {
-    fd: BorrowedFd<'static>,
+/// A terminal on the host: where its keys are read from and its output goes (two
+/// descriptors of one terminal, or one descriptor twice); `lock` keeps echoes and writes in
+/// order.
+struct HostTerminal {
+    input: Arc<OwnedFd>,
+    output: OwnedFd,
     lock: Mutex<()>,
+    /// The device number the guest sees: /dev/console's for the console, else the host's.
+    rdev: u64,
 }
 
-impl HostOutput {
+impl HostTerminal {
     fn write_all(&self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            match nix::unistd::write(self.fd, bytes) {
+            match nix::unistd::write(&self.output, bytes) {
                 Ok(0) => return,
                 Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
                 Err(nix::errno::Errno::EINTR) => {}
@@ -100,8 +105,8 @@ impl HostOutput {
     }
 }
 
-/// The console's starting point: the host terminal's settings before runsc-rs made it raw
-/// (the guest sees those) and its size.
+/// A host terminal's starting point: its settings before the caller made it raw (the guest
+/// sees those) and its size.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ConsoleSetup {
     pub termios: Termios,
@@ -147,7 +152,7 @@ impl Tty {
         kernel: Weak<Kernel>,
         ldisc: LineDiscipline,
         winsize: Winsize,
-        host: Option<HostOutput>,
+        host: Option<HostTerminal>,
         node: NodeAttr,
     ) -> Arc<Tty> {
         Arc::new(Tty {
@@ -191,8 +196,17 @@ impl Tty {
         Arc::new(TtyFile { tty, master: true })
     }
 
-    /// The console over runsc-rs's host terminal, which output goes to through `out`.
-    pub fn new_console(kernel: Weak<Kernel>, setup: &ConsoleSetup, out: HostStdio) -> Arc<Tty> {
+    /// A terminal over a host terminal that the caller made raw: keys are read from `input`
+    /// ([`Tty::start_host_input`]), output is written to `output` (a descriptor of the same
+    /// terminal). The `console` is /dev/console (5:1); another shows the host's device
+    /// number.
+    pub fn new_host(
+        kernel: Weak<Kernel>,
+        setup: &ConsoleSetup,
+        input: OwnedFd,
+        output: OwnedFd,
+        console: bool,
+    ) -> Arc<Tty> {
         let termios = ldisc::with_speeds(
             Termios2 {
                 termios: setup.termios,
@@ -207,9 +221,15 @@ impl Tty {
             gid: 0,
             time: now(),
         };
-        let host = HostOutput {
-            fd: out.host_fd(),
+        let rdev = match nix::sys::stat::fstat(output.as_fd()) {
+            Ok(st) if !console => st.st_rdev,
+            _ => devpts::CONSOLE,
+        };
+        let host = HostTerminal {
+            input: Arc::new(input),
+            output,
             lock: Mutex::new(()),
+            rdev,
         };
         Tty::new(
             None,
@@ -225,15 +245,18 @@ impl Tty {
         lock(&self.state)
     }
 
-    pub fn is_console(&self) -> bool {
+    /// Whether it is a host terminal rather than a pty.
+    pub fn is_host(&self) -> bool {
         self.host.is_some()
     }
 
-    /// The device number its slave side has: /dev/pts/N (136:N) or /dev/console (5:1).
+    /// The device number its slave side has: /dev/pts/N (136:N), /dev/console (5:1), or
+    /// the host's for another host terminal.
     pub fn rdev(&self) -> u64 {
-        match self.index {
-            Some(n) => devpts::pts_rdev(n),
-            None => devpts::CONSOLE,
+        match (self.index, &self.host) {
+            (Some(n), _) => devpts::pts_rdev(n),
+            (None, Some(host)) => host.rdev,
+            (None, None) => devpts::CONSOLE,
         }
     }
 
@@ -715,15 +738,39 @@ impl Tty {
         events
     }
 
-    /// The console's keys, from the thread that reads the host terminal: waits until the
-    /// line discipline took them all.
-    pub fn receive_host_input(&self, keys: &[u8]) {
-        let _ = self.receive(keys, false);
-    }
-
-    /// The host terminal went away (end of file or an error reading it).
-    pub fn host_hung_up(&self) {
-        self.hang_up();
+    /// Starts the thread that reads a host terminal's keys into the line discipline until
+    /// the host terminal goes away (end of file or an error: the terminal hangs up).
+    /// Nothing for a pty.
+    pub fn start_host_input(self: &Arc<Self>) -> std::io::Result<()> {
+        let Some(host) = &self.host else {
+            return Ok(());
+        };
+        let input = host.input.clone();
+        let tty = self.clone();
+        std::thread::Builder::new()
+            .name("tty-input".into())
+            .spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match nix::unistd::read(input.as_fd(), &mut buf) {
+                        Ok(0) => break,
+                        // Waits until the line discipline took them all.
+                        Ok(n) => {
+                            let _ = tty.receive(buf.get(..n).unwrap_or_default(), false);
+                        }
+                        Err(nix::errno::Errno::EINTR) => {}
+                        // Someone made the shared descriptor non-blocking: wait for input.
+                        Err(nix::errno::Errno::EAGAIN) => {
+                            use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+                            let mut fds = [PollFd::new(input.as_fd(), PollFlags::POLLIN)];
+                            let _ = poll(&mut fds, PollTimeout::NONE);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                tty.hang_up();
+            })
+            .map(drop)
     }
 }
 
@@ -823,41 +870,50 @@ impl Drop for TtyFile {
     }
 }
 
-/// Starts the thread that reads the host terminal's keys into the console until the host
-/// terminal goes away.
-pub fn start_console_input(console: Arc<Tty>) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("console-input".into())
-        .spawn(move || {
-            let fd = HostStdio::In.host_fd();
-            let mut buf = [0u8; 4096];
-            loop {
-                match nix::unistd::read(fd, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => console.receive_host_input(buf.get(..n).unwrap_or_default()),
-                    Err(nix::errno::Errno::EINTR) => {}
-                    // Someone made the shared descriptor non-blocking: wait for input.
-                    Err(nix::errno::Errno::EAGAIN) => {
-                        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-                        let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-                        let _ = poll(&mut fds, PollTimeout::NONE);
-                    }
-                    Err(_) => break,
-                }
-            }
-            console.host_hung_up();
-        })
-        .map(drop)
+/// The inode of a host terminal's files that have no name in the sandbox (the standard
+/// streams of a process started on a terminal other than the console): a character device
+/// with the terminal's number and node attributes.
+#[derive(Debug)]
+pub struct HostTtyNode {
+    pub tty: Weak<Tty>,
 }
 
-/// Whether host stream `stream` is the same terminal as runsc-rs's standard input.
-pub fn is_host_terminal(stream: HostStdio) -> bool {
+impl crate::vfs::Inode for HostTtyNode {
+    fn attr(&self) -> Result<crate::vfs::Attr, Errno> {
+        let tty = self.tty.upgrade().ok_or(Errno::EIO)?;
+        let node = tty.node_attr();
+        Ok(crate::vfs::Attr {
+            mode: node.mode,
+            nlink: 1,
+            uid: node.uid,
+            gid: node.gid,
+            rdev: tty.rdev(),
+            blksize: 1024,
+            atime: node.time,
+            mtime: node.time,
+            ctime: node.time,
+            ..Default::default()
+        })
+    }
+
+    fn open(self: Arc<Self>, _flags: u32) -> Result<Arc<dyn FileOps>, Errno> {
+        let tty = self.tty.upgrade().ok_or(Errno::EIO)?;
+        Ok(tty.open_slave()?)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// Whether host descriptors `a` and `b` are the same terminal.
+pub fn same_terminal(a: BorrowedFd<'_>, b: BorrowedFd<'_>) -> bool {
     use nix::sys::stat::fstat;
-    let (Ok(input), Ok(other)) = (fstat(HostStdio::In.host_fd()), fstat(stream.host_fd())) else {
+    let (Ok(a), Ok(b)) = (fstat(a), fstat(b)) else {
         return false;
     };
     let chr = |mode: u32| mode & libc::S_IFMT == libc::S_IFCHR;
-    chr(input.st_mode) && chr(other.st_mode) && input.st_rdev == other.st_rdev
+    chr(a.st_mode) && chr(b.st_mode) && a.st_rdev == b.st_rdev
 }
 
 #[cfg(test)]
