@@ -1,5 +1,6 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
 
+pub mod capabilities;
 mod fd_table;
 pub mod processes;
 mod sigframe;
@@ -18,6 +19,7 @@ use crate::abi::*;
 use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
 use crate::vfs::{Location, MountTable, OpenFile};
+pub use capabilities::{cap_from_name, CapSets};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
@@ -161,14 +163,13 @@ fn open_read_only(location: &Location) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// The memory manager's limits from a process's resource limits.
-pub fn memory_limits(rlimits: &[Rlimit; RLIM_NLIMITS], euid: u32) -> crate::mm::Limits {
+pub fn memory_limits(rlimits: &[Rlimit; RLIM_NLIMITS], creds: &Credentials) -> crate::mm::Limits {
     crate::mm::Limits {
         address_space: rlimits[RLIMIT_AS as usize].cur,
         data: rlimits[RLIMIT_DATA as usize].cur,
         stack: rlimits[RLIMIT_STACK as usize].cur,
         memlock: rlimits[RLIMIT_MEMLOCK as usize].cur,
-        // CAP_IPC_LOCK, which only root has here.
-        lock_unlimited: euid == 0,
+        lock_unlimited: creds.capable(CAP_IPC_LOCK),
     }
 }
 
@@ -540,7 +541,9 @@ impl Kernel {
         let guest_path =
             String::from_utf8_lossy(&crate::vfs::path::absolute(&location, &self.root))
                 .into_owned();
-        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone());
+        // The first program runs as a runtime's execve(2) would leave it (capabilities(7)).
+        let creds = Credentials::new(self.config.uid, self.config.gid, self.config.groups.clone())
+            .for_exec();
         let args = LoadArgs {
             execfn: execfn.as_bytes(),
             argv: &argv,
@@ -602,7 +605,7 @@ impl Kernel {
         let aslr = Aslr::new(self.config.randomize);
         let layout = self.layout(stack_limit, &aslr);
         let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
-        mm.set_limits(memory_limits(&args.rlimits, args.creds.euid));
+        mm.set_limits(memory_limits(&args.rlimits, args.creds));
         let base = loader::Base::Program {
             offset: aslr.program,
         };
@@ -656,7 +659,7 @@ impl Kernel {
             (AT_EUID, creds.euid as u64),
             (AT_GID, creds.gid as u64),
             (AT_EGID, creds.egid as u64),
-            (AT_SECURE, 0),
+            (AT_SECURE, u64::from(creds.exec_is_secure())),
             (AT_HWCAP, self.host.hwcap),
             (AT_HWCAP2, self.host.hwcap2),
             (AT_CLKTCK, 100),
