@@ -66,6 +66,7 @@ fn spec(argv: &[&str], stdio: Stdio) -> ProcessSpec {
         gid: 0,
         groups: Vec::new(),
         no_new_privs: false,
+        caps: None,
         rlimits: Vec::new(),
         umask: None,
         stdio,

@@ -187,6 +187,7 @@ fn init_spec(exec: Exec, console: Option<ConsoleSetup>) -> Result<ProcessSpec, S
             .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
             .unwrap_or_default(),
         no_new_privs: false,
+        caps: None,
         rlimits: Vec::new(),
         umask: None,
         stdio: Stdio { files, terminal },

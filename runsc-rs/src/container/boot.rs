@@ -216,7 +216,7 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
     // Loaded now, so that a missing program fails `create`, as with runc.
     let init = sandbox
         .kernel
-        .prepare_init(process_spec(&process, stdio))
+        .prepare_init(process_spec(&process, stdio)?)
         .map_err(|e| match &e {
             sentry::kernel::Error::NotFound(_) | sentry::kernel::Error::Exec { .. } => {
                 format!("exec: {e}")
@@ -246,8 +246,8 @@ fn own_stdio() -> Result<Vec<(i32, OwnedFd)>, String> {
 fn process_spec(
     process: &ExecProcess,
     stdio: sentry::kernel::Stdio,
-) -> sentry::kernel::ProcessSpec {
-    sentry::kernel::ProcessSpec {
+) -> Result<sentry::kernel::ProcessSpec, String> {
+    Ok(sentry::kernel::ProcessSpec {
         exec: sentry::kernel::Exec {
             program: process.args.first().cloned().unwrap_or_default(),
             argv: process.args.iter().map(|a| a.as_bytes().to_vec()).collect(),
@@ -258,6 +258,7 @@ fn process_spec(
         gid: process.gid,
         groups: process.groups.clone(),
         no_new_privs: process.no_new_privs,
+        caps: process.capabilities.as_ref().map(cap_sets).transpose()?,
         rlimits: process
             .rlimits
             .iter()
@@ -265,7 +266,31 @@ fn process_spec(
             .collect(),
         umask: process.umask,
         stdio,
-    }
+    })
+}
+
+/// OCI's capability names as the Sentry's sets; a set left out is empty, as with runc.
+fn cap_sets(caps: &oci_spec::runtime::LinuxCapabilities) -> Result<sentry::kernel::CapSets, String> {
+    let bits = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<u64, String> {
+        let mut bits = 0u64;
+        for cap in set.iter().flatten() {
+            let name = serde_json::to_value(cap)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let n = sentry::kernel::cap_from_name(&name)
+                .ok_or_else(|| format!("unknown capability {name:?}"))?;
+            bits |= 1 << n;
+        }
+        Ok(bits)
+    };
+    Ok(sentry::kernel::CapSets {
+        effective: bits(caps.effective())?,
+        permitted: bits(caps.permitted())?,
+        inheritable: bits(caps.inheritable())?,
+        bounding: bits(caps.bounding())?,
+        ambient: bits(caps.ambient())?,
+    })
 }
 
 /// Serves the control socket; runs the container's process once `start` comes, and exits
@@ -444,7 +469,7 @@ impl Control {
         };
         let spawned = stdio.and_then(|stdio| {
             self.kernel
-                .spawn(process_spec(process, stdio))
+                .spawn(process_spec(process, stdio)?)
                 .map_err(|e| format!("exec: {e}"))
         });
         let spawned = match spawned {

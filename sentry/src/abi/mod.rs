@@ -533,6 +533,99 @@ pub const PR_SET_CHILD_SUBREAPER: u64 = 36;
 pub const PR_GET_CHILD_SUBREAPER: u64 = 37;
 pub const PR_SET_NO_NEW_PRIVS: u64 = 38;
 pub const PR_GET_NO_NEW_PRIVS: u64 = 39;
+pub const PR_CAPBSET_READ: u64 = 23;
+pub const PR_CAPBSET_DROP: u64 = 24;
+pub const PR_GET_KEEPCAPS: u64 = 7;
+pub const PR_SET_KEEPCAPS: u64 = 8;
+pub const PR_GET_SECUREBITS: u64 = 27;
+pub const PR_SET_SECUREBITS: u64 = 28;
+pub const PR_CAP_AMBIENT: u64 = 47;
+pub const PR_CAP_AMBIENT_IS_SET: u64 = 1;
+pub const PR_CAP_AMBIENT_RAISE: u64 = 2;
+pub const PR_CAP_AMBIENT_LOWER: u64 = 3;
+pub const PR_CAP_AMBIENT_CLEAR_ALL: u64 = 4;
+
+/// capget/capset header versions (linux/capability.h): version 1 carries one 32-bit word
+/// per set, versions 2 and 3 two.
+pub const LINUX_CAPABILITY_VERSION_1: u32 = 0x1998_0330;
+pub const LINUX_CAPABILITY_VERSION_2: u32 = 0x2007_1026;
+pub const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// struct __user_cap_header_struct (capget(2), capset(2)).
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct CapUserHeader {
+    pub version: u32,
+    pub pid: i32,
+}
+
+/// struct __user_cap_data_struct: one 32-bit word of each set.
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct CapUserData {
+    pub effective: u32,
+    pub permitted: u32,
+    pub inheritable: u32,
+}
+
+/// Capability numbers (linux/capability.h).
+pub const CAP_CHOWN: u32 = 0;
+pub const CAP_DAC_OVERRIDE: u32 = 1;
+pub const CAP_DAC_READ_SEARCH: u32 = 2;
+pub const CAP_FOWNER: u32 = 3;
+pub const CAP_FSETID: u32 = 4;
+pub const CAP_KILL: u32 = 5;
+pub const CAP_SETGID: u32 = 6;
+pub const CAP_SETUID: u32 = 7;
+pub const CAP_SETPCAP: u32 = 8;
+pub const CAP_LINUX_IMMUTABLE: u32 = 9;
+pub const CAP_NET_BIND_SERVICE: u32 = 10;
+pub const CAP_NET_BROADCAST: u32 = 11;
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_NET_RAW: u32 = 13;
+pub const CAP_IPC_LOCK: u32 = 14;
+pub const CAP_IPC_OWNER: u32 = 15;
+pub const CAP_SYS_MODULE: u32 = 16;
+pub const CAP_SYS_RAWIO: u32 = 17;
+pub const CAP_SYS_CHROOT: u32 = 18;
+pub const CAP_SYS_PTRACE: u32 = 19;
+pub const CAP_SYS_PACCT: u32 = 20;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_SYS_BOOT: u32 = 22;
+pub const CAP_SYS_NICE: u32 = 23;
+pub const CAP_SYS_RESOURCE: u32 = 24;
+pub const CAP_SYS_TIME: u32 = 25;
+pub const CAP_SYS_TTY_CONFIG: u32 = 26;
+pub const CAP_MKNOD: u32 = 27;
+pub const CAP_LEASE: u32 = 28;
+pub const CAP_AUDIT_WRITE: u32 = 29;
+pub const CAP_AUDIT_CONTROL: u32 = 30;
+pub const CAP_SETFCAP: u32 = 31;
+pub const CAP_MAC_OVERRIDE: u32 = 32;
+pub const CAP_MAC_ADMIN: u32 = 33;
+pub const CAP_SYSLOG: u32 = 34;
+pub const CAP_WAKE_ALARM: u32 = 35;
+pub const CAP_BLOCK_SUSPEND: u32 = 36;
+pub const CAP_AUDIT_READ: u32 = 37;
+pub const CAP_PERFMON: u32 = 38;
+pub const CAP_BPF: u32 = 39;
+pub const CAP_CHECKPOINT_RESTORE: u32 = 40;
+/// The highest capability number, as on Linux 5.9 and later.
+pub const CAP_LAST_CAP: u32 = CAP_CHECKPOINT_RESTORE;
+
+/// Securebits (linux/securebits.h): each flag's lock is the bit above it.
+pub const SECBIT_NOROOT: u32 = 1 << 0;
+pub const SECBIT_NOROOT_LOCKED: u32 = 1 << 1;
+pub const SECBIT_NO_SETUID_FIXUP: u32 = 1 << 2;
+pub const SECBIT_NO_SETUID_FIXUP_LOCKED: u32 = 1 << 3;
+pub const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+pub const SECBIT_KEEP_CAPS_LOCKED: u32 = 1 << 5;
+pub const SECBIT_NO_CAP_AMBIENT_RAISE: u32 = 1 << 6;
+pub const SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED: u32 = 1 << 7;
 
 pub const SIG_BLOCK: u64 = 0;
 pub const SIG_UNBLOCK: u64 = 1;

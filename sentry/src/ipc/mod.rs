@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::abi::Errno;
+use crate::abi::{Errno, CAP_IPC_OWNER, CAP_SYS_ADMIN};
 use crate::kernel::Credentials;
 
 /// The key that always makes a new object.
@@ -79,7 +79,7 @@ impl Perm {
     /// Linux's ipcperms: whether `creds` may access the object as the permission bits of
     /// `flag` ask (S_IRUGO to read, S_IWUGO to alter). The owner or creator is judged by
     /// the user bits, a member of the owner's or creator's group by the group bits, anyone
-    /// else by the other bits; root (CAP_IPC_OWNER) may do anything.
+    /// else by the other bits; CAP_IPC_OWNER may do anything.
     pub fn allows(&self, creds: &Credentials, flag: u32) -> bool {
         let requested = (flag >> 6 | flag >> 3 | flag) & 0o7;
         let granted = if creds.euid == self.cuid || creds.euid == self.uid {
@@ -89,7 +89,7 @@ impl Perm {
         } else {
             self.mode
         };
-        requested & !granted & 0o7 == 0 || creds.euid == 0
+        requested & !granted & 0o7 == 0 || creds.capable(CAP_IPC_OWNER)
     }
 
     /// EACCES unless [`Perm::allows`].
@@ -102,9 +102,9 @@ impl Perm {
     }
 
     /// EPERM unless `creds` may change or remove the object (IPC_SET, IPC_RMID): its owner,
-    /// its creator, or root (CAP_SYS_ADMIN), as Linux's ipcctl_obtain_check.
+    /// its creator, or CAP_SYS_ADMIN, as Linux's ipcctl_obtain_check.
     pub fn check_owner(&self, creds: &Credentials) -> Result<(), Errno> {
-        if creds.euid == 0 || creds.euid == self.uid || creds.euid == self.cuid {
+        if creds.euid == self.uid || creds.euid == self.cuid || creds.capable(CAP_SYS_ADMIN) {
             Ok(())
         } else {
             Err(Errno::EPERM)

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use super::{now, Ids, Ipc64Perm, Object, Perm, IPC_PRIVATE};
-use crate::abi::{Errno, PAGE_SIZE};
+use crate::abi::{Errno, CAP_IPC_LOCK, PAGE_SIZE};
 use crate::fs::kernfs::put;
 use crate::kernel::Credentials;
 use crate::mm::{MemoryFile, PageCache};
@@ -340,7 +340,7 @@ impl Segments {
     }
 
     /// SHM_LOCK, SHM_UNLOCK: only marks the segment (its pages are never swapped out
-    /// here). Without CAP_IPC_LOCK (root) the caller must own or have made the segment,
+    /// here). Without CAP_IPC_LOCK the caller must own or have made the segment,
     /// and may lock only with a RLIMIT_MEMLOCK above zero (`memlock`).
     pub fn set_locked(
         &self,
@@ -351,7 +351,7 @@ impl Segments {
     ) -> Result<(), Errno> {
         let mut ids = self.lock();
         let seg = ids.get_mut(id)?;
-        if creds.euid != 0 {
+        if !creds.capable(CAP_IPC_LOCK) {
             if creds.euid != seg.perm.uid && creds.euid != seg.perm.cuid {
                 return Err(Errno::EPERM);
             }

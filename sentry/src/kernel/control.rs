@@ -34,6 +34,9 @@ pub struct ProcessSpec {
     pub groups: Vec<u32>,
     /// PR_SET_NO_NEW_PRIVS from the start.
     pub no_new_privs: bool,
+    /// Its capability sets before its first execve (OCI's `process.capabilities`); None
+    /// gives root all and anyone else none, as for a process a root shell starts.
+    pub caps: Option<super::CapSets>,
     /// Resource limits in place of the host's: (RLIMIT_* number, limit).
     pub rlimits: Vec<(u32, Rlimit)>,
     /// The file mode creation mask; None keeps the default (022).
@@ -45,7 +48,13 @@ impl ProcessSpec {
     /// The credentials the process starts with. The one place they are made from a spec,
     /// so whatever else credentials come to hold is set here too.
     pub fn credentials(&self) -> Credentials {
-        Credentials::new(self.uid, self.gid, self.groups.clone())
+        let creds = Credentials::new(self.uid, self.gid, self.groups.clone());
+        let creds = match self.caps {
+            Some(caps) => creds.with_caps(caps),
+            None => creds,
+        };
+        // The first program runs as a runtime's execve(2) would leave it (capabilities(7)).
+        creds.with_no_new_privs(self.no_new_privs).for_exec()
     }
 }
 
@@ -403,7 +412,7 @@ impl Kernel {
         let creds = spec.credentials();
         let ProcessSpec {
             exec,
-            no_new_privs,
+            no_new_privs: _,
             rlimits,
             umask,
             stdio,
@@ -529,7 +538,6 @@ impl Kernel {
             fs,
             creds,
         );
-        task.no_new_privs = no_new_privs;
         let comm = guest_path
             .rsplit('/')
             .next()

@@ -1,6 +1,7 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
 
 mod control;
+pub mod capabilities;
 mod fd_table;
 mod freezer;
 pub mod processes;
@@ -22,6 +23,7 @@ use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
 use crate::vfs::{Location, MountTable, OpenFile};
 pub use control::{Init, ProcessSpec, ProcessSummary, Spawned, Stdio, TerminalSpec};
+pub use capabilities::{cap_from_name, CapSets};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
@@ -171,14 +173,13 @@ fn open_read_only(location: &Location) -> Result<Arc<OpenFile>, Errno> {
 }
 
 /// The memory manager's limits from a process's resource limits.
-pub fn memory_limits(rlimits: &[Rlimit; RLIM_NLIMITS], euid: u32) -> crate::mm::Limits {
+pub fn memory_limits(rlimits: &[Rlimit; RLIM_NLIMITS], creds: &Credentials) -> crate::mm::Limits {
     crate::mm::Limits {
         address_space: rlimits[RLIMIT_AS as usize].cur,
         data: rlimits[RLIMIT_DATA as usize].cur,
         stack: rlimits[RLIMIT_STACK as usize].cur,
         memlock: rlimits[RLIMIT_MEMLOCK as usize].cur,
-        // CAP_IPC_LOCK, which only root has here.
-        lock_unlimited: euid == 0,
+        lock_unlimited: creds.capable(CAP_IPC_LOCK),
     }
 }
 
@@ -524,7 +525,7 @@ impl Kernel {
         let aslr = Aslr::new(self.config.randomize);
         let layout = self.layout(stack_limit, &aslr);
         let mm = Arc::new(MemoryManager::new(space, self.memory.clone(), layout));
-        mm.set_limits(memory_limits(&args.rlimits, args.creds.euid));
+        mm.set_limits(memory_limits(&args.rlimits, args.creds));
         let base = loader::Base::Program {
             offset: aslr.program,
         };
@@ -578,7 +579,7 @@ impl Kernel {
             (AT_EUID, creds.euid as u64),
             (AT_GID, creds.gid as u64),
             (AT_EGID, creds.egid as u64),
-            (AT_SECURE, 0),
+            (AT_SECURE, u64::from(creds.exec_is_secure())),
             (AT_HWCAP, self.host.hwcap),
             (AT_HWCAP2, self.host.hwcap2),
             (AT_CLKTCK, 100),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use platform::{Context, Event, NewThread, Regs, SignalInfo};
 
+use super::capabilities::CapSets;
 use super::processes::Exited;
 use super::signals::{self, Dequeued, ProcessTimers, SigInfo, Signals, Target};
 use super::{ExitStatus, FdTable, FsContext, Kernel};
@@ -15,29 +16,48 @@ use crate::mm::MemoryManager;
 use crate::vfs::Location;
 use crate::waiter::Waker;
 
-/// User and group ids of a task.
+/// A task's credentials (credentials(7), capabilities(7)): its user and group ids, its
+/// capability sets and securebits, and no_new_privs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub uid: u32,
     pub euid: u32,
     pub suid: u32,
+    /// The file-system uid: what file permission checks and new files use. It follows the
+    /// effective uid unless setfsuid(2) moved it.
+    pub fsuid: u32,
     pub gid: u32,
     pub egid: u32,
     pub sgid: u32,
+    pub fsgid: u32,
     /// Supplementary groups.
     pub groups: Vec<u32>,
+    pub caps: CapSets,
+    /// SECBIT_* flags (prctl PR_SET_SECUREBITS, PR_SET_KEEPCAPS).
+    pub securebits: u32,
+    /// PR_SET_NO_NEW_PRIVS: once set, never cleared, and inherited by children. Linux keeps
+    /// it as a task flag; it lives here because it goes wherever the credentials go (fork,
+    /// execve, /proc/PID/status) and limits what execve may grant.
+    pub no_new_privs: bool,
 }
 
 impl Credentials {
+    /// Credentials with all ids `uid` and `gid`: uid 0 has every capability, others none
+    /// (with a full bounding set), as after execve(2) by a process with no capabilities.
     pub fn new(uid: u32, gid: u32, groups: Vec<u32>) -> Credentials {
         Credentials {
             uid,
             euid: uid,
             suid: uid,
+            fsuid: uid,
             gid,
             egid: gid,
             sgid: gid,
+            fsgid: gid,
             groups,
+            caps: CapSets::for_uid(uid),
+            securebits: 0,
+            no_new_privs: false,
         }
     }
 }
@@ -169,8 +189,8 @@ impl ThreadGroup {
         }
     }
 
-    /// A child forked from `self`: the same limits, signal dispositions, scheduling and
-    /// executable.
+    /// A child forked from `self`: the same limits, signal dispositions, scheduling,
+    /// executable and credentials (shown before the child first runs, for kill(2)'s checks).
     pub fn fork(&self, pid: i32) -> ThreadGroup {
         let view = self.view();
         ThreadGroup {
@@ -184,6 +204,7 @@ impl ThreadGroup {
             view: Mutex::new(ProcessView {
                 exe: view.exe,
                 exe_file: view.exe_file,
+                creds: view.creds,
                 ..ProcessView::default()
             }),
             signals: Mutex::default(),
@@ -317,8 +338,6 @@ pub struct Task {
     pub comm: [u8; 16],
     /// The alternate signal stack (sigaltstack): where handlers would run with SA_ONSTACK.
     pub sigaltstack: SignalStack,
-    /// PR_SET_NO_NEW_PRIVS: once set, never cleared, and inherited by children.
-    pub no_new_privs: bool,
     /// Set when the task has exited; the loop stops.
     pub exit: Option<ExitStatus>,
     /// For a child of vfork: the parent waits on this until the child execs or exits.
@@ -478,7 +497,6 @@ impl Task {
             rseq: None,
             comm: [0; 16],
             sigaltstack: SignalStack::default(),
-            no_new_privs: false,
             exit: None,
             vfork_done: None,
             suppress_sigpipe: false,
@@ -505,6 +523,18 @@ impl Task {
             fs: Some(self.fs.clone()),
             creds: Some(self.creds.clone()),
         });
+    }
+
+    /// Replaces the task's credentials (Linux's commit_creds) and shows them to others. The
+    /// memory manager's limits follow CAP_IPC_LOCK.
+    pub fn commit_creds(&mut self, creds: Credentials) {
+        let lock_changes = creds.capable(CAP_IPC_LOCK) != self.creds.capable(CAP_IPC_LOCK);
+        self.creds = creds;
+        if lock_changes {
+            let limits = super::memory_limits(&self.tg.rlimits(), &self.creds);
+            self.mm.set_limits(limits);
+        }
+        self.publish();
     }
 
     /// Sets the executable: its path as the guest sees it, and the file (execve).
@@ -983,7 +1013,6 @@ pub struct NewTask {
     pub comm: [u8; 16],
     pub rseq: Option<(u64, u32, u32)>,
     pub sigaltstack: SignalStack,
-    pub no_new_privs: bool,
     /// CLONE_CHILD_SETTID: where the child's tid is written in its own memory.
     pub set_child_tid: u64,
     /// CLONE_CHILD_CLEARTID.
@@ -1092,7 +1121,6 @@ impl Task {
         self.comm = child.comm;
         self.rseq = child.rseq;
         self.sigaltstack = child.sigaltstack;
-        self.no_new_privs = child.no_new_privs;
         self.clear_child_tid = child.clear_child_tid;
         self.vfork_done = child.vfork_done.clone();
         if child.set_child_tid != 0 {

@@ -35,14 +35,14 @@ fn install(t: &Task, file: std::sync::Arc<OpenFile>, cloexec: bool) -> SysResult
 }
 
 /// timerfd_create(2): on CLOCK_REALTIME, CLOCK_MONOTONIC or CLOCK_BOOTTIME (EINVAL for other
-/// clocks and flags). The alarm clocks need CAP_WAKE_ALARM, which only root has here.
+/// clocks and flags). The alarm clocks need CAP_WAKE_ALARM.
 pub fn timerfd_create(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let (clock, flags) = (a[0] as u32 as u64, a[1] as u32 as u64);
     if flags & !(TFD_NONBLOCK | TFD_CLOEXEC) != 0 || !valid_clock(clock) {
         return Err(Errno::EINVAL);
     }
     let alarm = clock == CLOCK_REALTIME_ALARM || clock == CLOCK_BOOTTIME_ALARM;
-    if alarm && t.creds.euid != 0 {
+    if alarm && !t.creds.capable(CAP_WAKE_ALARM) {
         return Err(Errno::EPERM);
     }
     let file = new_timerfd(clock, flags & TFD_NONBLOCK != 0);

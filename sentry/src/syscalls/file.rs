@@ -807,8 +807,8 @@ fn make_pipe(t: &Task, addr: u64, flags: u32) -> SysResult {
     }
     t.mm.check_access(addr, 8, true)?;
     let owner = crate::vfs::Owner {
-        uid: t.creds.euid,
-        gid: t.creds.egid,
+        uid: t.creds.fsuid,
+        gid: t.creds.fsgid,
     };
     let (inode, reader, writer) = crate::fs::pipe::new_pipe(owner);
     let status = flags & (O_NONBLOCK | O_DIRECT);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::abi::*;
-use crate::kernel::Task;
+use crate::kernel::{Credentials, Task};
 use crate::vfs::{
     self, Attr, FileType, Location, NewNode, OpenFile, Owner, Resolved, SetAttr, Start, O_ACCMODE,
     O_CLOEXEC, O_CREAT, O_DIRECTORY, O_EXCL, O_NOFOLLOW, O_PATH, O_RDONLY, O_TMPFILE, O_TRUNC,
@@ -81,32 +81,46 @@ const MAY_EXEC: u32 = 1;
 pub(super) const MAY_WRITE: u32 = 2;
 pub(super) const MAY_READ: u32 = 4;
 
-/// Whether the caller may access a file with these attributes, by its mode bits (as
-/// Linux's generic_permission; root passes everything but needs one x bit to execute a file).
-pub(super) fn permitted(t: &Task, attr: &Attr, want: u32, real_ids: bool) -> bool {
-    let (uid, gid) = if real_ids {
-        (t.creds.uid, t.creds.gid)
-    } else {
-        (t.creds.euid, t.creds.egid)
-    };
-    if uid == 0 {
-        let dir = attr.file_type() == Some(FileType::Directory);
-        return want & MAY_EXEC == 0 || dir || attr.mode & 0o111 != 0;
-    }
-    let bits = if attr.uid == uid {
+/// Whether the caller may access a file with these attributes, by its mode bits.
+pub(super) fn permitted(t: &Task, attr: &Attr, want: u32) -> bool {
+    permitted_by(&t.creds, attr, want)
+}
+
+/// Linux's generic_permission for `creds`: the owner, group or other bits by the
+/// file-system ids; failing those, CAP_DAC_READ_SEARCH reads any file and reads or searches
+/// any directory, and CAP_DAC_OVERRIDE allows the rest but executing a file without any
+/// execute bit.
+fn permitted_by(creds: &Credentials, attr: &Attr, want: u32) -> bool {
+    let want = want & 7;
+    let bits = if attr.uid == creds.fsuid {
         attr.mode >> 6
-    } else if attr.gid == gid || t.creds.groups.contains(&attr.gid) {
+    } else if creds.in_group(attr.gid) {
         attr.mode >> 3
     } else {
         attr.mode
     };
-    bits & want & 7 == want & 7
+    if bits & want == want {
+        return true;
+    }
+    if attr.file_type() == Some(FileType::Directory) {
+        return (want & MAY_WRITE == 0 && creds.capable(CAP_DAC_READ_SEARCH))
+            || creds.capable(CAP_DAC_OVERRIDE);
+    }
+    if want == MAY_READ && creds.capable(CAP_DAC_READ_SEARCH) {
+        return true;
+    }
+    (want & MAY_EXEC == 0 || attr.mode & 0o111 != 0) && creds.capable(CAP_DAC_OVERRIDE)
+}
+
+/// Whether the caller owns a file or has CAP_FOWNER (inode_owner_or_capable).
+fn owner_or_capable(t: &Task, attr: &Attr) -> bool {
+    attr.uid == t.creds.fsuid || t.creds.capable(CAP_FOWNER)
 }
 
 fn owner(t: &Task) -> Owner {
     Owner {
-        uid: t.creds.euid,
-        gid: t.creds.egid,
+        uid: t.creds.fsuid,
+        gid: t.creds.fsgid,
     }
 }
 
@@ -270,7 +284,7 @@ fn create_file(t: &Task, parent: Resolved, mode: u32) -> Result<Location, Errno>
     }
     check_writable_mount(Some(&parent.parent))?;
     let dir_attr = parent.parent.dentry.inode.attr()?;
-    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC) {
         return Err(Errno::EACCES);
     }
     let mode = mode & 0o7777 & !umask(t);
@@ -321,7 +335,7 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
     if writes {
         want |= MAY_WRITE;
     }
-    if !permitted(t, &attr, want, false) {
+    if !permitted(t, &attr, want) {
         return Err(Errno::EACCES);
     }
     if writes && kind == Some(FileType::Regular) {
@@ -459,7 +473,7 @@ fn mknod_at(t: &Task, dirfd: u64, path: u64, mode: u32, dev: u64) -> SysResult {
         None if mode & vfs::S_IFMT == 0 => NewNode::File { mode: perm },
         Some(FileType::Regular) => NewNode::File { mode: perm },
         Some(FileType::Fifo) => NewNode::Fifo { mode: perm },
-        Some(FileType::CharDevice) | Some(FileType::BlockDevice) if t.creds.euid == 0 => {
+        Some(FileType::CharDevice) | Some(FileType::BlockDevice) if t.creds.capable(CAP_MKNOD) => {
             NewNode::Device {
                 mode: (mode & vfs::S_IFMT) | perm,
                 rdev: dev,
@@ -495,7 +509,7 @@ fn create_node(
     }
     check_writable_mount(Some(&parent.parent))?;
     let dir_attr = parent.parent.dentry.inode.attr()?;
-    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC) {
         return Err(Errno::EACCES);
     }
     parent
@@ -531,7 +545,7 @@ pub(super) fn find_socket_file(t: &Task, path: &[u8]) -> Result<vfs::InodeKey, E
         .dentry
         .inode
         .attr()?;
-    if !permitted(t, &attr, MAY_WRITE, false) {
+    if !permitted(t, &attr, MAY_WRITE) {
         return Err(Errno::EACCES);
     }
     if attr.file_type() != Some(FileType::Socket) {
@@ -611,7 +625,7 @@ fn remove_path(t: &Task, dirfd: u64, path: &[u8], dir: bool) -> SysResult {
         return Err(Errno::EBUSY); // A mount point.
     }
     let dir_attr = parent.parent.dentry.inode.attr()?;
-    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC, false) {
+    if !permitted(t, &dir_attr, MAY_WRITE | MAY_EXEC) {
         return Err(Errno::EACCES);
     }
     parent.parent.dentry.inode.unlink(&parent.name, dir)?;
@@ -744,7 +758,7 @@ fn change_dir(t: &Task, location: Location) -> SysResult {
     if attr.file_type() != Some(FileType::Directory) {
         return Err(Errno::ENOTDIR);
     }
-    if !permitted(t, &attr, MAY_EXEC, false) {
+    if !permitted(t, &attr, MAY_EXEC) {
         return Err(Errno::EACCES);
     }
     t.fs.lock().cwd = location;
@@ -804,7 +818,13 @@ fn access_at(t: &Task, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResul
     if mode & MAY_WRITE as u64 != 0 && location.mount.read_only {
         return Err(Errno::EROFS);
     }
-    if !permitted(t, &attr, mode as u32, flags & AT_EACCESS == 0) {
+    // access(2) checks as the real user unless AT_EACCESS asks for the effective one.
+    let creds = if flags & AT_EACCESS == 0 {
+        t.creds.for_access()
+    } else {
+        t.creds.clone()
+    };
+    if !permitted_by(&creds, &attr, mode as u32) {
         return Err(Errno::EACCES);
     }
     Ok(0)
@@ -823,7 +843,7 @@ pub fn truncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
         _ => return Err(Errno::EINVAL),
     }
     check_writable_mount(Some(&location))?;
-    if !permitted(t, &attr, MAY_WRITE, false) {
+    if !permitted(t, &attr, MAY_WRITE) {
         return Err(Errno::EACCES);
     }
     location.dentry.inode.set_attr(&SetAttr {
@@ -838,13 +858,26 @@ pub fn truncate(t: &mut Task, a: &[u64; 6]) -> SysResult {
 fn change_attr(t: &Task, location: &Location, changes: SetAttr) -> SysResult {
     check_writable_mount(Some(location))?;
     let attr = location.dentry.inode.attr()?;
-    let root = t.creds.euid == 0;
-    if changes.mode.is_some() && !root && attr.uid != t.creds.euid {
-        return Err(Errno::EPERM);
+    let mut changes = changes;
+    if let Some(mode) = changes.mode.as_mut() {
+        if !owner_or_capable(t, &attr) {
+            return Err(Errno::EPERM);
+        }
+        // chmod(2): set-group-ID goes unless the caller is in the file's group or has
+        // CAP_FSETID.
+        if !t.creds.in_group(attr.gid) && !t.creds.capable(CAP_FSETID) {
+            *mode &= !0o2000;
+        }
     }
-    let uid_changes = changes.uid.is_some_and(|u| u != attr.uid);
-    let gid_changes = changes.gid.is_some_and(|g| g != attr.gid);
-    if !root && (uid_changes || (gid_changes && attr.uid != t.creds.euid)) {
+    // chown(2) without CAP_CHOWN: only the owner, who may keep the owner and give the file
+    // to its group or one it is in (chown_ok, chgrp_ok).
+    let c = &t.creds;
+    let owner = attr.uid == c.fsuid;
+    let uid_ok = changes.uid.is_none_or(|u| owner && u == attr.uid);
+    let gid_ok = changes
+        .gid
+        .is_none_or(|g| owner && (g == attr.gid || c.in_group(g)));
+    if !(uid_ok && gid_ok || c.capable(CAP_CHOWN)) {
         return Err(Errno::EPERM);
     }
     location.dentry.inode.set_attr(&changes)?;
@@ -1073,10 +1106,10 @@ pub fn utimensat(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
     check_writable_mount(Some(&location))?;
     let attr = location.dentry.inode.attr()?;
-    let owner_or_root = t.creds.euid == 0 || t.creds.euid == attr.uid;
+    let owner_or_root = owner_or_capable(t, &attr);
     let both_now = atime.tv_nsec == UTIME_NOW && mtime.tv_nsec == UTIME_NOW;
     // Setting explicit times needs ownership; setting "now" also works with write access.
-    let may_touch = both_now && permitted(t, &attr, MAY_WRITE, false);
+    let may_touch = both_now && permitted(t, &attr, MAY_WRITE);
     if !(owner_or_root || may_touch) {
         return Err(if both_now {
             Errno::EACCES

@@ -283,7 +283,6 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
             } else {
                 t.sigaltstack
             },
-            no_new_privs: t.no_new_privs,
             set_child_tid: if flags & CLONE_CHILD_SETTID != 0 {
                 args.child_tid
             } else {
@@ -385,13 +384,14 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     };
     let find = |name: &[u8]| lookup(t, AT_FDCWD as u64, name, true);
     let (location, filename) = follow_interpreters(find, location, execfn.clone(), &mut argv)?;
+    let creds = t.creds.for_exec();
     let loaded = t.kernel.load(
         &location,
         &LoadArgs {
             execfn: &execfn,
             argv: &argv,
             envp: &envp,
-            creds: &t.creds,
+            creds: &creds,
             rlimits: *t.tg.rlimits(),
         },
     );
@@ -404,6 +404,7 @@ fn exec_at(t: &mut Task, dirfd: u64, path: u64, argv: u64, envp: u64, flags: u64
     // The point of no return: the old image is gone, and so are the other threads.
     de_thread(t);
     t.mm = loaded.mm;
+    t.commit_creds(creds);
     t.kernel.watch_address_space(&t.mm, &t.tg);
     // POSIX timers end with the image; alarm and the itimers carry on (setitimer(2)).
     t.tg.timers().posix.clear();

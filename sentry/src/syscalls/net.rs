@@ -54,8 +54,8 @@ fn sock(file: &OpenFile) -> Result<&UnixSocket, Errno> {
 /// Installs `sock` as a new descriptor; `flags` are SOCK_NONBLOCK and SOCK_CLOEXEC.
 fn install(t: &Task, sock: UnixSocket, flags: u64) -> Result<i32, Errno> {
     let inode = socket_inode(Owner {
-        uid: t.creds.euid,
-        gid: t.creds.egid,
+        uid: t.creds.fsuid,
+        gid: t.creds.fsgid,
     });
     let status = O_RDWR
         | if flags & SOCK_NONBLOCK != 0 {
@@ -519,17 +519,17 @@ fn parse_control(t: &Task, control: &[u8]) -> Result<Ancillary, Errno> {
     Ok(anc)
 }
 
-/// Whether the caller may claim `cred` in SCM_CREDENTIALS (scm_check_creds): its own pid and
-/// one of its real, effective or saved ids, unless it is root. EINVAL for an id of -1.
+/// Whether the caller may claim `cred` in SCM_CREDENTIALS (scm_check_creds): its own pid
+/// unless CAP_SYS_ADMIN, one of its real, effective or saved uids unless CAP_SETUID, and
+/// gids unless CAP_SETGID. EINVAL for an id of -1.
 fn check_cred(t: &Task, cred: &Ucred) -> Result<(), Errno> {
     if cred.uid == u32::MAX || cred.gid == u32::MAX {
         return Err(Errno::EINVAL);
     }
     let c = &t.creds;
-    let root = c.euid == 0;
-    let pid_ok = cred.pid == t.tg.pid || root;
-    let uid_ok = [c.uid, c.euid, c.suid].contains(&cred.uid) || root;
-    let gid_ok = [c.gid, c.egid, c.sgid].contains(&cred.gid) || root;
+    let pid_ok = cred.pid == t.tg.pid || c.capable(CAP_SYS_ADMIN);
+    let uid_ok = [c.uid, c.euid, c.suid].contains(&cred.uid) || c.capable(CAP_SETUID);
+    let gid_ok = [c.gid, c.egid, c.sgid].contains(&cred.gid) || c.capable(CAP_SETGID);
     if pid_ok && uid_ok && gid_ok {
         Ok(())
     } else {

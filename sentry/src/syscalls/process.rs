@@ -5,6 +5,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use crate::abi::*;
+use crate::kernel::capabilities::CapPrctl;
 use crate::kernel::Task;
 
 pub fn getpid(t: &mut Task, _: &[u64; 6]) -> SysResult {
@@ -88,15 +89,27 @@ fn ids(t: &Task, kind: IdKind) -> [u32; 3] {
     }
 }
 
-/// Sets the ids of `kind`. An effective uid of 0 is root in the sandbox's user namespace,
-/// with CAP_SETUID and CAP_SETGID.
-fn set_ids(t: &mut Task, kind: IdKind, [r, e, s]: [u32; 3]) -> SysResult {
-    let c = &mut t.creds;
+/// The capability that lets a set*id call pick any id of `kind`.
+fn setid_cap(kind: IdKind) -> u32 {
     match kind {
-        IdKind::User => (c.uid, c.euid, c.suid) = (r, e, s),
-        IdKind::Group => (c.gid, c.egid, c.sgid) = (r, e, s),
+        IdKind::User => CAP_SETUID,
+        IdKind::Group => CAP_SETGID,
     }
-    t.publish();
+}
+
+/// Sets the ids of `kind`; the file-system id follows the effective one, and the
+/// capabilities follow the uids (capabilities(7), "Effect of user ID changes").
+fn set_ids(t: &mut Task, kind: IdKind, [r, e, s]: [u32; 3]) -> SysResult {
+    let old = &t.creds;
+    let mut new = old.clone();
+    match kind {
+        IdKind::User => {
+            (new.uid, new.euid, new.suid, new.fsuid) = (r, e, s, e);
+            new.fix_setuid(old);
+        }
+        IdKind::Group => (new.gid, new.egid, new.sgid, new.fsgid) = (r, e, s, e),
+    }
+    t.commit_creds(new);
     Ok(0)
 }
 
@@ -109,7 +122,7 @@ fn id_arg(v: u64) -> Option<u32> {
 /// current real, effective and saved ids.
 fn setres(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
     let old = ids(t, kind);
-    let privileged = t.creds.euid == 0;
+    let privileged = t.creds.capable(setid_cap(kind));
     let new = [id_arg(a[0]), id_arg(a[1]), id_arg(a[2])];
     if !privileged && new.iter().flatten().any(|id| !old.contains(id)) {
         return Err(Errno::EPERM);
@@ -123,7 +136,7 @@ fn setres(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
 /// is set or the effective one moves away from the old real id.
 fn setre(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
     let [ro, eo, so] = ids(t, kind);
-    let privileged = t.creds.euid == 0;
+    let privileged = t.creds.capable(setid_cap(kind));
     let (r, e) = (id_arg(a[0]), id_arg(a[1]));
     let bad_real = r.is_some_and(|r| r != ro && r != eo);
     let bad_effective = e.is_some_and(|e| e != ro && e != eo && e != so);
@@ -139,12 +152,12 @@ fn setre(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
     set_ids(t, kind, [nr, ne, ns])
 }
 
-/// setuid/setgid: root sets all three; others only the effective id, to the real or
-/// saved one.
+/// setuid/setgid: with CAP_SETUID (CAP_SETGID) all three ids; otherwise only the effective
+/// id, to the real or saved one.
 fn set_one(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
     let [ro, _, so] = ids(t, kind);
     let id = id_arg(a[0]).ok_or(Errno::EINVAL)?;
-    if t.creds.euid == 0 {
+    if t.creds.capable(setid_cap(kind)) {
         return set_ids(t, kind, [id, id, id]);
     }
     if id != ro && id != so {
@@ -178,6 +191,111 @@ pub fn setresgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
     setres(t, IdKind::Group, a)
 }
 
+/// setfsuid(2)/setfsgid(2): the file-system id becomes `id` if it is the real, effective,
+/// saved or current file-system id, or with CAP_SETUID (CAP_SETGID); either way the call
+/// returns the previous one (so -1, never a valid id, only asks).
+fn set_fs_id(t: &mut Task, kind: IdKind, a: &[u64; 6]) -> SysResult {
+    let id = a[0] as u32;
+    let c = &t.creds;
+    let (current, previous) = match kind {
+        IdKind::User => ([c.uid, c.euid, c.suid, c.fsuid], c.fsuid),
+        IdKind::Group => ([c.gid, c.egid, c.sgid, c.fsgid], c.fsgid),
+    };
+    let allowed = current.contains(&id) || c.capable(setid_cap(kind));
+    if id != u32::MAX && allowed && id != previous {
+        let mut new = c.clone();
+        match kind {
+            IdKind::User => {
+                new.fsuid = id;
+                new.fix_setfsuid(c);
+            }
+            IdKind::Group => new.fsgid = id,
+        }
+        t.commit_creds(new);
+    }
+    Ok(previous as u64)
+}
+
+pub fn setfsuid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_fs_id(t, IdKind::User, a)
+}
+
+pub fn setfsgid(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    set_fs_id(t, IdKind::Group, a)
+}
+
+/// The number of 32-bit words per set that a capget/capset header's version carries
+/// (cap_validate_magic). For an unknown version Linux writes back the one it prefers, so
+/// that a library can ask, and fails with EINVAL.
+fn cap_words(t: &Task, header: u64) -> Result<usize, Errno> {
+    let version: u32 = t.mm.read_obj(header)?;
+    match version {
+        LINUX_CAPABILITY_VERSION_1 => Ok(1),
+        LINUX_CAPABILITY_VERSION_2 | LINUX_CAPABILITY_VERSION_3 => Ok(2),
+        _ => {
+            t.mm.write_obj(header, &LINUX_CAPABILITY_VERSION_3)?;
+            Err(Errno::EINVAL)
+        }
+    }
+}
+
+/// capget(2): the effective, permitted and inheritable sets of thread `pid` (0: the caller).
+/// A null data pointer only checks the version (0 even for a bad one, which is written back).
+pub fn capget(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [header, data, ..] = *a;
+    let words = match cap_words(t, header) {
+        Err(Errno::EINVAL) if data == 0 => return Ok(0),
+        words => words?,
+    };
+    if data == 0 {
+        return Ok(0);
+    }
+    let header: CapUserHeader = t.mm.read_obj(header)?;
+    let caps = match header.pid {
+        pid if pid < 0 => return Err(Errno::EINVAL),
+        pid if pid == 0 || pid == t.tid => t.creds.caps,
+        pid => {
+            let tg = t.kernel.processes.process_of(pid).ok_or(Errno::ESRCH)?;
+            tg.view().creds.ok_or(Errno::ESRCH)?.caps
+        }
+    };
+    for word in 0..words {
+        let shift = 32 * word;
+        let set = CapUserData {
+            effective: (caps.effective >> shift) as u32,
+            permitted: (caps.permitted >> shift) as u32,
+            inheritable: (caps.inheritable >> shift) as u32,
+        };
+        let at = data.wrapping_add((word * std::mem::size_of::<CapUserData>()) as u64);
+        t.mm.write_obj(at, &set)?;
+    }
+    Ok(0)
+}
+
+/// capset(2): sets the caller's own effective, permitted and inheritable sets (EPERM for
+/// another thread), under capset's subset rules. Version 1 data sets the low 32 bits and
+/// clears the rest.
+pub fn capset(t: &mut Task, a: &[u64; 6]) -> SysResult {
+    let [header, data, ..] = *a;
+    let words = cap_words(t, header)?;
+    let header: CapUserHeader = t.mm.read_obj(header)?;
+    if header.pid != 0 && header.pid != t.tid {
+        return Err(Errno::EPERM);
+    }
+    let (mut effective, mut permitted, mut inheritable) = (0u64, 0u64, 0u64);
+    for word in 0..words {
+        let at = data.wrapping_add((word * std::mem::size_of::<CapUserData>()) as u64);
+        let set: CapUserData = t.mm.read_obj(at)?;
+        let shift = 32 * word;
+        effective |= u64::from(set.effective) << shift;
+        permitted |= u64::from(set.permitted) << shift;
+        inheritable |= u64::from(set.inheritable) << shift;
+    }
+    let new = t.creds.capset(effective, permitted, inheritable)?;
+    t.commit_creds(new);
+    Ok(0)
+}
+
 pub fn setgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
     /// NGROUPS_MAX.
     const MAX: u64 = 65536;
@@ -185,7 +303,7 @@ pub fn setgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if size > MAX {
         return Err(Errno::EINVAL);
     }
-    if t.creds.euid != 0 {
+    if !t.creds.capable(CAP_SETGID) {
         return Err(Errno::EPERM);
     }
     let mut bytes = vec![0u8; size as usize * 4];
@@ -195,8 +313,9 @@ pub fn setgroups(t: &mut Task, a: &[u64; 6]) -> SysResult {
         .map(|c| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     groups.sort_unstable();
-    t.creds.groups = groups;
-    t.publish();
+    let mut new = t.creds.clone();
+    new.groups = groups;
+    t.commit_creds(new);
     Ok(0)
 }
 
@@ -305,9 +424,9 @@ pub fn arch_prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     }
 }
 
-/// prctl(2): the thread's name, the parent-death signal, dumpability and no_new_privs.
-/// The last three are recorded for what reads them (signal delivery, /proc ownership,
-/// execve of set-user-ID programs), as Linux keeps them.
+/// prctl(2): the thread's name, the parent-death signal, dumpability, no_new_privs and the
+/// capability options (bounding and ambient sets, securebits). Most are recorded for what
+/// reads them (signal delivery, /proc ownership, execve), as Linux keeps them.
 pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
     let [option, arg2, arg3, arg4, arg5, _] = *a;
     match option as u32 as u64 {
@@ -340,13 +459,15 @@ pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             Err(Errno::EINVAL)
         }
         PR_SET_NO_NEW_PRIVS => {
-            t.no_new_privs = true;
+            let mut new = t.creds.clone();
+            new.no_new_privs = true;
+            t.commit_creds(new);
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS if arg2 != 0 || arg3 != 0 || arg4 != 0 || arg5 != 0 => {
             Err(Errno::EINVAL)
         }
-        PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.no_new_privs)),
+        PR_GET_NO_NEW_PRIVS => Ok(u64::from(t.creds.no_new_privs)),
         PR_SET_NAME => {
             // Like strncpy_from_user(comm, name, 15): stop at a NUL or after 15 bytes.
             let mut name = Vec::with_capacity(15);
@@ -361,7 +482,15 @@ pub fn prctl(t: &mut Task, a: &[u64; 6]) -> SysResult {
             Ok(0)
         }
         PR_GET_NAME => t.mm.write_obj(a[1], &t.comm).map(|()| 0),
-        _ => Err(Errno::EINVAL),
+        option => match t.creds.cap_prctl(option, [arg2, arg3, arg4, arg5]) {
+            Some(Ok(CapPrctl::Value(v))) => Ok(v),
+            Some(Ok(CapPrctl::Commit(new))) => {
+                t.commit_creds(new);
+                Ok(0)
+            }
+            Some(Err(e)) => Err(e),
+            None => Err(Errno::EINVAL),
+        },
     }
 }
 
@@ -389,8 +518,8 @@ pub fn prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
             if resource == RLIMIT_NOFILE as usize && new.max > NR_OPEN {
                 return Err(Errno::EPERM);
             }
-            // Raising a hard limit needs CAP_SYS_RESOURCE, which only root has here.
-            if new.max > previous.max && t.creds.euid != 0 {
+            // Raising a hard limit needs CAP_SYS_RESOURCE (setrlimit(2)).
+            if new.max > previous.max && !t.creds.capable(CAP_SYS_RESOURCE) {
                 return Err(Errno::EPERM);
             }
             limits[resource] = new;
@@ -398,7 +527,7 @@ pub fn prlimit64(t: &mut Task, a: &[u64; 6]) -> SysResult {
         previous
     };
     if new.is_some() {
-        let limits = crate::kernel::memory_limits(&t.tg.rlimits(), t.creds.euid);
+        let limits = crate::kernel::memory_limits(&t.tg.rlimits(), &t.creds);
         t.mm.set_limits(limits);
     }
     if old != 0 {

@@ -12,10 +12,9 @@ const MAX_RT_PRIORITY: u32 = 99;
 const MIN_NICE: i32 = -20;
 const MAX_NICE: i32 = 19;
 
-/// Whether the caller may raise priorities and change other users' processes
-/// (CAP_SYS_NICE, which only root has here).
+/// Whether the caller may raise priorities and change other users' processes.
 fn has_cap_sys_nice(t: &Task) -> bool {
-    t.creds.euid == 0
+    t.creds.capable(CAP_SYS_NICE)
 }
 
 /// The process a scheduling call names by `pid`: the caller for 0, else ESRCH if there is

@@ -193,8 +193,32 @@ pub fn rt_sigpending(t: &mut Task, a: &[u64; 6]) -> SysResult {
     Ok(0)
 }
 
-/// Checks `sig` (0 is the existence probe) and sends it to `target` as from `t`.
+/// Linux's check_kill_permission (kill(2)): a process may signal itself; another one if a
+/// real or effective uid of the sender is the target's real or saved uid, with CAP_KILL,
+/// or, for SIGCONT, within its session. EPERM otherwise, the existence probe included.
+fn may_signal(t: &Task, target: &ThreadGroup, sig: i32) -> Result<(), Errno> {
+    if std::ptr::eq(target, Arc::as_ptr(&t.tg)) || t.creds.capable(CAP_KILL) {
+        return Ok(());
+    }
+    let c = &t.creds;
+    // Every process shows its credentials from its fork on.
+    let Some(tc) = target.view().creds else {
+        return Ok(());
+    };
+    if [c.euid, c.uid].iter().any(|&u| u == tc.uid || u == tc.suid) {
+        return Ok(());
+    }
+    let processes = &t.kernel.processes;
+    if sig == signals::SIGCONT && processes.sid_of(target.pid) == processes.sid_of(t.tg.pid) {
+        return Ok(());
+    }
+    Err(Errno::EPERM)
+}
+
+/// Checks `sig` (0 is the existence probe) and the caller's permission, and sends it to
+/// `target` as from `t`.
 fn send_from(t: &Task, target: &ThreadGroup, to: Target, sig: i32, code: i32) -> Result<(), Errno> {
+    may_signal(t, target, sig)?;
     if sig == 0 {
         return Ok(());
     }
@@ -233,10 +257,20 @@ pub fn kill(t: &mut Task, a: &[u64; 6]) -> SysResult {
     if targets.is_empty() {
         return Err(Errno::ESRCH);
     }
+    // A group succeeds if one member got the signal, else fails as the last one did
+    // (__kill_pgrp_info); -1 leaves out, silently, whom the caller may not signal.
+    let (mut sent, mut failed) = (false, None);
     for target in &targets {
-        send_from(t, target, Target::Process, sig, signals::SI_USER)?;
+        match send_from(t, target, Target::Process, sig, signals::SI_USER) {
+            Ok(()) => sent = true,
+            Err(Errno::EPERM) if pid == -1 => {}
+            Err(e) => failed = Some(e),
+        }
     }
-    Ok(0)
+    match failed {
+        Some(e) if !sent || pid == -1 => Err(e),
+        _ => Ok(0),
+    }
 }
 
 pub fn tkill(t: &mut Task, a: &[u64; 6]) -> SysResult {
@@ -282,6 +316,7 @@ fn queue_info(t: &Task, tgid: i32, tid: Option<i32>, sig: u64, uinfo: u64) -> Sy
     if (info.code >= 0 || info.code == signals::SI_TKILL) && target.pid != t.tg.pid {
         return Err(Errno::EPERM);
     }
+    may_signal(t, &target, sig)?;
     // RLIMIT_SIGPENDING binds queued signals only (getrlimit(2)); counted per process.
     let limit = target.rlimits()[RLIMIT_SIGPENDING as usize].cur;
     if sig != 0 && signals::queued(&target) as u64 >= limit {

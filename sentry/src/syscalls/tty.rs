@@ -86,9 +86,9 @@ pub fn ioctl(t: &mut Task, file: &OpenFile, tf: &TtyFile, request: u64, arg: u64
             tty.set_foreground(pgrp);
         }
         TIOCSCTTY => {
-            // Linux lets only a reader take a terminal, but root may; arg 1 lets root take
-            // it from another session.
-            let root = t.creds.euid == 0;
+            // Linux lets only a reader take a terminal, but CAP_SYS_ADMIN may; with arg 1
+            // CAP_SYS_ADMIN also takes it from another session (tiocsctty).
+            let root = t.creds.capable(CAP_SYS_ADMIN);
             if !file.readable() && !root {
                 return Err(Errno::EPERM);
             }

@@ -54,15 +54,17 @@ fn read_name(t: &Task, addr: u64) -> Result<Vec<u8>, Errno> {
 /// Linux's xattr_permission: whether the caller may read (`write` false) or change the
 /// attribute `name` of a file with attributes `attr`.
 fn xattr_permission(t: &Task, attr: &Attr, name: &[u8], write: bool) -> Result<(), Errno> {
-    // CAP_SYS_ADMIN, CAP_FOWNER: only root has capabilities here.
-    let privileged = t.creds.euid == 0;
     // Reads of what the caller may not see look like a missing attribute.
     let hidden = if write { Errno::EPERM } else { Errno::ENODATA };
     if name.starts_with(b"security.") || name.starts_with(b"system.") {
         return Ok(());
     }
     if name.starts_with(b"trusted.") {
-        return if privileged { Ok(()) } else { Err(hidden) };
+        return if t.creds.capable(CAP_SYS_ADMIN) {
+            Ok(())
+        } else {
+            Err(hidden)
+        };
     }
     if name.starts_with(b"user.") {
         let kind = attr.file_type();
@@ -70,12 +72,13 @@ fn xattr_permission(t: &Task, attr: &Attr, name: &[u8], write: bool) -> Result<(
             return Err(hidden);
         }
         let sticky_dir = kind == Some(FileType::Directory) && attr.mode & 0o1000 != 0;
-        if sticky_dir && write && !privileged && attr.uid != t.creds.euid {
+        let owner = attr.uid == t.creds.fsuid || t.creds.capable(CAP_FOWNER);
+        if sticky_dir && write && !owner {
             return Err(Errno::EPERM);
         }
     }
     let want = if write { MAY_WRITE } else { MAY_READ };
-    if !permitted(t, attr, want, false) {
+    if !permitted(t, attr, want) {
         return Err(Errno::EACCES);
     }
     Ok(())

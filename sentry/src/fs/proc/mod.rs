@@ -22,7 +22,7 @@ mod system;
 use std::sync::{Arc, Weak};
 
 use super::kernfs::{self, join, Children, Dir, File, Link, Meta, Scope};
-use crate::abi::Errno;
+use crate::abi::{Errno, CAP_SYS_PTRACE};
 use crate::kernel::{current, FdTable, Kernel, ProcessView, ThreadGroup};
 use crate::vfs::{
     path::absolute, DirEntry, FileType, Inode, Location, Mount, OpenFile, Owner, O_ACCMODE, O_PATH,
@@ -171,14 +171,14 @@ impl Proc {
     }
 
     /// EACCES unless the reader may look inside the process (its files, its memory): it is
-    /// the same user or root, a simplified ptrace_may_access(PTRACE_MODE_READ).
+    /// the same user or has CAP_SYS_PTRACE, a simplified ptrace_may_access(PTRACE_MODE_READ).
     fn check_access(&self) -> Result<(), Errno> {
         let Some(reader) = current().and_then(|c| c.tg.view().creds) else {
             return Ok(());
         };
         let target = self.view()?.creds;
         match target {
-            _ if reader.euid == 0 => Ok(()),
+            _ if reader.capable(CAP_SYS_PTRACE) => Ok(()),
             Some(t) if t.uid == reader.euid && t.euid == reader.euid => Ok(()),
             _ => Err(Errno::EACCES),
         }

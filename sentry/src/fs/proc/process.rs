@@ -12,7 +12,7 @@ use crate::abi::{
 };
 use crate::fs::sys::{cpu_list, cpu_mask_hex};
 use crate::kernel::processes::ProcessInfo;
-use crate::kernel::{current, ExitStatus, Kernel, ProcessView, ThreadGroup};
+use crate::kernel::{current, CapSets, ExitStatus, Kernel, ProcessView, ThreadGroup};
 use crate::mm::{MemoryManager, PROT_EXEC, PROT_READ, PROT_WRITE};
 use crate::vfs::{path::absolute, Location, O_CLOEXEC};
 
@@ -21,8 +21,6 @@ use crate::vfs::{path::absolute, Location, O_CLOEXEC};
 const MAX_STRINGS: u64 = 4 << 20;
 /// Clock ticks per second as /proc counts them (USER_HZ).
 const USER_HZ: u128 = 100;
-/// Every capability up to CAP_LAST_CAP (40).
-const ALL_CAPS: u64 = (1 << 41) - 1;
 
 pub(super) fn cmdline(p: &Proc) -> Result<Vec<u8>, Errno> {
     let view = p.view()?;
@@ -552,12 +550,6 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
             .affinity
             .clone()
             .unwrap_or_else(|| f.kernel.host.cpu_mask.clone());
-    let caps = if creds.euid == 0 { ALL_CAPS } else { 0 };
-    let permitted = if creds.uid == 0 || creds.euid == 0 {
-        ALL_CAPS
-    } else {
-        0
-    };
     Ok(status_text(&Status {
         name: name_of(&f.view),
         umask,
@@ -566,8 +558,8 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
         ppid: f.info.parent,
         pgid: f.info.pgid,
         sid: f.info.sid,
-        uids: [creds.uid, creds.euid, creds.suid, creds.euid],
-        gids: [creds.gid, creds.egid, creds.sgid, creds.egid],
+        uids: [creds.uid, creds.euid, creds.suid, creds.fsuid],
+        gids: [creds.gid, creds.egid, creds.sgid, creds.fsgid],
         fd_size: if f.view.fds.is_some() { fd_size } else { 0 },
         groups: &creds.groups,
         vm: f.vm,
@@ -576,8 +568,8 @@ pub(super) fn status(p: &Proc) -> Result<Vec<u8>, Errno> {
         pending: crate::kernel::signals::pending(&f.tg, p.pid),
         ignored,
         caught,
-        cap_permitted: permitted,
-        cap_effective: caps,
+        caps: creds.caps,
+        no_new_privs: creds.no_new_privs,
         cpus: &affinity,
     }))
 }
@@ -605,8 +597,8 @@ pub(super) struct Status<'a> {
     pub pending: u64,
     pub ignored: u64,
     pub caught: u64,
-    pub cap_permitted: u64,
-    pub cap_effective: u64,
+    pub caps: CapSets,
+    pub no_new_privs: bool,
     pub cpus: &'a [u8],
 }
 
@@ -683,11 +675,14 @@ pub(super) fn status_text(s: &Status<'_>) -> Vec<u8> {
         s.ignored,
         s.caught
     );
-    put!(out, "CapInh:\t{:016x}\n", 0);
-    put!(out, "CapPrm:\t{:016x}\n", s.cap_permitted);
-    put!(out, "CapEff:\t{:016x}\n", s.cap_effective);
-    put!(out, "CapBnd:\t{ALL_CAPS:016x}\nCapAmb:\t{:016x}\n", 0);
-    out.extend_from_slice(b"NoNewPrivs:\t0\nSeccomp:\t0\nSeccomp_filters:\t0\n");
+    let c = &s.caps;
+    put!(out, "CapInh:\t{:016x}\n", c.inheritable);
+    put!(out, "CapPrm:\t{:016x}\n", c.permitted);
+    put!(out, "CapEff:\t{:016x}\n", c.effective);
+    put!(out, "CapBnd:\t{:016x}\n", c.bounding);
+    put!(out, "CapAmb:\t{:016x}\n", c.ambient);
+    put!(out, "NoNewPrivs:\t{}\n", u8::from(s.no_new_privs));
+    out.extend_from_slice(b"Seccomp:\t0\nSeccomp_filters:\t0\n");
     put!(out, "Cpus_allowed:\t{}\n", cpu_mask_hex(s.cpus));
     put!(out, "Cpus_allowed_list:\t{}\n", cpu_list(s.cpus));
     // One memory node, in the 1024-node mask of common kernel configurations.
@@ -1020,8 +1015,8 @@ mod tests {
             pending: 0,
             ignored: 0x1000,
             caught: 0x4002,
-            cap_permitted: 0,
-            cap_effective: 0,
+            caps: CapSets::none(),
+            no_new_privs: true,
             cpus: &[0b11],
         });
         let text = String::from_utf8(text).unwrap();
@@ -1036,7 +1031,8 @@ mod tests {
             "VmRSS:\t    1752 kB\n",
             "Threads:\t1\nSigQ:\t0/96365\n",
             "SigIgn:\t0000000000001000\nSigCgt:\t0000000000004002\n",
-            "CapBnd:\t000001ffffffffff\n",
+            "CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n",
+            "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\nNoNewPrivs:\t1\n",
             "Cpus_allowed:\t3\nCpus_allowed_list:\t0-1\n",
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
@@ -1065,8 +1061,8 @@ mod tests {
                 pending: 0,
                 ignored: 0,
                 caught: 0,
-                cap_permitted: ALL_CAPS,
-                cap_effective: ALL_CAPS,
+                caps: CapSets::full(),
+                no_new_privs: false,
                 cpus: &[1],
             }
         });

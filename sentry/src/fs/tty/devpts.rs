@@ -228,9 +228,10 @@ pub fn open(
     let kernel = &t.kernel;
     let opened = match rdev {
         PTMX => {
-            let master = kernel
-                .devpts
-                .new_pty(Arc::downgrade(kernel), t.creds.euid, t.creds.egid);
+            let master =
+                kernel
+                    .devpts
+                    .new_pty(Arc::downgrade(kernel), t.creds.fsuid, t.creds.fsgid);
             return Some(master.map(|m| m as Arc<dyn FileOps>));
         }
         TTY => kernel.processes.ctty_of(t.tg.pid).ok_or(Errno::ENXIO),
