@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::gofer::Gofer;
 
 use clap::{Args, ValueEnum};
+use sentry::fs::mounts::{MountFlags, MountKind, MountSpec};
 use sentry::kernel::Exec;
 use sentry::mm::MemoryFile;
 use sentry::{Config, Kernel};
@@ -265,16 +266,25 @@ impl Sandbox {
             console,
         };
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
+        // The defaults are best effort (a root that cannot take a mount point loses that
+        // mount); the volumes were asked for.
+        for spec in sentry::fs::mounts::default_plan(fs_type) {
+            if let Err(e) = kernel.mount(&spec) {
+                log::warn!("{e}");
+            }
+        }
         for (volume, inode) in volumes {
+            let spec = MountSpec {
+                destination: volume.guest.clone(),
+                kind: MountKind::Bind(inode),
+                flags: MountFlags {
+                    read_only: volume.read_only,
+                    ..MountFlags::default()
+                },
+            };
             kernel
-                .mount_at(volume.guest.as_bytes(), inode, "gofer", volume.read_only)
-                .map_err(|e| {
-                    format!(
-                        "mounting {} at {}: {e}",
-                        volume.host.display(),
-                        volume.guest
-                    )
-                })?;
+                .mount(&spec)
+                .map_err(|e| format!("{e} (the volume {})", volume.host.display()))?;
         }
         // From here on the Sentry needs no host path: the gofers serve every file.
         crate::confine::sentry()?;

@@ -140,10 +140,13 @@ pub struct Exec {
 }
 
 /// Reads a whole executable through the VFS: it must be a regular file with an execute bit
-/// (EACCES otherwise, as execve).
+/// on a mount that allows exec (EACCES otherwise, as execve).
 fn open_executable(location: &Location) -> Result<Arc<OpenFile>, Errno> {
     let attr = location.dentry.inode.attr()?;
-    if attr.file_type() != Some(crate::vfs::FileType::Regular) || attr.mode & 0o111 == 0 {
+    if attr.file_type() != Some(crate::vfs::FileType::Regular)
+        || attr.mode & 0o111 == 0
+        || location.mount.flags.noexec
+    {
         return Err(Errno::EACCES);
     }
     open_read_only(location)
@@ -359,8 +362,8 @@ impl Kernel {
         root: Arc<dyn crate::vfs::Inode>,
         root_type: &'static str,
     ) -> Arc<Kernel> {
-        // The file systems made at boot (procfs, sysfs) reach the kernel by a weak
-        // reference: the kernel owns them through its mount table.
+        // What is made with the kernel and refers back to it (the console; procfs, mounted
+        // later) holds a weak reference: the kernel owns it.
         let host = HostInfo::capture();
         let devpts = crate::fs::tty::devpts::Devpts::new(crate::fs::DEVPTS_DEV);
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
@@ -375,15 +378,8 @@ impl Kernel {
                     .unwrap_or(HostStdio::In);
                 crate::fs::tty::Tty::new_console(kernel.clone(), setup, out)
             });
-            let root = crate::fs::boot_root(
-                &mounts,
-                root,
-                root_type,
-                kernel,
-                &host,
-                &devpts,
-                console.is_some(),
-            );
+            // What goes over the root (/dev, /proc, ...) is the caller's plan: `mount`.
+            let root = mounts.root(root, root_type);
             let processes = ProcessTable::default();
             // An exiting process's semaphore adjustments (SEM_UNDO) are undone before its
             // parent can see the exit, as Linux's exit_sem in do_exit.
@@ -413,16 +409,21 @@ impl Kernel {
         })
     }
 
-    /// Mounts the file system whose root is `fs_root` at `path` in the sandbox, making
-    /// missing directories on the way (volumes, before the sandbox runs).
-    pub fn mount_at(
-        &self,
-        path: &[u8],
-        fs_root: Arc<dyn crate::vfs::Inode>,
-        fs_type: &'static str,
-        read_only: bool,
-    ) -> Result<(), Errno> {
-        crate::fs::mount_at(&self.mounts, &self.root, path, fs_root, fs_type, read_only).map(drop)
+    /// Makes one mount of the sandbox's start-up plan (`fs::mounts`), before the sandbox
+    /// runs: `runsc-rs do`'s defaults and volumes, or a container's config.json, in order.
+    pub fn mount(
+        self: &Arc<Kernel>,
+        spec: &crate::fs::mounts::MountSpec,
+    ) -> Result<(), crate::fs::mounts::MountError> {
+        let ns = crate::fs::mounts::Namespace {
+            mounts: &self.mounts,
+            root: &self.root,
+            kernel: Arc::downgrade(self),
+            devpts: &self.devpts,
+            console: self.console.is_some(),
+            cpu_mask: &self.host.cpu_mask,
+        };
+        crate::fs::mounts::mount(&ns, spec)
     }
 
     /// The guest's memory as /proc/meminfo and sysinfo(2) show it: the total (the host's,
