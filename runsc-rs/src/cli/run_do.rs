@@ -5,6 +5,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::container::mounts;
 use crate::gofer::Gofer;
 
 use clap::{Args, ValueEnum};
@@ -74,6 +75,12 @@ pub struct DoArgs {
     /// writes go to HOST unless `:ro`. May be given several times.
     #[arg(long = "volume", short = 'v', value_name = "HOST:GUEST[:ro]")]
     volumes: Vec<Volume>,
+    /// Mount what this config.json's `mounts`, `linux.readonlyPaths` and
+    /// `linux.maskedPaths` ask for, as a container would get them, instead of the defaults
+    /// (bind sources are relative to its directory). Hidden: for testing the OCI runtime's
+    /// mounts end to end.
+    #[arg(long, value_name = "CONFIG.JSON", hide = true)]
+    oci_mounts: Option<PathBuf>,
     /// Rings between the Sentry and each gofer (1 to 16): as many file requests can be in
     /// flight at once, each guest process running on a Sentry thread of its own. Each ring
     /// costs ≈1.3 ms of start-up; bench/RESULTS.md shows how the default was chosen.
@@ -252,6 +259,17 @@ impl Sandbox {
                 )?,
             ));
         }
+        let oci_plan = match &args.oci_mounts {
+            Some(config) => {
+                let spec = oci_spec::runtime::Spec::load(config)
+                    .map_err(|e| format!("{}: {e}", config.display()))?;
+                let bundle = config.parent().unwrap_or(Path::new("."));
+                let (plan, plan_gofers) = mounts::plan(&spec, bundle, args.gofer_rings)?;
+                gofers.extend(plan_gofers);
+                Some(plan)
+            }
+            None => None,
+        };
         if args.gofer_cpu == GoferCpu::Any {
             pin_to_current_cpu();
         }
@@ -267,10 +285,19 @@ impl Sandbox {
         };
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
         // The defaults are best effort (a root that cannot take a mount point loses that
-        // mount); the volumes were asked for.
-        for spec in sentry::fs::mounts::default_plan(fs_type) {
-            if let Err(e) = kernel.mount(&spec) {
-                log::warn!("{e}");
+        // mount); a config's mounts and the volumes were asked for.
+        match oci_plan {
+            Some(plan) => {
+                for spec in &plan {
+                    kernel.mount(spec).map_err(|e| e.to_string())?;
+                }
+            }
+            None => {
+                for spec in sentry::fs::mounts::default_plan(fs_type) {
+                    if let Err(e) = kernel.mount(&spec) {
+                        log::warn!("{e}");
+                    }
+                }
             }
         }
         for (volume, inode) in volumes {

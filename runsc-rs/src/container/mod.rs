@@ -6,3 +6,5 @@
 //! up the Sentry and its gofers for the bundle, loads the container's process and waits;
 //! its pid goes into `--pid-file`, and it exits with the container's exit status. Later
 //! commands reach it over a unix socket in the state directory (`control.rs`).
+
+pub mod mounts;
