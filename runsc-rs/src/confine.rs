@@ -2,7 +2,7 @@
 //! namespace in which only one directory is visible (the gofer: the root it serves; the
 //! Sentry: an empty read-only tmpfs), then a seccomp allow-list.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use seccompiler::{
@@ -35,6 +35,64 @@ pub fn pivot_into(dir: &Path, read_only: bool, who: &str) -> Result<&'static Pat
             .map_err(|e| fail("making the root read-only", e))?;
     }
     pivot(&dir, &fail)
+}
+
+/// Like [`pivot_into`], with a root that holds nothing but host files: file `i` of the new
+/// root is `files[i].0` bind-mounted (read-only if `files[i].1`), in an empty tmpfs that is
+/// then made read-only. The tmpfs is mounted over /proc (see [`empty_root`]) once every
+/// source is resolved, so a source under /proc is refused.
+pub fn pivot_into_files(files: &[(PathBuf, bool)], who: &str) -> Result<&'static Path, String> {
+    let fail = |what: &str, e: nix::errno::Errno| format!("confining {who} ({what}): {e}");
+    let mut sources = Vec::with_capacity(files.len());
+    for (file, _) in files {
+        let source = std::fs::canonicalize(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        if source.starts_with("/proc") {
+            return Err(format!(
+                "{}: files under /proc cannot be served",
+                file.display()
+            ));
+        }
+        sources.push(source);
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| fail("unshare(CLONE_NEWNS)", e))?;
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, private, None::<&str>)
+        .map_err(|e| fail("making mounts private", e))?;
+    let root = Path::new("/proc");
+    let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let data = format!("size=4k,nr_inodes={},mode=0755", files.len() + 1);
+    mount(
+        Some("none"),
+        root,
+        Some("tmpfs"),
+        tmpfs_flags,
+        Some(data.as_str()),
+    )
+    .map_err(|e| fail("mounting a tmpfs for the files", e))?;
+    for (i, (source, (_, read_only))) in sources.iter().zip(files).enumerate() {
+        let target = root.join(i.to_string());
+        std::fs::File::create(&target).map_err(|e| format!("confining {who}: {e}"))?;
+        mount(
+            Some(source),
+            &target,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| fail(&format!("bind-mounting {}", source.display()), e))?;
+        if *read_only {
+            let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+            mount(None::<&str>, &target, None::<&str>, flags, None::<&str>)
+                .map_err(|e| fail(&format!("making {} read-only", source.display()), e))?;
+        }
+    }
+    // Nothing can be made beside the files (the server itself is not read-only: the files
+    // may be writable).
+    let flags = MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | tmpfs_flags;
+    mount(None::<&str>, root, None::<&str>, flags, None::<&str>)
+        .map_err(|e| fail("making the tmpfs read-only", e))?;
+    pivot(root, &fail)
 }
 
 /// Like [`pivot_into`], with an empty read-only tmpfs as the root: the caller can reach no

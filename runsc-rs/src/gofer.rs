@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
@@ -80,10 +80,71 @@ struct Exit {
     reaped: Condvar,
 }
 
+/// What a gofer serves: a host directory, or host files gathered in a directory of their
+/// own (see [`Gofer::start_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served {
+    Dir {
+        path: PathBuf,
+        read_only: bool,
+    },
+    /// Each file with whether it is read-only; file `i` is named `i`.
+    Files(Vec<(PathBuf, bool)>),
+}
+
+impl Served {
+    /// The `runsc-rs gofer` arguments that ask for this.
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            Served::Dir { path, read_only } => {
+                let mut args = vec!["--dir".into(), path.into()];
+                if *read_only {
+                    args.push("--read-only".into());
+                }
+                args
+            }
+            Served::Files(files) => files
+                .iter()
+                .flat_map(|(path, read_only)| {
+                    let mut file = std::ffi::OsString::from(if *read_only { "ro:" } else { "rw:" });
+                    file.push(path);
+                    ["--file".into(), file]
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Parses `--file MODE:PATH` (MODE is ro or rw).
+pub fn parse_file(arg: &str) -> Result<(PathBuf, bool), String> {
+    match arg.split_once(':') {
+        Some(("ro", path)) if !path.is_empty() => Ok((PathBuf::from(path), true)),
+        Some(("rw", path)) if !path.is_empty() => Ok((PathBuf::from(path), false)),
+        _ => Err(format!("{arg:?} is not ro:PATH or rw:PATH")),
+    }
+}
+
 impl Gofer {
     /// Starts `runsc-rs gofer` serving `root` (read-only if asked) over `rings` rings (1 to
     /// [`MAX_RINGS`]) and connects to it.
     pub fn start(root: &Path, read_only: bool, rings: u32) -> Result<Gofer, String> {
+        let served = Served::Dir {
+            path: root.to_path_buf(),
+            read_only,
+        };
+        Gofer::spawn(&served, rings)
+    }
+
+    /// Starts a gofer that serves host files (for file bind mounts) as the entries `0`,
+    /// `1`, ... of its root, each read-only if asked. Serving each file's parent directory
+    /// instead would show the Sentry, which is assumed compromised, the files beside it
+    /// (Docker's container directory holds the container's config and logs); and one gofer
+    /// for all of a container's files costs one start-up, not one per file or directory.
+    pub fn start_files(files: &[(PathBuf, bool)], rings: u32) -> Result<Gofer, String> {
+        Gofer::spawn(&Served::Files(files.to_vec()), rings)
+    }
+
+    fn spawn(served: &Served, rings: u32) -> Result<Gofer, String> {
         parse_rings(&rings.to_string())?;
         let mut fronts = Vec::new();
         let mut ring_fds_list = Vec::new();
@@ -96,13 +157,12 @@ impl Gofer {
         let exe = std::fs::read_link("/proc/self/exe")
             .map_err(|e| format!("finding runsc-rs itself: {e}"))?;
         let cstr = |s: &str| CString::new(s).map_err(|_| format!("{s:?} contains a NUL byte"));
-        let mut args = vec![cstr("runsc-rs")?, cstr("gofer")?, cstr("--dir")?];
-        args.push(
-            CString::new(root.as_os_str().as_encoded_bytes())
-                .map_err(|_| "root path has a NUL byte".to_string())?,
-        );
-        if read_only {
-            args.push(cstr("--read-only")?);
+        let mut args = vec![cstr("runsc-rs")?, cstr("gofer")?];
+        for arg in served.args() {
+            args.push(
+                CString::new(arg.as_encoded_bytes())
+                    .map_err(|_| format!("{arg:?} has a NUL byte"))?,
+            );
         }
         args.push(cstr("--rings")?);
         args.push(cstr(&rings.to_string())?);
@@ -229,8 +289,8 @@ fn nix_owned(fd: i32) -> Result<OwnedFd, String> {
     platform::fd::take_inherited(fd).map_err(|e| format!("taking a descriptor: {e}"))
 }
 
-/// `runsc-rs gofer`: serves `root` on the `rings` rings whose descriptors were inherited.
-pub fn serve(root: &Path, read_only: bool, rings: usize) -> Result<(), String> {
+/// `runsc-rs gofer`: serves `served` on the `rings` rings whose descriptors were inherited.
+pub fn serve(served: &Served, rings: usize) -> Result<(), String> {
     // Die with runsc-rs; if it is already gone, stop now.
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
         .map_err(|e| format!("prctl: {e}"))?;
@@ -248,7 +308,14 @@ pub fn serve(root: &Path, read_only: bool, rings: usize) -> Result<(), String> {
             responses: take(responses)?,
         });
     }
-    let root = crate::confine::pivot_into(root, read_only, "the gofer")?;
+    let (root, read_only) = match served {
+        Served::Dir { path, read_only } => (
+            crate::confine::pivot_into(path, *read_only, "the gofer")?,
+            *read_only,
+        ),
+        // Read-only files are read-only mounts in the gofer's namespace.
+        Served::Files(files) => (crate::confine::pivot_into_files(files, "the gofer")?, false),
+    };
     let root_fd = nix::fcntl::open(
         root,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,

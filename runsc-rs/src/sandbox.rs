@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::gofer::Gofer;
 
 use clap::ValueEnum;
+use sentry::fs::mounts::{MountFlags, MountKind, MountSpec};
 use sentry::mm::MemoryFile;
 use sentry::{Config, Kernel};
 
@@ -43,9 +44,6 @@ pub enum OverlayMode {
     Memory,
     /// Through to the root directory itself.
     None,
-    /// Refused: the root is read-only (an OCI container's `root.readonly`).
-    #[value(skip)]
-    ReadOnly,
 }
 
 /// A host directory mounted in the sandbox (`--volume HOST:GUEST[:ro]`).
@@ -83,12 +81,25 @@ impl std::str::FromStr for Volume {
     }
 }
 
+/// What is mounted over the root.
+pub enum Mounts<'a> {
+    /// `runsc-rs do`'s: /dev, /proc, /sys, ... (`fs::mounts::default_plan`), each as far
+    /// as the root allows.
+    Default,
+    /// A container's: config.json's `mounts`, masked and read-only paths, all or nothing.
+    Oci {
+        spec: &'a oci_spec::runtime::Spec,
+        bundle: &'a Path,
+    },
+}
+
 /// How to build a sandbox.
 pub struct Setup<'a> {
     pub platform: PlatformName,
     /// The host directory served as the root.
     pub rootfs: &'a Path,
     pub overlay: OverlayMode,
+    pub mounts: Mounts<'a>,
     pub volumes: &'a [Volume],
     pub gofer_rings: u32,
     pub gofer_cpu: GoferCpu,
@@ -142,7 +153,7 @@ impl Sandbox {
                     })?;
                 (root, "overlay")
             }
-            OverlayMode::None | OverlayMode::ReadOnly => (lower, "gofer"),
+            OverlayMode::None => (lower, "gofer"),
         };
         let mut volumes = Vec::new();
         for volume in setup.volumes {
@@ -156,20 +167,47 @@ impl Sandbox {
                 )?,
             ));
         }
+        let plan = match setup.mounts {
+            Mounts::Oci { spec, bundle } => {
+                let (plan, plan_gofers) =
+                    crate::container::mounts::plan(spec, bundle, setup.gofer_rings)?;
+                gofers.extend(plan_gofers);
+                Some(plan)
+            }
+            Mounts::Default => None,
+        };
         if setup.gofer_cpu == GoferCpu::Any {
             pin_to_current_cpu();
         }
         let kernel = Kernel::new(platform, memory, config, root, fs_type);
+        match plan {
+            Some(plan) => {
+                for spec in &plan {
+                    kernel.mount(spec).map_err(|e| e.to_string())?;
+                }
+            }
+            // The defaults are best effort (a root that cannot take a mount point loses
+            // that mount); a config's mounts and the volumes were asked for.
+            None => {
+                for spec in sentry::fs::mounts::default_plan(fs_type) {
+                    if let Err(e) = kernel.mount(&spec) {
+                        log::warn!("{e}");
+                    }
+                }
+            }
+        }
         for (volume, inode) in volumes {
+            let spec = MountSpec {
+                destination: volume.guest.clone(),
+                kind: MountKind::Bind(inode),
+                flags: MountFlags {
+                    read_only: volume.read_only,
+                    ..MountFlags::default()
+                },
+            };
             kernel
-                .mount_at(volume.guest.as_bytes(), inode, "gofer", volume.read_only)
-                .map_err(|e| {
-                    format!(
-                        "mounting {} at {}: {e}",
-                        volume.host.display(),
-                        volume.guest
-                    )
-                })?;
+                .mount(&spec)
+                .map_err(|e| format!("{e} (the volume {})", volume.host.display()))?;
         }
         // From here on the Sentry needs no host path: the gofers serve every file.
         crate::confine::sentry()?;

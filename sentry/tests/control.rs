@@ -43,6 +43,7 @@ fn boot(hostname: Option<&str>) -> Arc<Kernel> {
         strace: false,
         randomize: true,
         hostname: hostname.map(String::from),
+        read_only_root: false,
     };
     Kernel::new(Box::new(platform), memory, config, root, "tmpfs")
 }

@@ -355,6 +355,79 @@ fn volumes_write_through_to_the_host_and_ro_volumes_refuse() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A container's mounts from a config.json (`do --oci-mounts`, the OCI runtime's code):
+/// Docker's three files bound from one directory through one gofer (hosts read-only), a
+/// bound directory, Docker's /dev, a noexec and nodev tmpfs, a masked file and directory, a
+/// read-only path.
+#[test]
+fn oci_mounts_bind_files_and_directories_mask_and_make_read_only() {
+    let _g = shared();
+    let bundle = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oci-mounts");
+    let _ = std::fs::remove_dir_all(&bundle);
+    std::fs::create_dir_all(bundle.join("container/data")).expect("mkdir");
+    for (file, content) in [
+        ("hostname", "c0ffee\n"),
+        ("hosts", "127.0.0.1 localhost\n"),
+        ("resolv.conf", "nameserver 10.0.0.53\n"),
+    ] {
+        std::fs::write(bundle.join("container").join(file), content).expect("write");
+    }
+    let config = r#"{
+      "ociVersion": "1.1.0",
+      "mounts": [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "mode=755"]},
+        {"destination": "/data", "type": "bind", "source": "container/data", "options": ["rbind"]},
+        {"destination": "/etc/resolv.conf", "type": "bind", "source": "container/resolv.conf", "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hostname", "type": "bind", "source": "container/hostname", "options": ["rbind", "rprivate"]},
+        {"destination": "/etc/hosts", "type": "bind", "source": "container/hosts", "options": ["rbind", "rprivate", "ro"]}
+      ],
+      "linux": {
+        "maskedPaths": ["/etc/os-release", "/usr/share/doc", "/no/such/path"],
+        "readonlyPaths": ["/usr"]
+      }
+    }"#;
+    std::fs::write(bundle.join("config.json"), config).expect("config.json");
+    let script = "cat /etc/hostname /etc/hosts /etc/resolv.conf; echo new-name > /etc/hostname; \
+                  echo x > /etc/hosts || echo hosts refused; echo out > /data/out; \
+                  echo x > /usr/x || echo usr refused; wc -c < /etc/os-release; \
+                  ls /usr/share/doc | wc -l; readlink /dev/ptmx; grep -c ' gofer ' /proc/mounts; \
+                  cp /bin/busybox /run/bb && /run/bb true || echo exec refused; \
+                  mknod /run/null c 1 3 && cat /run/null || echo open refused";
+    let mut cmd = Command::new(runsc());
+    cmd.arg("do")
+        .arg("--oci-mounts")
+        .arg(bundle.join("config.json"))
+        .args(["--", "/bin/busybox", "sh", "-c", script]);
+    let out = run(cmd);
+    assert_eq!(
+        stdout(&out),
+        "c0ffee\n127.0.0.1 localhost\nnameserver 10.0.0.53\nhosts refused\nusr refused\n\
+         0\n0\npts/ptmx\n4\nexec refused\nopen refused\n",
+        "{out:?}"
+    );
+    let host = |file: &str| std::fs::read_to_string(bundle.join("container").join(file));
+    assert_eq!(host("hostname").expect("hostname"), "new-name\n");
+    assert_eq!(host("hosts").expect("hosts"), "127.0.0.1 localhost\n");
+    assert_eq!(host("data/out").expect("data/out"), "out\n");
+    // A type the Sentry cannot mount is one clear line and exit 125.
+    let config = r#"{"ociVersion": "1.1.0", "mounts": [{"destination": "/mnt", "type": "nfs", "source": "s:/x"}]}"#;
+    std::fs::write(bundle.join("config.json"), config).expect("config.json");
+    let mut cmd = Command::new(runsc());
+    cmd.arg("do")
+        .arg("--oci-mounts")
+        .arg(bundle.join("config.json"))
+        .args(["--", "/bin/busybox", "true"]);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(125));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("type \"nfs\" is not supported"), "{err}");
+    let _ = std::fs::remove_dir_all(&bundle);
+}
+
 #[test]
 fn processes_at_once_read_host_files_over_several_gofer_rings() {
     let _g = shared();

@@ -92,11 +92,14 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct GoferArgs {
     /// The directory to serve.
-    #[arg(long)]
-    dir: PathBuf,
-    /// Refuse every change.
-    #[arg(long)]
+    #[arg(long, required_unless_present = "files", conflicts_with = "files")]
+    dir: Option<PathBuf>,
+    /// Refuse every change (to the directory).
+    #[arg(long, requires = "dir")]
     read_only: bool,
+    /// Serve these host files instead, as entries 0, 1, ... of an otherwise empty root.
+    #[arg(long = "file", value_name = "ro|rw:PATH", value_parser = crate::gofer::parse_file)]
+    files: Vec<(PathBuf, bool)>,
     /// How many rings were inherited: descriptors 3, 4, 5 for the first, then in threes.
     #[arg(long, default_value_t = 1, value_parser = crate::gofer::parse_rings)]
     rings: u32,
@@ -147,7 +150,14 @@ pub fn main() -> i32 {
         Command::Spec(args) => oci::spec(&global, args),
         Command::Boot(args) => crate::container::boot::main(&global, args),
         Command::Gofer(args) => {
-            match crate::gofer::serve(&args.dir, args.read_only, args.rings as usize) {
+            let served = match args.dir {
+                Some(path) => crate::gofer::Served::Dir {
+                    path,
+                    read_only: args.read_only,
+                },
+                None => crate::gofer::Served::Files(args.files),
+            };
+            match crate::gofer::serve(&served, args.rings as usize) {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("runsc-rs gofer: {e}");

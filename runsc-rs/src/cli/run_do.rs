@@ -6,7 +6,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
 use crate::sandbox::{
-    GoferCpu, OverlayMode, PlatformName, Sandbox, Setup, Volume, DEFAULT_GOFER_RINGS,
+    GoferCpu, Mounts, OverlayMode, PlatformName, Sandbox, Setup, Volume, DEFAULT_GOFER_RINGS,
 };
 
 use clap::Args;
@@ -41,6 +41,12 @@ pub struct DoArgs {
     /// writes go to HOST unless `:ro`. May be given several times.
     #[arg(long = "volume", short = 'v', value_name = "HOST:GUEST[:ro]")]
     volumes: Vec<Volume>,
+    /// Mount what this config.json's `mounts`, `linux.readonlyPaths` and
+    /// `linux.maskedPaths` ask for, as a container would get them, instead of the defaults
+    /// (bind sources are relative to its directory). Hidden: for testing the OCI runtime's
+    /// mounts end to end.
+    #[arg(long, value_name = "CONFIG.JSON", hide = true)]
+    oci_mounts: Option<PathBuf>,
     /// Rings between the Sentry and each gofer (1 to 16): as many file requests can be in
     /// flight at once, each guest process running on a Sentry thread of its own. Each ring
     /// costs ≈1.3 ms of start-up; bench/RESULTS.md shows how the default was chosen.
@@ -86,10 +92,28 @@ pub fn run(args: DoArgs) -> i32 {
     // The terminal stays raw while the sandbox runs.
     let terminal = crate::terminal::HostTerminal::take();
     let console = terminal.as_ref().map(|(_, setup)| *setup);
+    let oci_spec = match &args.oci_mounts {
+        Some(config) => match oci_spec::runtime::Spec::load(config) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                eprintln!("runsc-rs: {}: {e}", config.display());
+                return EXIT_INTERNAL;
+            }
+        },
+        None => None,
+    };
+    let mounts = match (&oci_spec, &args.oci_mounts) {
+        (Some(spec), Some(config)) => Mounts::Oci {
+            spec,
+            bundle: config.parent().unwrap_or(Path::new(".")),
+        },
+        _ => Mounts::Default,
+    };
     let setup = Setup {
         platform: args.platform,
         rootfs: &args.rootfs,
         overlay: args.overlay,
+        mounts,
         volumes: &args.volumes,
         gofer_rings: args.gofer_rings,
         gofer_cpu: args.gofer_cpu,
@@ -98,6 +122,7 @@ pub fn run(args: DoArgs) -> i32 {
         strace: args.strace,
         randomize: !args.no_randomize,
         hostname: None,
+        read_only_root: false,
     };
     // Before the Sentry is confined: it is made of runsc-rs's own ids and streams.
     let spec = init_spec(exec, console);

@@ -194,8 +194,12 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         .container_dir(&args.id)
         .join(super::control::SOCKET);
     let listener = Listener::bind(&socket)?;
+    // A read-only root still takes mount points (a runc container's are made before the
+    // root is made read-only): they go to an in-memory layer over it, and the root mount
+    // refuses the guest's writes.
+    let read_only_root = spec::rootfs_read_only(&spec);
     let overlay = if spec::rootfs_read_only(&spec) {
-        crate::sandbox::OverlayMode::ReadOnly
+        crate::sandbox::OverlayMode::Memory
     } else {
         crate::sandbox::OverlayMode::None
     };
@@ -203,6 +207,10 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         platform: crate::sandbox::PlatformName::Ptrace,
         rootfs: &rootfs,
         overlay,
+        mounts: crate::sandbox::Mounts::Oci {
+            spec: &spec,
+            bundle: &args.bundle,
+        },
         volumes: &[],
         gofer_rings: crate::sandbox::DEFAULT_GOFER_RINGS,
         gofer_cpu: crate::sandbox::GoferCpu::Same,
@@ -210,6 +218,7 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
     let config = sentry::Config {
         randomize: true,
         hostname: spec.hostname().clone(),
+        read_only_root,
         ..sentry::Config::default()
     };
     let sandbox = crate::sandbox::Sandbox::boot(&setup, config)?;

@@ -12,6 +12,7 @@ pub mod cgroup;
 pub mod console;
 pub mod control;
 pub mod hooks;
+pub mod mounts;
 pub mod spec;
 pub mod state;
 

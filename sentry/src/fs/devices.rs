@@ -18,7 +18,8 @@ pub const FULL: u64 = makedev(1, 7);
 pub const RANDOM: u64 = makedev(1, 8);
 pub const URANDOM: u64 = makedev(1, 9);
 
-/// The devices /dev holds: name, device number, permissions.
+/// The device nodes a container's /dev holds (runc's default devices; its ptmx is a symlink
+/// to pts/ptmx, see `mounts`): name, device number, permissions.
 pub const DEV_NODES: &[(&str, u64, u32)] = &[
     ("null", NULL, 0o666),
     ("zero", ZERO, 0o666),
@@ -26,7 +27,6 @@ pub const DEV_NODES: &[(&str, u64, u32)] = &[
     ("random", RANDOM, 0o666),
     ("urandom", URANDOM, 0o666),
     ("tty", super::tty::devpts::TTY, 0o666),
-    ("ptmx", super::tty::devpts::PTMX, 0o666),
 ];
 
 /// The driver for character device `rdev`, or ENXIO if there is none.

@@ -62,6 +62,10 @@ pub struct Config {
     pub randomize: bool,
     /// The sandbox's host name (uname's nodename); the host's if None.
     pub hostname: Option<String>,
+    /// The root is mounted read-only (an OCI container's `root.readonly`). Mount points
+    /// the start-up plan needs are still made in it (inode operations are not mount
+    /// operations), as runc makes them before it remounts the root.
+    pub read_only_root: bool,
 }
 
 /// How a guest process ended. `code()` is what runsc-rs exits with.
@@ -152,10 +156,13 @@ pub struct Exec {
 }
 
 /// Reads a whole executable through the VFS: it must be a regular file with an execute bit
-/// (EACCES otherwise, as execve).
+/// on a mount that allows exec (EACCES otherwise, as execve).
 fn open_executable(location: &Location) -> Result<Arc<OpenFile>, Errno> {
     let attr = location.dentry.inode.attr()?;
-    if attr.file_type() != Some(crate::vfs::FileType::Regular) || attr.mode & 0o111 == 0 {
+    if attr.file_type() != Some(crate::vfs::FileType::Regular)
+        || attr.mode & 0o111 == 0
+        || location.mount.flags.noexec
+    {
         return Err(Errno::EACCES);
     }
     open_read_only(location)
@@ -380,13 +387,18 @@ impl Kernel {
         root: Arc<dyn crate::vfs::Inode>,
         root_type: &'static str,
     ) -> Arc<Kernel> {
-        // The file systems made at boot (procfs, sysfs) reach the kernel by a weak
-        // reference: the kernel owns them through its mount table.
+        // What is made with the kernel and refers back to it (the console; procfs, mounted
+        // later) holds a weak reference: the kernel owns it.
         let host = HostInfo::capture();
         let devpts = crate::fs::tty::devpts::Devpts::new(crate::fs::DEVPTS_DEV);
         Arc::new_cyclic(|kernel: &Weak<Kernel>| {
             let mounts = MountTable::default();
-            let root = crate::fs::boot_root(&mounts, root, root_type, kernel, &host, &devpts);
+            // What goes over the root (/dev, /proc, ...) is the caller's plan: `mount`.
+            let flags = crate::vfs::MountFlags {
+                read_only: config.read_only_root,
+                ..crate::vfs::MountFlags::default()
+            };
+            let root = mounts.root_with(root, root_type, flags);
             let mut utsname = host.utsname;
             if let Some(name) = &config.hostname {
                 set_uts_field(&mut utsname.nodename, name.as_bytes());
@@ -423,16 +435,20 @@ impl Kernel {
         })
     }
 
-    /// Mounts the file system whose root is `fs_root` at `path` in the sandbox, making
-    /// missing directories on the way (volumes, before the sandbox runs).
-    pub fn mount_at(
-        &self,
-        path: &[u8],
-        fs_root: Arc<dyn crate::vfs::Inode>,
-        fs_type: &'static str,
-        read_only: bool,
-    ) -> Result<(), Errno> {
-        crate::fs::mount_at(&self.mounts, &self.root, path, fs_root, fs_type, read_only).map(drop)
+    /// Makes one mount of the sandbox's start-up plan (`fs::mounts`), before the sandbox
+    /// runs: `runsc-rs do`'s defaults and volumes, or a container's config.json, in order.
+    pub fn mount(
+        self: &Arc<Kernel>,
+        spec: &crate::fs::mounts::MountSpec,
+    ) -> Result<(), crate::fs::mounts::MountError> {
+        let ns = crate::fs::mounts::Namespace {
+            mounts: &self.mounts,
+            root: &self.root,
+            kernel: Arc::downgrade(self),
+            devpts: &self.devpts,
+            cpu_mask: &self.host.cpu_mask,
+        };
+        crate::fs::mounts::mount(&ns, spec)
     }
 
     /// The guest's memory as /proc/meminfo and sysinfo(2) show it: the total (the host's,

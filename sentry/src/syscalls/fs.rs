@@ -72,7 +72,7 @@ fn lookup_parent(t: &Task, dirfd: u64, path: &[u8]) -> Result<Resolved, Errno> {
 /// EROFS if `location` is on a read-only mount.
 pub(super) fn check_writable_mount(location: Option<&Location>) -> Result<(), Errno> {
     match location {
-        Some(l) if l.mount.read_only => Err(Errno::EROFS),
+        Some(l) if l.mount.flags.read_only => Err(Errno::EROFS),
         _ => Ok(()),
     }
 }
@@ -340,6 +340,11 @@ fn open_location(t: &Task, location: Location, flags: u32) -> Result<Arc<OpenFil
     }
     if writes && kind == Some(FileType::Regular) {
         check_writable_mount(Some(&location))?;
+    }
+    // A nodev mount's device nodes do not open (Linux's may_open_dev).
+    let device = matches!(kind, Some(FileType::CharDevice | FileType::BlockDevice));
+    if device && location.mount.flags.nodev {
+        return Err(Errno::EACCES);
     }
     let ops = match kind {
         Some(FileType::CharDevice) => {
@@ -815,7 +820,7 @@ fn access_at(t: &Task, dirfd: u64, path: u64, mode: u64, flags: u64) -> SysResul
         lookup(t, dirfd, &path, flags & AT_SYMLINK_NOFOLLOW == 0)?
     };
     let attr = location.dentry.inode.attr()?;
-    if mode & MAY_WRITE as u64 != 0 && location.mount.read_only {
+    if mode & MAY_WRITE as u64 != 0 && location.mount.flags.read_only {
         return Err(Errno::EROFS);
     }
     // access(2) checks as the real user unless AT_EACCESS asks for the effective one.
@@ -1040,11 +1045,17 @@ fn statfs_of(location: &Location) -> Statfs {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const PROC_SUPER_MAGIC: i64 = 0x9fa0;
     const SYSFS_MAGIC: i64 = 0x6265_6572;
+    const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+    const MQUEUE_MAGIC: i64 = 0x1980_0202;
+    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
     let dev = location.dentry.inode.attr().map_or(0, |a| a.dev);
     // Programs tell procfs and sysfs by their magic (procps, systemd do).
     let f_type = match location.mount.fs_type {
         "proc" => PROC_SUPER_MAGIC,
         "sysfs" => SYSFS_MAGIC,
+        "devpts" => DEVPTS_SUPER_MAGIC,
+        "mqueue" => MQUEUE_MAGIC,
+        "cgroup2" => CGROUP2_SUPER_MAGIC,
         _ => TMPFS_MAGIC,
     };
     Statfs {
@@ -1058,7 +1069,7 @@ fn statfs_of(location: &Location) -> Statfs {
         f_fsid: [dev as i32, (dev >> 32) as i32],
         f_namelen: vfs::NAME_MAX as i64,
         f_frsize: PAGE_SIZE as i64,
-        f_flags: if location.mount.read_only { 1 } else { 0 },
+        f_flags: location.mount.flags.statfs_flags(),
         f_spare: [0; 4],
     }
 }

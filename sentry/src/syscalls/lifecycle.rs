@@ -465,7 +465,10 @@ type Shebang = (Vec<u8>, Option<Vec<u8>>);
 fn read_shebang(location: &Location) -> Result<Option<Shebang>, Errno> {
     const BUF: usize = 256;
     let attr = location.dentry.inode.attr()?;
-    if attr.file_type() != Some(FileType::Regular) || attr.mode & 0o111 == 0 {
+    if attr.file_type() != Some(FileType::Regular)
+        || attr.mode & 0o111 == 0
+        || location.mount.flags.noexec
+    {
         return Err(Errno::EACCES);
     }
     let file = location.dentry.inode.clone().open(crate::vfs::O_RDONLY)?;

@@ -2,7 +2,7 @@
 
 use crate::abi::*;
 use crate::kernel::Task;
-use crate::mm::{Mapping, PageCache, Placement, Source, VmaFlags, PROT_RWX};
+use crate::mm::{Mapping, PageCache, Placement, Source, VmaFlags, PROT_EXEC, PROT_RWX};
 use crate::vfs::FileType;
 
 /// Every flag Linux knows for mmap (MAP_SHARED_VALIDATE rejects others).
@@ -101,6 +101,13 @@ pub fn mmap(t: &mut Task, a: &[u64; 6]) -> SysResult {
             }
             if shared && prot & PROT_WRITE as i32 != 0 && file.flags() & crate::vfs::O_APPEND != 0 {
                 return Err(Errno::EACCES);
+            }
+            // Files of a noexec mount never map executable (do_mmap's path_noexec).
+            if file.location.as_ref().is_some_and(|l| l.mount.flags.noexec) {
+                if prot & PROT_EXEC != 0 {
+                    return Err(Errno::EPERM);
+                }
+                mapping.max_prot &= !PROT_EXEC;
             }
             mapping.source = Source::Cache {
                 cache: PageCache::of_file(&memory, &file.inode),

@@ -635,6 +635,50 @@ impl std::fmt::Debug for Dentry {
     }
 }
 
+/// The per-mount flags of mount(2) that the Sentry keeps: MS_RDONLY (writes fail with
+/// EROFS), MS_NOSUID (recorded and shown; exec honours no set-user-ID bit anywhere yet),
+/// MS_NODEV (device nodes do not open: EACCES) and MS_NOEXEC (no execve, no PROT_EXEC
+/// mapping of its files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountFlags {
+    pub read_only: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+}
+
+impl MountFlags {
+    pub const READ_ONLY: MountFlags = MountFlags {
+        read_only: true,
+        nosuid: false,
+        nodev: false,
+        noexec: false,
+    };
+
+    /// The flags as /proc/PID/mounts lists them ("ro,nosuid,nodev,noexec").
+    pub fn options(&self) -> String {
+        let mut out = String::from(if self.read_only { "ro" } else { "rw" });
+        for (set, name) in [
+            (self.nosuid, ",nosuid"),
+            (self.nodev, ",nodev"),
+            (self.noexec, ",noexec"),
+        ] {
+            if set {
+                out.push_str(name);
+            }
+        }
+        out
+    }
+
+    /// statfs(2)'s f_flags: ST_RDONLY, ST_NOSUID, ST_NODEV, ST_NOEXEC.
+    pub fn statfs_flags(&self) -> i64 {
+        i64::from(self.read_only)
+            | i64::from(self.nosuid) << 1
+            | i64::from(self.nodev) << 2
+            | i64::from(self.noexec) << 3
+    }
+}
+
 /// A mounted file system: its root, and where it is mounted (None for the root mount and
 /// for detached mounts).
 #[derive(Debug)]
@@ -644,7 +688,7 @@ pub struct Mount {
     pub mountpoint: Option<Location>,
     /// The file system's type, for /proc/mounts.
     pub fs_type: &'static str,
-    pub read_only: bool,
+    pub flags: MountFlags,
 }
 
 /// The id of detached mounts, which no mount table lists.
@@ -660,7 +704,7 @@ impl Mount {
             root: Dentry::root(inode),
             mountpoint: None,
             fs_type: "anon_inodefs",
-            read_only: false,
+            flags: MountFlags::default(),
         });
         Location {
             dentry: mount.root.clone(),
@@ -696,17 +740,29 @@ pub struct MountTable {
     /// Root mounts (they cover nothing), for `list`.
     roots: RwLock<Vec<Arc<Mount>>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Device numbers handed out by `anon_dev`.
+    anon_devs: std::sync::atomic::AtomicU64,
 }
 
 impl MountTable {
     /// Makes the root mount of `root`.
     pub fn root(&self, root: Arc<dyn Inode>, fs_type: &'static str) -> Location {
+        self.root_with(root, fs_type, MountFlags::default())
+    }
+
+    /// Like [`MountTable::root`], with mount flags (a read-only root).
+    pub fn root_with(
+        &self,
+        root: Arc<dyn Inode>,
+        fs_type: &'static str,
+        flags: MountFlags,
+    ) -> Location {
         let mount = Arc::new(Mount {
             id: self.next_id(),
             root: Dentry::root(root),
             mountpoint: None,
             fs_type,
-            read_only: false,
+            flags,
         });
         self.roots
             .write()
@@ -732,15 +788,18 @@ impl MountTable {
         all
     }
 
-    /// Mounts the file system whose root is `root` on `at`, which must be a directory.
+    /// Mounts the file system whose root is `root` on `at`. A directory goes on a
+    /// directory and anything else (a bind-mounted file) on a non-directory, else ENOTDIR,
+    /// as Linux's graft_tree.
     pub fn mount(
         &self,
         at: &Location,
         root: Arc<dyn Inode>,
         fs_type: &'static str,
-        read_only: bool,
+        flags: MountFlags,
     ) -> Result<Location, Errno> {
-        if !at.dentry.is_dir() {
+        let root_is_dir = root.attr()?.file_type() == Some(FileType::Directory);
+        if at.dentry.is_dir() != root_is_dir {
             return Err(Errno::ENOTDIR);
         }
         let mount = Arc::new(Mount {
@@ -748,7 +807,7 @@ impl MountTable {
             root: Dentry::root(root),
             mountpoint: Some(at.clone()),
             fs_type,
-            read_only,
+            flags,
         });
         let key = (at.mount.id, Arc::as_ptr(&at.dentry) as usize);
         self.covered
@@ -771,6 +830,15 @@ impl MountTable {
             };
         }
         at
+    }
+
+    /// A device number for a new in-memory file system (Linux's get_anon_bdev: major 0).
+    /// Minors below 16 are the fixed ones of `fs` and runsc-rs.
+    pub fn anon_dev(&self) -> u64 {
+        let n = self
+            .anon_devs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::fs::devices::makedev(0, 16 + n % (1 << 20))
     }
 
     fn next_id(&self) -> u64 {

@@ -376,7 +376,14 @@ mod tests {
         let at = resolve(Start::new(&mounts, &root, &root), b"/mnt", true).unwrap();
         let other = Tmpfs::new(2);
         dir(&other.root(), b"inner");
-        mounts.mount(&at, other.root(), "tmpfs", false).unwrap();
+        mounts
+            .mount(
+                &at,
+                other.root(),
+                "tmpfs",
+                crate::vfs::MountFlags::default(),
+            )
+            .unwrap();
         (mounts, root)
     }
 
@@ -451,7 +458,9 @@ mod tests {
             .create(b"magic", &NewNode::Directory { mode: 0o755 }, ROOT)
             .unwrap();
         let at = resolve(s, b"/magic", true).unwrap();
-        mounts.mount(&at, dir, "proc", true).unwrap();
+        mounts
+            .mount(&at, dir, "proc", crate::vfs::MountFlags::READ_ONLY)
+            .unwrap();
         assert!(resolve(s, b"/magic/m", true).unwrap().same(&b));
         assert_eq!(
             name_of(&resolve(s, b"/magic/m/file", true).unwrap()),

@@ -14,7 +14,7 @@ use crate::fs::sys::{cpu_list, cpu_mask_hex};
 use crate::kernel::processes::ProcessInfo;
 use crate::kernel::{current, CapSets, ExitStatus, Kernel, ProcessView, ThreadGroup};
 use crate::mm::{MemoryManager, PROT_EXEC, PROT_READ, PROT_WRITE};
-use crate::vfs::{path::absolute, Location, O_CLOEXEC};
+use crate::vfs::{path::absolute, Location, MountFlags, O_CLOEXEC};
 
 /// The most of a process's memory cmdline or environ copies (their strings are bounded by
 /// the stack limit anyway).
@@ -720,7 +720,7 @@ pub(super) struct MountEntry {
     pub dev: u64,
     pub path: Vec<u8>,
     pub fs_type: &'static str,
-    pub read_only: bool,
+    pub flags: MountFlags,
 }
 
 /// The mounts a process sees, their paths from its root.
@@ -742,7 +742,7 @@ fn mount_entries(p: &Proc) -> Result<Vec<MountEntry>, Errno> {
                 dev: m.root.inode.attr().map_or(0, |a| a.dev),
                 path: absolute(&place, &root),
                 fs_type: m.fs_type,
-                read_only: m.read_only,
+                flags: m.flags,
             }
         })
         .collect())
@@ -762,8 +762,7 @@ pub(super) fn mounts_text(mounts: &[MountEntry]) -> Vec<u8> {
     for m in mounts {
         put!(out, "{} ", m.fs_type);
         out.extend(mangle(&m.path));
-        let mode = if m.read_only { "ro" } else { "rw" };
-        put!(out, " {} {mode} 0 0\n", m.fs_type);
+        put!(out, " {} {} 0 0\n", m.fs_type, m.flags.options());
     }
     out
 }
@@ -776,8 +775,10 @@ pub(super) fn mountinfo_text(mounts: &[MountEntry]) -> Vec<u8> {
         let (major, minor) = decode_dev(m.dev);
         put!(out, "{} {} {major}:{minor} / ", m.id, m.parent);
         out.extend(mangle(&m.path));
-        let mode = if m.read_only { "ro" } else { "rw" };
-        put!(out, " {mode} - {} {} {mode}\n", m.fs_type, m.fs_type);
+        // Per-mount options, then the super block's (only ro or rw of those).
+        let mode = if m.flags.read_only { "ro" } else { "rw" };
+        let options = m.flags.options();
+        put!(out, " {options} - {} {} {mode}\n", m.fs_type, m.fs_type);
     }
     out
 }
@@ -1104,7 +1105,7 @@ mod tests {
                 dev: makedev(0, 5),
                 path: b"/".to_vec(),
                 fs_type: "overlay",
-                read_only: false,
+                flags: MountFlags::default(),
             },
             MountEntry {
                 id: 4,
@@ -1112,16 +1113,21 @@ mod tests {
                 dev: makedev(0, 6),
                 path: b"/my proc".to_vec(),
                 fs_type: "proc",
-                read_only: true,
+                flags: MountFlags {
+                    read_only: true,
+                    nosuid: true,
+                    nodev: true,
+                    noexec: true,
+                },
             },
         ];
         assert_eq!(
             String::from_utf8(mounts_text(&mounts)).unwrap(),
-            "overlay / overlay rw 0 0\nproc /my\\040proc proc ro 0 0\n"
+            "overlay / overlay rw 0 0\nproc /my\\040proc proc ro,nosuid,nodev,noexec 0 0\n"
         );
         assert_eq!(
             String::from_utf8(mountinfo_text(&mounts)).unwrap(),
-            "1 1 0:5 / / rw - overlay overlay rw\n4 1 0:6 / /my\\040proc ro - proc proc ro\n"
+            "1 1 0:5 / / rw - overlay overlay rw\n4 1 0:6 / /my\\040proc ro,nosuid,nodev,noexec - proc proc ro\n"
         );
     }
 }

@@ -44,12 +44,37 @@ fn minor(rdev: u64) -> u64 {
     (rdev & 0xff) | ((rdev >> 12) & !0xff)
 }
 
+/// The devpts mount options the Sentry honours (see devpts in mount(8)): the permissions
+/// of the ptmx node (`ptmxmode=`), and the permissions and group of new slaves (`mode=`,
+/// `gid=`; without `gid=` a slave gets its opener's group).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DevptsOptions {
+    pub ptmx_mode: u32,
+    pub pty_mode: u32,
+    pub pty_gid: Option<u32>,
+}
+
+impl Default for DevptsOptions {
+    /// Linux's ptmxmode=000; slaves 0620 rather than Linux's 0600, which is what grantpt(3)
+    /// would make of them.
+    fn default() -> Self {
+        DevptsOptions {
+            ptmx_mode: 0,
+            pty_mode: 0o620,
+            pty_gid: None,
+        }
+    }
+}
+
 /// The ptys of a sandbox by number. A number stays taken while anything holds its
 /// terminal (the slave may outlive the master); the node is listed while the master is open.
+/// The sandbox has one set of ptys, whatever number of mounts show it (as devpts without
+/// `newinstance`); `options` are the last mount's (guarded by its mutex).
 pub struct Devpts {
     dev: u64,
     ptys: Mutex<BTreeMap<u32, Weak<Tty>>>,
     time: Timespec,
+    options: Mutex<DevptsOptions>,
 }
 
 impl Devpts {
@@ -58,6 +83,7 @@ impl Devpts {
             dev,
             ptys: Mutex::new(BTreeMap::new()),
             time: super::now(),
+            options: Mutex::new(DevptsOptions::default()),
         })
     }
 
@@ -65,13 +91,14 @@ impl Devpts {
         super::lock(&self.ptys)
     }
 
-    /// The root directory to mount at /dev/pts.
-    pub fn root(self: &Arc<Self>) -> Arc<dyn Inode> {
+    /// The root directory of a new mount of devpts (at /dev/pts) with `options`, which
+    /// slaves made from now on follow.
+    pub fn root(self: &Arc<Self>, options: DevptsOptions) -> Arc<dyn Inode> {
+        *super::lock(&self.options) = options;
         let ptmx = Arc::new(DevNode {
             attr: Attr {
-                // devpts's ptmx node with the default ptmxmode=000; /dev/ptmx is the one
-                // programs open.
-                mode: S_IFCHR,
+                // What /dev/ptmx, a symlink to pts/ptmx where runc and Docker make /dev, opens.
+                mode: S_IFCHR | (options.ptmx_mode & 0o7777),
                 ino: 2,
                 dev: self.dev,
                 nlink: 1,
@@ -95,7 +122,11 @@ impl Devpts {
         let index = (0..PTY_MAX)
             .find(|i| !ptys.contains_key(i))
             .ok_or(Errno::ENOSPC)?;
-        let master = Tty::new_pty(index, kernel, uid, gid);
+        let options = *super::lock(&self.options);
+        let master = Tty::new_pty(index, kernel, uid, options.pty_gid.unwrap_or(gid));
+        let mut node = master.tty.node_attr();
+        node.mode = S_IFCHR | (options.pty_mode & 0o7777);
+        master.tty.set_node_attr(node);
         ptys.insert(index, Arc::downgrade(&master.tty));
         Ok(master)
     }
