@@ -399,3 +399,153 @@ fn a_console_socket_receives_a_working_terminal() {
     assert!(wait_until(Duration::from_secs(5), || b.status("t1") == "stopped"));
     b.ok(&["delete", "t1"]);
 }
+
+#[test]
+fn exec_runs_a_process_in_a_running_container_with_its_own_stdio_and_status() {
+    let _guard = shared();
+    let b = Bundle::busybox("exec", &["/bin/sleep", "100"], |c| {
+        c["process"]["env"] = json!(["PATH=/bin", "FROM_CONFIG=yes"]);
+    });
+    b.create("e1");
+    b.ok(&["start", "e1"]);
+    // The exec's own stdout is the process's; its status is the process's.
+    let out = b.run(&[
+        "exec",
+        "--env",
+        "EXTRA=1",
+        "e1",
+        "/bin/sh",
+        "-c",
+        "echo $FROM_CONFIG $EXTRA $$; exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    let words: Vec<String> = text(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(&words[..2], ["yes", "1"], "{words:?}");
+    assert_ne!(
+        words[2], "1",
+        "an exec'd process is not the container's init"
+    );
+    // As a user, in a directory.
+    let out = b.run(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--cwd",
+        "/tmp",
+        "e1",
+        "/bin/sh",
+        "-c",
+        "id -u; pwd",
+    ]);
+    assert_eq!(text(&out.stdout), "1000\n/tmp\n", "{}", text(&out.stderr));
+    // --detach with --pid-file: the pid is a process that ends as the exec'd one does.
+    let pid_file = b.dir.join("exec.pid");
+    let pid_arg = pid_file.to_string_lossy().into_owned();
+    b.ok(&[
+        "exec",
+        "--detach",
+        "--pid-file",
+        &pid_arg,
+        "e1",
+        "/bin/sleep",
+        "1",
+    ]);
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    assert!(alive(pid), "the detached exec's waiter runs");
+    assert!(
+        wait_until(Duration::from_secs(10), || !alive(pid)),
+        "and ends with the process"
+    );
+    // The process file form, as containerd and podman use it.
+    let process = b.dir.join("process.json");
+    std::fs::write(
+        &process,
+        json!({"args": ["/bin/echo", "from a file"], "cwd": "/", "user": {"uid": 0, "gid": 0}})
+            .to_string(),
+    )
+    .expect("process.json");
+    let out = b.run(&["exec", "--process", &process.to_string_lossy(), "e1"]);
+    assert_eq!(text(&out.stdout), "from a file\n", "{}", text(&out.stderr));
+    let missing = b.run(&["exec", "e1", "/no/such/program"]);
+    assert!(!missing.status.success());
+    b.ok(&["delete", "--force", "e1"]);
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let _guard = shared();
+    let b = Bundle::busybox("ps", &["/bin/sh", "-c", "sleep 100 & sleep 200"], |_| {});
+    b.create("p1");
+    b.ok(&["start", "p1"]);
+    let table = || text(&b.ok(&["ps", "p1"]).stdout);
+    assert!(
+        wait_until(Duration::from_secs(5), || table().contains("sleep 100")),
+        "{}",
+        table()
+    );
+    let listing = table();
+    assert!(listing.starts_with("UID"), "{listing}");
+    assert!(listing.contains("sleep 200"), "{listing}");
+    let pids: Value =
+        serde_json::from_slice(&b.ok(&["ps", "--format", "json", "p1"]).stdout).expect("JSON");
+    let pids: Vec<i64> = pids
+        .as_array()
+        .expect("an array")
+        .iter()
+        .filter_map(Value::as_i64)
+        .collect();
+    // The shell execs its last command: init is `sleep 200`, its child `sleep 100`.
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(pids.contains(&1), "{pids:?}");
+    b.ok(&["delete", "--force", "p1"]);
+}
+
+#[test]
+fn pause_stops_the_container_and_resume_lets_it_go_on() {
+    let _guard = shared();
+    let b = Bundle::busybox(
+        "pause",
+        &[
+            "/bin/sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done",
+        ],
+        |_| {},
+    );
+    b.create("z1");
+    b.ok(&["start", "z1"]);
+    let count = || {
+        std::fs::read_to_string(b.dir.join("rootfs/tmp/count"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || count() > 10),
+        "the loop runs"
+    );
+    b.ok(&["pause", "z1"]);
+    assert_eq!(b.status("z1"), "paused");
+    let paused_at = count();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(), paused_at, "nothing runs while paused");
+    b.ok(&["resume", "z1"]);
+    assert_eq!(b.status("z1"), "running");
+    assert!(
+        wait_until(Duration::from_secs(10), || count() > paused_at + 10),
+        "it goes on"
+    );
+    let again = b.run(&["resume", "z1"]);
+    assert!(
+        !again.status.success(),
+        "resuming a running container fails"
+    );
+    b.ok(&["delete", "--force", "z1"]);
+}

@@ -198,7 +198,7 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
     // root is made read-only): they go to an in-memory layer over it, and the root mount
     // refuses the guest's writes.
     let read_only_root = spec::rootfs_read_only(&spec);
-    let overlay = if spec::rootfs_read_only(&spec) {
+    let overlay = if read_only_root {
         crate::sandbox::OverlayMode::Memory
     } else {
         crate::sandbox::OverlayMode::None
@@ -279,7 +279,9 @@ fn process_spec(
 }
 
 /// OCI's capability names as the Sentry's sets; a set left out is empty, as with runc.
-fn cap_sets(caps: &oci_spec::runtime::LinuxCapabilities) -> Result<sentry::kernel::CapSets, String> {
+fn cap_sets(
+    caps: &oci_spec::runtime::LinuxCapabilities,
+) -> Result<sentry::kernel::CapSets, String> {
     let bits = |set: &Option<oci_spec::runtime::Capabilities>| -> Result<u64, String> {
         let mut bits = 0u64;
         for cap in set.iter().flatten() {

@@ -1,7 +1,7 @@
 //! The kernel proper: the sandbox-wide state ([`Kernel`]) and the tasks that run in it.
 
-mod control;
 pub mod capabilities;
+mod control;
 mod fd_table;
 mod freezer;
 pub mod processes;
@@ -22,8 +22,8 @@ use crate::abi::*;
 use crate::loader::{self, LoadError, StackInfo};
 use crate::mm::{Layout, MemoryFile, MemoryManager, Placement, PROT_READ, PROT_WRITE};
 use crate::vfs::{Location, MountTable, OpenFile};
-pub use control::{Init, ProcessSpec, ProcessSummary, Spawned, Stdio, TerminalSpec};
 pub use capabilities::{cap_from_name, CapSets};
+pub use control::{Init, ProcessSpec, ProcessSummary, Spawned, Stdio, TerminalSpec};
 pub use fd_table::{FdTable, FsContext, FsState};
 use processes::ProcessTable;
 pub use task::{
