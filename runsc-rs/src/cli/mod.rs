@@ -116,7 +116,13 @@ pub fn main() -> i32 {
         systemd_cgroup: cli.systemd_cgroup,
     };
     let _ = &cli.rootless;
-    if let Err(e) = crate::logger::init(cli.log.as_deref(), cli.debug, global.log_json) {
+    // A container's sandbox has no stderr of its own (its streams are the container's):
+    // without --log it logs beside its state.
+    let log = match (&cli.log, &cli.command) {
+        (None, Some(Command::Boot(args))) => Some(global.root().container_dir(&args.id).join("sandbox.log")),
+        (log, _) => log.clone(),
+    };
+    if let Err(e) = crate::logger::init(log.as_deref(), cli.debug, global.log_json) {
         eprintln!("runsc-rs: {e}");
         return 125;
     }

@@ -471,6 +471,9 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
         if let Some(mut fd) = started_fd.take() {
             let _ = fd.write_all(b"started");
         }
+        // The process has its own copies of the streams: holding the caller's would keep
+        // a client that reads them to their end waiting for this process's exit.
+        let _ = release_stdio();
     });
     if let Err(e) = report {
         return fail(global, e);
@@ -485,6 +488,19 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
             fail(global, e)
         }
     }
+}
+
+/// Points this process's standard streams at /dev/null.
+fn release_stdio() -> Result<(), String> {
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))?;
+    let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
+    dup(nix::unistd::dup2_stdin(&null))?;
+    dup(nix::unistd::dup2_stdout(&null))?;
+    dup(nix::unistd::dup2_stderr(&null))
 }
 
 /// Passes on size changes of the exec's terminal (made by the client on the master) to the

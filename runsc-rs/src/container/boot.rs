@@ -91,7 +91,7 @@ pub struct BootArgs {
     console_socket: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     preserve_fds: u32,
-    id: String,
+    pub id: String,
 }
 
 /// The boot process: sets the sandbox up, reports, serves; returns only on failure to set
@@ -189,6 +189,19 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         files.extend(own_stdio()?);
         sentry::kernel::Stdio::host(files)
     };
+    // The container's process holds its own copies of the standard streams now. This
+    // process, and the gofers it starts, must not: a client that reads `create`'s output
+    // until its end (containerd's, for a container with a terminal) would wait for the
+    // container to exit.
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))?;
+    let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
+    dup(nix::unistd::dup2_stdin(&null))?;
+    dup(nix::unistd::dup2_stdout(&null))?;
+    dup(nix::unistd::dup2_stderr(&null))?;
     let socket = global
         .root()
         .container_dir(&args.id)

@@ -110,7 +110,8 @@ impl Connection {
     /// Connects to the sandbox listening at `path`.
     pub fn connect(path: &Path) -> Result<Connection, String> {
         let fd = seqpacket().map_err(|e| format!("making a socket: {e}"))?;
-        let addr = SocketAddrUnix::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let (_dir, short) = short_path(path)?;
+        let addr = SocketAddrUnix::new(&short).map_err(|e| format!("{}: {e}", path.display()))?;
         rustix::net::connect(&fd, &addr)
             .map_err(|e| format!("the sandbox does not answer at {}: {e}", path.display()))?;
         Ok(Connection { fd })
@@ -193,6 +194,24 @@ fn retry<T>(mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
     }
 }
 
+/// A name for `path` that fits a socket address (108 bytes; clients' state directories
+/// are deeper than that): its directory, held open, through /proc/self/fd.
+fn short_path(path: &Path) -> Result<(OwnedFd, std::path::PathBuf), String> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default();
+    let fd = rustix::fs::open(
+        dir,
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("{}: {e}", dir.display()))?;
+    use std::os::fd::AsRawFd;
+    let short = Path::new("/proc/self/fd")
+        .join(fd.as_raw_fd().to_string())
+        .join(name);
+    Ok((fd, short))
+}
+
 fn seqpacket() -> Result<OwnedFd, Errno> {
     rustix::net::socket_with(
         AddressFamily::UNIX,
@@ -214,7 +233,8 @@ impl Listener {
             |what: &str, e: Errno| format!("{what} the control socket {}: {e}", path.display());
         let fd = seqpacket().map_err(|e| fail("making", e))?;
         let _ = std::fs::remove_file(path);
-        let addr = SocketAddrUnix::new(path).map_err(|e| fail("naming", e))?;
+        let (_dir, short) = short_path(path)?;
+        let addr = SocketAddrUnix::new(&short).map_err(|e| fail("naming", e))?;
         rustix::net::bind(&fd, &addr).map_err(|e| fail("binding", e))?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
