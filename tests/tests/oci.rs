@@ -359,8 +359,9 @@ fn a_console_socket_receives_a_working_terminal() {
     let mut receiver = Command::new("/usr/bin/python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/console_socket.py"))
         .arg(&socket)
-        .arg("stty size; echo $((6*7))x; tty; exit\n")
+        .arg("trap 'echo winch' WINCH; stty size; echo $((6*7))x; tty\n")
         .arg("10")
+        .args(["40", "120", "stty size; exit\n"])
         .stdout(Stdio::piped())
         .spawn()
         .expect("python3");
@@ -548,4 +549,83 @@ fn pause_stops_the_container_and_resume_lets_it_go_on() {
         "resuming a running container fails"
     );
     b.ok(&["delete", "--force", "z1"]);
+}
+
+#[test]
+fn run_on_a_terminal_gives_the_container_that_terminal() {
+    let _guard = shared();
+    let b = Bundle::busybox("own-tty", &["/bin/sh"], |c| {
+        c["process"]["terminal"] = json!(true);
+    });
+    // `script` runs runsc-rs on a pseudo-terminal of its own, 20 rows by 70 columns.
+    let command = format!(
+        "stty rows 20 cols 70; {} --root {} run --bundle {} tt; echo rc=$?",
+        runsc().display(),
+        b.root.display(),
+        b.dir.display()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    let keys = b"stty size; echo $((6*7))x; exit 4\r";
+    let out = tests::run_with_stdin(script, keys);
+    let printed = text(&out.stdout);
+    assert!(printed.contains("20 70"), "{printed:?}");
+    assert!(printed.contains("42x"), "{printed:?}");
+    assert!(printed.contains("rc=4"), "{printed:?}");
+}
+
+#[test]
+fn a_debian_minbase_root_runs_its_dynamically_linked_programs() {
+    let _guard = shared();
+    // Built once with debootstrap (tests/scripts/rootfs.sh), kept under target/ and shared
+    // read-only by every run.
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("rootfs-debian");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/rootfs.sh");
+    let made = Command::new(&script)
+        .arg("debian")
+        .arg(&cache)
+        .status()
+        .expect("rootfs.sh");
+    assert!(
+        made.success(),
+        "debootstrap of a Debian minbase root failed"
+    );
+    let dir = std::env::temp_dir().join(format!("runsc-rs-oci-debian-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("bundle directory");
+    let b = Bundle::with_rootfs(
+        dir,
+        &["/bin/bash", "-c", "cat /etc/debian_version; id -un; ls /usr/bin | wc -l; dpkg-query -W -f='${Version}' coreutils; echo; touch /etc/x"],
+        |c| {
+            c["root"]["path"] = json!(cache);
+            c["root"]["readonly"] = json!(true);
+        },
+    );
+    let out = b.run(&["run", "--bundle", &b.bundle_arg(), "deb"]);
+    let printed = text(&out.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert!(
+        lines.first().is_some_and(|v| v.starts_with("12.")),
+        "{printed:?} {}",
+        text(&out.stderr)
+    );
+    assert_eq!(lines.get(1), Some(&"root"), "{printed:?}");
+    assert!(
+        lines
+            .get(2)
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .is_some_and(|n| n > 100),
+        "{printed:?}"
+    );
+    assert!(
+        lines.get(3).is_some_and(|v| v.starts_with("9.")),
+        "coreutils 9.x: {printed:?}"
+    );
+    // The root is read-only: the last command fails, and so the container does.
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1));
 }

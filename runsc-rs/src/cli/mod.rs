@@ -119,7 +119,9 @@ pub fn main() -> i32 {
     // A container's sandbox has no stderr of its own (its streams are the container's):
     // without --log it logs beside its state.
     let log = match (&cli.log, &cli.command) {
-        (None, Some(Command::Boot(args))) => Some(global.root().container_dir(&args.id).join("sandbox.log")),
+        (None, Some(Command::Boot(args))) => {
+            Some(global.root().container_dir(&args.id).join("sandbox.log"))
+        }
         (log, _) => log.clone(),
     };
     if let Err(e) = crate::logger::init(log.as_deref(), cli.debug, global.log_json) {

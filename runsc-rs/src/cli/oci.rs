@@ -645,13 +645,48 @@ fn exec_process(global: &Global, args: &ExecArgs) -> Result<ExecProcess, Error> 
 }
 
 /// `run`: create, start, and unless `--detach` wait for the container's process, then
-/// delete it; exits as the process did.
+/// delete it; exits as the process did. In the foreground, signals runsc-rs gets go to the
+/// container's process, and a container with a terminal but no `--console-socket` gets
+/// one whose other end is runsc-rs's own standard streams (runc's behaviour).
 pub fn run(global: &Global, args: RunArgs) -> i32 {
-    let options = create_options(&args.create);
+    let mut options = create_options(&args.create);
     let id = &args.create.id;
+    let wants_terminal = container::spec::load(&options.bundle)
+        .ok()
+        .and_then(|spec| spec.process().as_ref().and_then(|p| p.terminal()))
+        .unwrap_or(false);
+    let own_console = if wants_terminal && options.console_socket.is_none() && !args.detach {
+        match container::console::ConsoleSocket::new() {
+            Ok(socket) => {
+                options.console_socket = Some(socket.path.clone());
+                Some(socket)
+            }
+            Err(e) => return fail(global, e),
+        }
+    } else {
+        None
+    };
+    // Only the forwarding thread takes these, from before any other thread exists.
+    let forwarded = forwarded_signals();
+    if !args.detach {
+        let _ = forwarded.thread_block();
+    }
+    let receiver = own_console.map(|socket| std::thread::spawn(move || socket.receive()));
     let state = match container::create(global, id, &options) {
         Ok(state) => state,
         Err(e) => return fail(global, e),
+    };
+    let master = match receiver.map(|r| r.join()) {
+        Some(Ok(Ok(master))) => Some(master),
+        Some(Ok(Err(e))) => {
+            let _ = container::delete(global, id, true);
+            return fail(global, e);
+        }
+        Some(Err(_)) => {
+            let _ = container::delete(global, id, true);
+            return fail(global, "receiving the terminal failed");
+        }
+        None => None,
     };
     if let Err(e) = container::start(global, id) {
         let _ = container::delete(global, id, true);
@@ -660,8 +695,31 @@ pub fn run(global: &Global, args: RunArgs) -> i32 {
     if args.detach {
         return 0;
     }
+    let raw = master.as_ref().and_then(|master| {
+        let stdin = std::io::stdin();
+        if let Some((rows, cols)) = container::console::size(stdin.as_fd()) {
+            container::console::set_size(master, rows, cols);
+        }
+        let raw = crate::terminal::HostTerminal::make_raw(stdin.as_fd()).ok();
+        let output = master.try_clone().ok().and_then(proxy_terminal);
+        Some((raw, output))
+    });
+    forward(
+        global,
+        id,
+        forwarded,
+        master.as_ref().and_then(|m| m.try_clone().ok()),
+    );
     // The sandbox is this process's child: its exit status is the container's.
     let status = wait_child(state.pid);
+    if let Some((raw, output)) = raw {
+        // What the container printed last is still on its way from the terminal: the
+        // copy ends when the terminal reports that nobody has it open any more.
+        if let Some(done) = output {
+            let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+        }
+        drop(raw);
+    }
     if !args.keep {
         if let Err(e) = container::delete(global, id, true) {
             fail(global, e);
@@ -671,6 +729,64 @@ pub fn run(global: &Global, args: RunArgs) -> i32 {
         container::Ended::Exited(code) => code,
         container::Ended::Signaled(sig) => 128 + sig,
     }
+}
+
+/// The signals `run` passes on to the container (SIGWINCH resizes its terminal).
+fn forwarded_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::Signal::*;
+    let mut set = nix::sys::signal::SigSet::empty();
+    for sig in [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH] {
+        set.add(sig);
+    }
+    set
+}
+
+/// Starts the thread that sends the signals runsc-rs gets to the container's process,
+/// and gives its terminal (`master`) runsc-rs's terminal's new size on SIGWINCH.
+fn forward(
+    global: &Global,
+    id: &str,
+    set: nix::sys::signal::SigSet,
+    master: Option<std::os::fd::OwnedFd>,
+) {
+    let (global, id) = (global.clone(), id.to_string());
+    let _ = std::thread::Builder::new()
+        .name("forward".into())
+        .spawn(move || loop {
+            let Ok(sig) = set.wait() else { continue };
+            if sig == nix::sys::signal::Signal::SIGWINCH {
+                if let (Some(master), Some((rows, cols))) =
+                    (&master, container::console::size(std::io::stdin().as_fd()))
+                {
+                    container::console::set_size(master, rows, cols);
+                }
+                continue;
+            }
+            let _ = container::kill(&global, &id, sig as i32, false);
+        });
+}
+
+/// Copies runsc-rs's stdin to the container's terminal and the terminal's output to
+/// runsc-rs's stdout, each on a thread of its own, until either side ends; the channel
+/// says when the output has all been copied.
+fn proxy_terminal(master: std::os::fd::OwnedFd) -> Option<std::sync::mpsc::Receiver<()>> {
+    let output = master.try_clone().ok()?;
+    let mut to_terminal = std::fs::File::from(master);
+    let _ = std::thread::Builder::new()
+        .name("terminal-in".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut to_terminal);
+        });
+    let mut from_terminal = std::fs::File::from(output);
+    let (done, finished) = std::sync::mpsc::channel();
+    let _ = std::thread::Builder::new()
+        .name("terminal-out".into())
+        .spawn(move || {
+            // The terminal reports EIO once its last user has closed it: the end.
+            let _ = std::io::copy(&mut from_terminal, &mut std::io::stdout().lock());
+            let _ = done.send(());
+        });
+    Some(finished)
 }
 
 fn wait_child(pid: i32) -> container::Ended {

@@ -74,3 +74,62 @@ pub fn become_controlling(slave: &OwnedFd) -> Result<(), String> {
     rustix::process::ioctl_tiocsctty(slave)
         .map_err(|e| format!("making the terminal controlling: {e}"))
 }
+
+/// A console socket of runsc-rs's own, for `run` in the foreground with a terminal: it
+/// takes the master the sandbox sends, as a client would.
+pub struct ConsoleSocket {
+    pub path: std::path::PathBuf,
+    listener: OwnedFd,
+}
+
+impl ConsoleSocket {
+    /// Listens at a new path under the temporary directory.
+    pub fn new() -> Result<ConsoleSocket, String> {
+        let path =
+            std::env::temp_dir().join(format!("runsc-rs-console-{}.sock", std::process::id()));
+        let fail = |e: rustix::io::Errno| format!("console socket {}: {e}", path.display());
+        let _ = std::fs::remove_file(&path);
+        let listener = rustix::net::socket_with(
+            rustix::net::AddressFamily::UNIX,
+            rustix::net::SocketType::STREAM,
+            rustix::net::SocketFlags::CLOEXEC,
+            None,
+        )
+        .map_err(fail)?;
+        rustix::net::bind(&listener, &SocketAddrUnix::new(&path).map_err(fail)?).map_err(fail)?;
+        rustix::net::listen(&listener, 1).map_err(fail)?;
+        Ok(ConsoleSocket { path, listener })
+    }
+
+    /// Waits for the master.
+    pub fn receive(&self) -> Result<OwnedFd, String> {
+        let fail = |e: rustix::io::Errno| format!("receiving the terminal: {e}");
+        let conn = rustix::net::accept_with(&self.listener, rustix::net::SocketFlags::CLOEXEC)
+            .map_err(fail)?;
+        let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+        let mut control = rustix::net::RecvAncillaryBuffer::new(&mut space);
+        let mut name = [0u8; 4096];
+        let mut iov = [std::io::IoSliceMut::new(&mut name)];
+        rustix::net::recvmsg(
+            &conn,
+            &mut iov,
+            &mut control,
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        )
+        .map_err(fail)?;
+        for message in control.drain() {
+            if let rustix::net::RecvAncillaryMessage::ScmRights(mut fds) = message {
+                if let Some(fd) = fds.next() {
+                    return Ok(fd);
+                }
+            }
+        }
+        Err("the sandbox sent no terminal".into())
+    }
+}
+
+impl Drop for ConsoleSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
