@@ -298,8 +298,7 @@ fn a_failed_create_is_one_error_line_in_the_json_log_and_leaves_nothing() {
     let last_error = lines
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["level"] == "error")
-        .last()
+        .rfind(|v| v["level"] == "error")
         .unwrap_or_else(|| panic!("no error line in {lines}"));
     let msg = last_error["msg"].as_str().unwrap_or_default();
     assert!(msg.contains("/no/such/program"), "{msg}");

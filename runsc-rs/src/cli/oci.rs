@@ -695,14 +695,14 @@ pub fn run(global: &Global, args: RunArgs) -> i32 {
     if args.detach {
         return 0;
     }
-    let raw = master.as_ref().and_then(|master| {
+    let raw = master.as_ref().map(|master| {
         let stdin = std::io::stdin();
         if let Some((rows, cols)) = container::console::size(stdin.as_fd()) {
             container::console::set_size(master, rows, cols);
         }
         let raw = crate::terminal::HostTerminal::make_raw(stdin.as_fd()).ok();
         let output = master.try_clone().ok().and_then(proxy_terminal);
-        Some((raw, output))
+        (raw, output)
     });
     forward(
         global,

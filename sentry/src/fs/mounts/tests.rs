@@ -35,7 +35,6 @@ impl Sandbox {
             root: &self.root,
             kernel: Weak::new(),
             devpts: &self.devpts,
-            console: false,
             cpu_mask: &[1],
         };
         mount(&ns, &spec).map_err(|e| e.to_string())
