@@ -303,7 +303,9 @@ pub fn sentry() -> Result<(), String> {
         // Terminal queries the guest's stdio is answered from (syscalls/file.rs ioctl), the
         // console's size, and putting runsc-rs's terminal settings back at the end
         // (terminal.rs).
-        ioctls: &[libc::TCGETS, libc::TIOCGWINSZ, libc::TCSETS],
+        // An exec'd process's terminal is made raw once the Sentry is confined
+        // (container/boot.rs): TCSETSW is TCSETS after the output drains.
+        ioctls: &[libc::TCGETS, libc::TIOCGWINSZ, libc::TCSETS, libc::TCSETSW],
         refused: SENTRY_REFUSED,
     };
     seccomp("the Sentry", &allowed, true)

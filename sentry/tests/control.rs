@@ -45,7 +45,12 @@ fn boot(hostname: Option<&str>) -> Arc<Kernel> {
         hostname: hostname.map(String::from),
         read_only_root: false,
     };
-    Kernel::new(Box::new(platform), memory, config, root, "tmpfs")
+    let kernel = Kernel::new(Box::new(platform), memory, config, root, "tmpfs");
+    // /dev, /proc, /sys and /tmp, as `runsc-rs do` mounts them.
+    for spec in sentry::fs::mounts::default_plan("tmpfs") {
+        kernel.mount(&spec).expect("a default mount");
+    }
+    kernel
 }
 
 fn exec(argv: &[&str]) -> Exec {

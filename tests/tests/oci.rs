@@ -329,6 +329,10 @@ fn delete_force_kills_a_running_container_and_removes_its_cgroup() {
         assert_eq!(limit.trim(), (64u64 << 20).to_string());
         let procs = std::fs::read_to_string(memory.join("cgroup.procs")).expect("procs");
         assert!(procs.lines().any(|p| p == pid.to_string()), "{procs}");
+        // `update`, as `docker update` calls it, changes the limit in place.
+        b.ok(&["update", "--memory", "128m", &id]);
+        let limit = std::fs::read_to_string(memory.join("memory.limit_in_bytes")).expect("limit");
+        assert_eq!(limit.trim(), (128u64 << 20).to_string());
     }
     let refused = b.run(&["delete", &id]);
     assert!(
@@ -627,4 +631,25 @@ fn a_debian_minbase_root_runs_its_dynamically_linked_programs() {
         text(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn exec_tty_on_a_terminal_gives_the_process_a_terminal_of_that_size() {
+    let _guard = shared();
+    let b = Bundle::busybox("exec-tty", &["/bin/sleep", "100"], |_| {});
+    b.create("et");
+    b.ok(&["start", "et"]);
+    let command = format!(
+        "stty rows 25 cols 90; {} --root {} exec -t et /bin/sh; echo rc=$?",
+        runsc().display(),
+        b.root.display()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    let out = tests::run_with_stdin(script, b"stty size; echo $((6*7))x; exit 4\r");
+    let printed = text(&out.stdout);
+    assert!(printed.contains("25 90"), "{printed:?}");
+    assert!(printed.contains("42x"), "{printed:?}");
+    assert!(printed.contains("rc=4"), "{printed:?}");
+    b.ok(&["delete", "--force", "et"]);
 }

@@ -430,22 +430,27 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
         Some(Err(e)) => return fail(global, format!("the start descriptor: {e}")),
         None => None,
     };
-    // The process's stdio: ours, or a new terminal whose master goes to the client.
+    // The process's stdio: ours, or a new terminal whose master goes to the client, or
+    // without --console-socket stays here, joined to our own streams (runc's `exec -t`).
     let mut terminal = None;
+    let mut own_master = None;
     if process.terminal {
-        let Some(socket) = &args.console_socket else {
-            return fail(global, "exec --tty needs --console-socket");
-        };
-        let made = crate::container::console::open_pty(process.console_size).and_then(
-            |(master, slave)| {
-                crate::container::console::send_master(socket, &master)?;
-                Ok(slave)
-            },
-        );
-        match made {
-            Ok(slave) => terminal = Some(slave),
+        let size = process
+            .console_size
+            .or_else(|| crate::container::console::size(std::io::stdin().as_fd()));
+        let (master, slave) = match crate::container::console::open_pty(size) {
+            Ok(pty) => pty,
             Err(e) => return fail(global, e),
+        };
+        match &args.console_socket {
+            Some(socket) => {
+                if let Err(e) = crate::container::console::send_master(socket, &master) {
+                    return fail(global, e);
+                }
+            }
+            None => own_master = Some(master),
         }
+        terminal = Some(slave);
     }
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let stdio: Vec<std::os::fd::BorrowedFd<'_>> = match &terminal {
@@ -460,9 +465,12 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
         set.add(nix::sys::signal::Signal::SIGWINCH);
         let _ = set.thread_block();
     }
+    let mut joined = None;
     let ended = container::exec(global, &args.id, &process, &stdio, |pid| {
-        if let Some(slave) = &terminal {
-            follow_size(global, &args.id, pid, slave);
+        match (&own_master, &terminal) {
+            (Some(master), _) => joined = join_terminal(global, &args.id, pid, master),
+            (None, Some(slave)) => follow_size(global, &args.id, pid, slave),
+            (None, None) => {}
         }
         if let Some(path) = &pid_file {
             report =
@@ -471,10 +479,17 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
         if let Some(mut fd) = started_fd.take() {
             let _ = fd.write_all(b"started");
         }
-        // The process has its own copies of the streams: holding the caller's would keep
-        // a client that reads them to their end waiting for this process's exit.
-        let _ = release_stdio();
+        if own_master.is_none() {
+            let _ = container::release_stdio();
+        }
     });
+    if let Some((raw, output)) = joined {
+        // The rest of what the process printed is still on its way from the terminal.
+        if let Some(done) = output {
+            let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+        }
+        drop(raw);
+    }
     if let Err(e) = report {
         return fail(global, e);
     }
@@ -490,17 +505,40 @@ pub fn exec(global: &Global, args: ExecArgs) -> i32 {
     }
 }
 
-/// Points this process's standard streams at /dev/null.
-fn release_stdio() -> Result<(), String> {
-    let null = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| format!("/dev/null: {e}"))?;
-    let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
-    dup(nix::unistd::dup2_stdin(&null))?;
-    dup(nix::unistd::dup2_stdout(&null))?;
-    dup(nix::unistd::dup2_stderr(&null))
+/// An exec's terminal joined to our own: our terminal made raw (until dropped), and the
+/// end of the copy of its output.
+type Joined = (
+    Option<crate::terminal::HostTerminal>,
+    Option<std::sync::mpsc::Receiver<()>>,
+);
+
+/// Joins the exec's terminal (`master`) to our own streams, our terminal made raw, and
+/// passes our terminal's size changes on to it and to the sandbox.
+fn join_terminal(
+    global: &Global,
+    id: &str,
+    pid: i32,
+    master: &std::os::fd::OwnedFd,
+) -> Option<Joined> {
+    let raw = crate::terminal::HostTerminal::make_raw(std::io::stdin().as_fd())
+        .ok()
+        .map(|(raw, _)| raw);
+    let output = master.try_clone().ok().and_then(proxy_terminal);
+    let master = master.try_clone().ok()?;
+    let (global, id) = (global.clone(), id.to_string());
+    let _ = std::thread::Builder::new()
+        .name("resize".into())
+        .spawn(move || {
+            let mut set = nix::sys::signal::SigSet::empty();
+            set.add(nix::sys::signal::Signal::SIGWINCH);
+            while set.wait().is_ok() {
+                if let Some((rows, cols)) = container::console::size(std::io::stdin().as_fd()) {
+                    container::console::set_size(&master, rows, cols);
+                    let _ = container::resize(&global, &id, pid, rows, cols);
+                }
+            }
+        });
+    Some((raw, output))
 }
 
 /// Passes on size changes of the exec's terminal (made by the client on the master) to the

@@ -121,6 +121,8 @@ pub fn main(global: &Global, args: BootArgs) -> i32 {
             return 1;
         }
     }
+    // Its standard streams will be /dev/null: a panic is logged instead.
+    std::panic::set_hook(Box::new(|info| log::error!("{info}")));
     // Before any thread starts, so that only the forwarding thread takes these.
     crate::terminal::block_signals();
     match boot(global, &args) {
@@ -189,19 +191,9 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         files.extend(own_stdio()?);
         sentry::kernel::Stdio::host(files)
     };
-    // The container's process holds its own copies of the standard streams now. This
-    // process, and the gofers it starts, must not: a client that reads `create`'s output
-    // until its end (containerd's, for a container with a terminal) would wait for the
-    // container to exit.
-    let null = std::fs::File::options()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-        .map_err(|e| format!("/dev/null: {e}"))?;
-    let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
-    dup(nix::unistd::dup2_stdin(&null))?;
-    dup(nix::unistd::dup2_stdout(&null))?;
-    dup(nix::unistd::dup2_stderr(&null))?;
+    // The container's process holds its own copies of the standard streams now; neither
+    // this process nor the gofers it starts may keep the caller's.
+    super::release_stdio()?;
     let socket = global
         .root()
         .container_dir(&args.id)

@@ -273,15 +273,7 @@ pub fn state(global: &Global, id: &str) -> Result<State, Error> {
 
 /// Sends `sig` to the container's process, or with `all` to every process in it.
 pub fn kill(global: &Global, id: &str, sig: i32, all: bool) -> Result<(), Error> {
-    let root = global.root();
-    let state = root.load(id)?;
-    if !matches!(
-        state.status,
-        Status::Created | Status::Running | Status::Paused
-    ) {
-        return Err(Error::State("container not running".into()));
-    }
-    let socket = root.container_dir(id).join(control::SOCKET);
+    let (state, socket) = live(global, id)?;
     match request(&socket, &Request::Signal { sig, all }) {
         Ok(reply) => expect_ok(Ok(reply)),
         // A sandbox that no longer answers still dies of SIGKILL from the host.
@@ -351,15 +343,7 @@ pub fn pause(global: &Global, id: &str, pause: bool) -> Result<(), Error> {
 
 /// The container's processes.
 pub fn ps(global: &Global, id: &str) -> Result<Vec<control::Process>, Error> {
-    let root = global.root();
-    let state = root.load(id)?;
-    if !matches!(
-        state.status,
-        Status::Created | Status::Running | Status::Paused
-    ) {
-        return Err(Error::State("container not running".into()));
-    }
-    let socket = root.container_dir(id).join(control::SOCKET);
+    let (_, socket) = live(global, id)?;
     match request(&socket, &Request::Ps)? {
         Reply::Processes(list) => Ok(list),
         other => Err(unexpected(other)),
@@ -422,6 +406,35 @@ pub fn exec(
 pub fn resize(global: &Global, id: &str, pid: i32, rows: u16, cols: u16) -> Result<(), Error> {
     let socket = global.root().container_dir(id).join(control::SOCKET);
     expect_ok(request(&socket, &Request::Resize { pid, rows, cols }))
+}
+
+/// The state of container `id` and its sandbox's control socket, if the sandbox runs.
+fn live(global: &Global, id: &str) -> Result<(State, PathBuf), Error> {
+    let root = global.root();
+    let state = root.load(id)?;
+    if !matches!(
+        state.status,
+        Status::Created | Status::Running | Status::Paused
+    ) {
+        return Err(Error::State("container not running".into()));
+    }
+    Ok((state, root.container_dir(id).join(control::SOCKET)))
+}
+
+/// Points this process's standard streams at /dev/null: once a container's process has
+/// its own copies of them, a runsc-rs process that kept them would keep a client that
+/// reads them to their end (containerd's, for `create` of a container with a terminal)
+/// waiting for this process's exit.
+pub fn release_stdio() -> Result<(), String> {
+    let null = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))?;
+    let dup = |r: nix::Result<()>| r.map_err(|e| format!("dup2: {e}"));
+    dup(nix::unistd::dup2_stdin(&null))?;
+    dup(nix::unistd::dup2_stdout(&null))?;
+    dup(nix::unistd::dup2_stderr(&null))
 }
 
 fn request(socket: &Path, request: &Request) -> Result<Reply, Error> {
