@@ -9,9 +9,10 @@
 #   RUNTIME=/path/to/runtime scripts/oci-e2e.sh [--bench | --bench-only] [--keep]
 #
 # Checks (each client, each runtime): `echo hello` (stdout), `sh -c 'exit 7'` (exit
-# status), `echo data | ... -i cat` (stdin), and `-it sh` on a pseudo-terminal of 33x97
+# status), `echo data | ... -i cat` (stdin), `-it sh` on a pseudo-terminal of 33x97
 # where we type `stty size; echo $((6*7)); exit 3` (tty: 42 printed and status 3;
-# tty-size: `33 97`). Exits non-zero if any check fails for the runtime under test;
+# tty-size: `33 97`), and exec: `sh -c 'echo in; exit 5'` exec'd into a detached
+# `sleep 60` container (stdout and status). Exits non-zero if any check fails for the runtime under test;
 # runc's results are printed beside it for comparison and never fail the run.
 #
 # --bench       after the checks, time (a) `docker run --rm --network none --runtime X IMG
@@ -369,7 +370,7 @@ phase_done "image imports"
 
 # --- Checks ----------------------------------------------------------------------------
 declare -A RESULT
-CHECKS=(echo exit stdin tty tty-size)
+CHECKS=(echo exit stdin tty tty-size exec)
 seq=0
 name_of() { if [ "$1" = rt ]; then echo "$RT_NAME"; else echo runc; fi; }
 
@@ -505,6 +506,38 @@ run_checks() { # CLIENT KIND
         size=$(grep -ax '[0-9]* [0-9]*' <<<"$txt" | head -n1 || true)
         RESULT[$client.tty-size.$kind]="FAIL stty size: ${size:-nothing}, want 33 97"
     fi
+
+    # exec: into a detached container, as `docker exec` (the runtime's exec --detach
+    # --pid-file --process), then the container is removed.
+    build_cmd "$client" "$kind" exec none -- sleep 60
+    local detached=("${cmd[@]}") cid exec_cmd=() stop_cmd=()
+    case $client in
+    docker | podman)
+        cid=$(awk '{for (i = 1; i < NF; i++) if ($i == "--name") print $(i + 1)}' <<<"${cmd[*]}")
+        detached=("${cmd[0]}" run -d "${cmd[@]:2}")
+        exec_cmd=("$client" exec "$cid" sh -c 'echo in; exit 5')
+        stop_cmd=("$client" rm -f "$cid")
+        # podman first waits 10 s for a SIGTERM that a container's init ignores.
+        [ "$client" = podman ] && stop_cmd=(podman rm -f -t 0 "$cid")
+        ;;
+    ctr)
+        cid=${cmd[-3]}
+        detached=(ctr run -d "${cmd[@]:3}")
+        exec_cmd=(ctr task exec --fifo-dir "$T/fifo" --exec-id x1 "$cid" sh -c 'echo in; exit 5')
+        stop_cmd=(sh -c "ctr task kill -s KILL $cid; sleep 0.5; ctr task rm -f $cid; ctr c rm $cid")
+        ;;
+    esac
+    cmd=("${detached[@]}")
+    run_cmd "$base-exec-start" </dev/null
+    if [ "$rc" != 0 ]; then
+        RESULT[$client.exec.$kind]="FAIL starting the container: exit $rc: $(short "$base-exec-start.err")"
+    else
+        cmd=("${exec_cmd[@]}")
+        run_cmd "$base-exec" </dev/null
+        judge "$client" exec "$kind" 5 in "$base-exec"
+    fi
+    cmd=("${stop_cmd[@]}")
+    run_cmd "$base-exec-stop" </dev/null
 }
 
 failed=0
