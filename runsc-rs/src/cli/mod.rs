@@ -115,7 +115,6 @@ pub fn main() -> i32 {
         debug: cli.debug,
         systemd_cgroup: cli.systemd_cgroup,
     };
-    let _ = &cli.rootless;
     // A container's sandbox has no stderr of its own (its streams are the container's):
     // without --log it logs beside its state.
     let log = match (&cli.log, &cli.command) {

@@ -97,49 +97,41 @@ pub struct BootArgs {
 /// The boot process: sets the sandbox up, reports, serves; returns only on failure to set
 /// up (the status to exit with), else exits as the container's process does.
 pub fn main(global: &Global, args: BootArgs) -> i32 {
-    let ready = match platform::fd::take_inherited(args.ready_fd) {
+    let mut ready = match platform::fd::take_inherited(args.ready_fd) {
         Ok(fd) => std::fs::File::from(fd),
         Err(e) => {
             log::error!("the ready descriptor {}: {e}", args.ready_fd);
             return 1;
         }
     };
-    // Into the container's cgroup before any thread or child process exists, so that all
-    // of them are counted in it.
-    match global.root().load(&args.id).map(|s| s.cgroup) {
-        Ok(Some(cgroup)) => {
-            if let Err(e) = cgroup.join(std::process::id() as i32) {
-                let mut ready = ready;
-                let _ = ready.write_all(e.as_bytes());
-                return 1;
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            let mut ready = ready;
-            let _ = ready.write_all(e.to_string().as_bytes());
-            return 1;
-        }
-    }
     // Its standard streams will be /dev/null: a panic is logged instead.
     std::panic::set_hook(Box::new(|info| log::error!("{info}")));
-    // Before any thread starts, so that only the forwarding thread takes these.
-    crate::terminal::block_signals();
-    match boot(global, &args) {
-        Ok(booted) => {
-            let mut ready = ready;
-            if ready.write_all(READY.as_bytes()).is_err() {
-                // `create` is gone: nobody will start this container.
-                return 1;
-            }
+    let booted = join_cgroup(global, &args.id).and_then(|()| {
+        // Before any thread starts, so that only the forwarding thread takes these.
+        crate::terminal::block_signals();
+        boot(global, &args)
+    });
+    match booted {
+        // If `create` is gone, nobody will start this container.
+        Ok(booted) if ready.write_all(READY.as_bytes()).is_ok() => {
             drop(ready);
             serve(booted)
         }
+        Ok(_) => 1,
         Err(e) => {
-            let mut ready = ready;
             let _ = ready.write_all(e.as_bytes());
             1
         }
+    }
+}
+
+/// Moves this process into the container's cgroup, before any thread or child process
+/// exists, so that all of them are counted in it.
+fn join_cgroup(global: &Global, id: &str) -> Result<(), String> {
+    let state = global.root().load(id).map_err(|e| e.to_string())?;
+    match state.cgroup {
+        Some(cgroup) => cgroup.join(std::process::id() as i32),
+        None => Ok(()),
     }
 }
 
@@ -188,7 +180,7 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         stdio.files.extend(files);
         stdio
     } else {
-        files.extend(own_stdio()?);
+        files.extend(own_stdio());
         sentry::kernel::Stdio::host(files)
     };
     // The container's process holds its own copies of the standard streams now; neither
@@ -246,14 +238,14 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
 }
 
 /// runsc-rs's own standard streams, for the container's process.
-fn own_stdio() -> Result<Vec<(i32, OwnedFd)>, String> {
+fn own_stdio() -> Vec<(i32, OwnedFd)> {
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     let streams = [(0, stdin.as_fd()), (1, stdout.as_fd()), (2, stderr.as_fd())];
     // A stream that is closed is not open in the container either.
-    Ok(streams
+    streams
         .iter()
         .filter_map(|&(n, fd)| Some((n, fd.try_clone_to_owned().ok()?)))
-        .collect())
+        .collect()
 }
 
 /// The Sentry's description of a process to run.
