@@ -5,11 +5,13 @@
 //! loop is `Context::switch` → handle the [`Event`] → repeat. This crate knows registers,
 //! faults and syscall numbers, nothing of Linux semantics beyond that.
 //!
-//! Back-ends: [`ptrace`] (PTRACE_SYSEMU stub processes).
+//! Back-ends: [`ptrace`] (PTRACE_SYSEMU stub processes) and [`kvm`] (a KVM virtual machine
+//! whose ring 3 runs the guest).
 
 use std::any::Any;
 
 pub mod fd;
+pub mod kvm;
 pub mod process;
 pub mod ptrace;
 pub mod shm;
@@ -81,6 +83,8 @@ pub enum Error {
     WrongThread,
     #[error("no free place for the stub page below the top of the address space")]
     NoStubAddress,
+    #[error("the KVM guest stopped in a way it never should: {0}")]
+    Guest(String),
 }
 
 impl Error {
