@@ -572,7 +572,7 @@ impl crate::Platform for KvmPlatform {
             root: tables.root(),
             tables: Mutex::new(tables),
             vm: self.vm.clone(),
-            guest_ns: AtomicU64::new(0),
+            guest_ns: Arc::new(AtomicU64::new(0)),
         }))
     }
 
@@ -582,6 +582,7 @@ impl crate::Platform for KvmPlatform {
             vcpu: None,
             kick: Arc::new(Kick::default()),
             space: None,
+            space_ns: None,
         })
     }
 }
@@ -600,8 +601,9 @@ pub struct KvmAddressSpace {
     root: u64,
     tables: Mutex<PageTables<VmTables>>,
     vm: Arc<Vm>,
-    /// Time vCPUs spent in KVM_RUN for this address space.
-    guest_ns: AtomicU64,
+    /// Time vCPUs spent in KVM_RUN for this address space (shared with the contexts that
+    /// ran in it, for their `cpu_time`).
+    guest_ns: Arc<AtomicU64>,
 }
 
 impl KvmAddressSpace {
@@ -705,6 +707,8 @@ pub struct KvmContext {
     kick: Arc<Kick>,
     /// The address space it last ran.
     space: Option<u64>,
+    /// That address space's guest time.
+    space_ns: Option<Arc<AtomicU64>>,
 }
 
 /// What a KVM_RUN ended with, copied out of kvm_run.
@@ -973,6 +977,9 @@ impl Context for KvmContext {
             let vcpu = self.vcpu()?;
             set_xsave(&vcpu.fd, vm.init_fp.get().map(|b| &**b))?;
         }
+        if self.space != Some(space.id) {
+            self.space_ns = Some(space.guest_ns.clone());
+        }
         self.space = Some(space.id);
         let vcpu = self.vcpu()?;
         let sync = vcpu.fd.sync_regs_mut();
@@ -1032,7 +1039,10 @@ impl Context for KvmContext {
     }
 
     fn cpu_time(&self) -> Duration {
-        Duration::ZERO
+        // As on ptrace: the address space's, all its threads together (time in KVM_RUN).
+        self.space_ns.as_ref().map_or(Duration::ZERO, |ns| {
+            Duration::from_nanos(ns.load(Ordering::Relaxed))
+        })
     }
 
     fn attach(&mut self, space: &dyn AddressSpace, _thread: NewThread) -> Result<()> {
