@@ -583,6 +583,7 @@ impl crate::Platform for KvmPlatform {
             kick: Arc::new(Kick::default()),
             space: None,
             space_ns: None,
+            own_ns: 0,
         })
     }
 }
@@ -709,6 +710,8 @@ pub struct KvmContext {
     space: Option<u64>,
     /// That address space's guest time.
     space_ns: Option<Arc<AtomicU64>>,
+    /// Time this context's thread spent in KVM_RUN.
+    own_ns: u64,
 }
 
 /// What a KVM_RUN ended with, copied out of kvm_run.
@@ -767,6 +770,7 @@ impl KvmContext {
         // SAFETY: our own vCPU's kvm_run byte; see Kick.
         unsafe { AtomicU8::from_ptr(vcpu.immediate_exit).store(0, Ordering::SeqCst) };
         kick.pending.store(false, Ordering::SeqCst);
+        self.own_ns += spent;
         Ok(exit)
     }
 }
@@ -1043,6 +1047,10 @@ impl Context for KvmContext {
         self.space_ns.as_ref().map_or(Duration::ZERO, |ns| {
             Duration::from_nanos(ns.load(Ordering::Relaxed))
         })
+    }
+
+    fn thread_guest_time(&self) -> Duration {
+        Duration::from_nanos(self.own_ns)
     }
 
     fn attach(&mut self, space: &dyn AddressSpace, _thread: NewThread) -> Result<()> {
