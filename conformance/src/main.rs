@@ -2,7 +2,7 @@
 //! every case natively and in the sandbox, and prints a table and one closing line.
 //!
 //! ```text
-//! cargo run -p conformance -- [--platform ptrace] [--filter AREA]
+//! cargo run -p conformance -- [--platform ptrace|kvm] [--filter AREA]
 //! ```
 //!
 //! A case that fails natively is a broken test. A case that fails in the sandbox must be
@@ -23,7 +23,7 @@ struct Options {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: conformance [--platform ptrace] [--filter AREA]");
+    eprintln!("usage: conformance [--platform ptrace|kvm] [--filter AREA]");
     std::process::exit(2);
 }
 
@@ -40,8 +40,8 @@ fn parse_args() -> Options {
             _ => usage(),
         }
     }
-    if opts.platform != "ptrace" {
-        eprintln!("conformance: platform {} does not exist yet", opts.platform);
+    if opts.platform != "ptrace" && opts.platform != "kvm" {
+        eprintln!("conformance: there is no platform {}", opts.platform);
         std::process::exit(2);
     }
     opts

@@ -5,11 +5,13 @@
 //! loop is `Context::switch` → handle the [`Event`] → repeat. This crate knows registers,
 //! faults and syscall numbers, nothing of Linux semantics beyond that.
 //!
-//! Back-ends: [`ptrace`] (PTRACE_SYSEMU stub processes).
+//! Back-ends: [`ptrace`] (PTRACE_SYSEMU stub processes) and [`kvm`] (a KVM virtual machine
+//! whose ring 3 runs the guest).
 
 use std::any::Any;
 
 pub mod fd;
+pub mod kvm;
 pub mod process;
 pub mod ptrace;
 pub mod shm;
@@ -81,6 +83,8 @@ pub enum Error {
     WrongThread,
     #[error("no free place for the stub page below the top of the address space")]
     NoStubAddress,
+    #[error("the KVM guest stopped in a way it never should: {0}")]
+    Guest(String),
 }
 
 impl Error {
@@ -149,6 +153,13 @@ pub trait Context: Send {
     /// On ptrace that is the stub process's, all its threads together: the host shows
     /// one thread's clock only to its own process.
     fn cpu_time(&self) -> std::time::Duration;
+    /// How much of the calling host thread's own CPU time went to running guest code: on
+    /// KVM the Sentry thread itself runs the vCPU, so its thread clock includes the
+    /// guest's time, which the Sentry must not count again as system time. Zero where the
+    /// guest runs in another host thread (ptrace).
+    fn thread_guest_time(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
     /// Takes up `thread` (made by [`AddressSpace::new_thread`]) as this context's guest
     /// thread in `space`; called by the host thread that will switch to it.
     fn attach(&mut self, space: &dyn AddressSpace, thread: NewThread) -> Result<()>;

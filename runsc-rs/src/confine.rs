@@ -295,17 +295,20 @@ pub const SENTRY_REFUSED: &[i64] = &[
 ];
 
 /// Confines the Sentry (the calling process) once its gofer, memory file and platform are
-/// ready: an empty root, then the allow-list on every thread.
-pub fn sentry() -> Result<(), String> {
+/// ready: an empty root, then the allow-list on every thread. `platform_ioctls` are the
+/// ioctls the platform goes on making (KVM's on its VM and vCPUs).
+pub fn sentry(platform_ioctls: &[u64]) -> Result<(), String> {
     empty_root("the Sentry")?;
+    // Terminal queries the guest's stdio is answered from (syscalls/file.rs ioctl), the
+    // console's size, and putting runsc-rs's terminal settings back at the end
+    // (terminal.rs).
+    // An exec'd process's terminal is made raw once the Sentry is confined
+    // (container/boot.rs): TCSETSW is TCSETS after the output drains.
+    let mut ioctls = vec![libc::TCGETS, libc::TIOCGWINSZ, libc::TCSETS, libc::TCSETSW];
+    ioctls.extend_from_slice(platform_ioctls);
     let allowed = Allowed {
         calls: SENTRY_SYSCALLS,
-        // Terminal queries the guest's stdio is answered from (syscalls/file.rs ioctl), the
-        // console's size, and putting runsc-rs's terminal settings back at the end
-        // (terminal.rs).
-        // An exec'd process's terminal is made raw once the Sentry is confined
-        // (container/boot.rs): TCSETSW is TCSETS after the output drains.
-        ioctls: &[libc::TCGETS, libc::TIOCGWINSZ, libc::TCSETS, libc::TCSETSW],
+        ioctls: &ioctls,
         refused: SENTRY_REFUSED,
     };
     seccomp("the Sentry", &allowed, true)

@@ -23,9 +23,12 @@ const MEMORY_FILE_SIZE: u64 = 1 << 40;
 /// more, but slowed their reads and cost ≈5 ms.
 pub const DEFAULT_GOFER_RINGS: u32 = 2;
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PlatformName {
+    /// PTRACE_SYSEMU stub processes.
     Ptrace,
+    /// A KVM virtual machine (platform::kvm).
+    Kvm,
 }
 
 /// Where the gofers run (`--gofer-cpu`).
@@ -130,6 +133,15 @@ impl Sandbox {
                     .map_err(|e| format!("starting the ptrace platform: {e}"))?;
                 Box::new(ptrace)
             }
+            PlatformName::Kvm => {
+                let fd = memory
+                    .fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| format!("duplicating the memory file descriptor: {e}"))?;
+                let kvm = platform::kvm::KvmPlatform::new(fd)
+                    .map_err(|e| format!("starting the KVM platform: {e}"))?;
+                Box::new(kvm)
+            }
         };
         // A Sentry thread waits for each gofer reply, so the two need not run at once; on one
         // CPU a reply costs a same-CPU wake-up instead of a cross-CPU one
@@ -210,7 +222,11 @@ impl Sandbox {
                 .map_err(|e| format!("{e} (the volume {})", volume.host.display()))?;
         }
         // From here on the Sentry needs no host path: the gofers serve every file.
-        crate::confine::sentry()?;
+        let platform_ioctls: &[u64] = match setup.platform {
+            PlatformName::Ptrace => &[],
+            PlatformName::Kvm => platform::kvm::SENTRY_IOCTLS,
+        };
+        crate::confine::sentry(platform_ioctls)?;
         for gofer in &gofers {
             gofer.watch();
         }

@@ -36,6 +36,10 @@ struct Cli {
     /// Take cgroup paths in systemd's "slice:prefix:name" form.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
+    /// How guest code runs and traps: ptrace (stub processes) or kvm (a KVM virtual
+    /// machine, /dev/kvm needed). Given before or after the command, as runsc takes it.
+    #[arg(long, global = true, value_enum, default_value = "ptrace")]
+    platform: crate::sandbox::PlatformName,
     /// Accepted for runc compatibility (true, false or auto): runsc-rs runs the same way.
     #[arg(long, value_name = "BOOL")]
     rootless: Option<String>,
@@ -114,6 +118,7 @@ pub fn main() -> i32 {
         log_json: cli.log_format == LogFormat::Json,
         debug: cli.debug,
         systemd_cgroup: cli.systemd_cgroup,
+        platform: cli.platform,
     };
     // A container's sandbox has no stderr of its own (its streams are the container's):
     // without --log it logs beside its state.
@@ -140,7 +145,7 @@ pub fn main() -> i32 {
         return 2;
     };
     match command {
-        Command::Do(args) => run_do::run(args),
+        Command::Do(args) => run_do::run(&global, args),
         Command::Create(args) => oci::create(&global, args),
         Command::Start(args) => oci::start(&global, args),
         Command::State(args) => oci::state(&global, args),

@@ -5,9 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use crate::sandbox::{
-    GoferCpu, Mounts, OverlayMode, PlatformName, Sandbox, Setup, Volume, DEFAULT_GOFER_RINGS,
-};
+use crate::sandbox::{GoferCpu, Mounts, OverlayMode, Sandbox, Setup, Volume, DEFAULT_GOFER_RINGS};
 
 use clap::Args;
 use sentry::fs::tty::ConsoleSetup;
@@ -21,9 +19,6 @@ pub const EXIT_NOT_FOUND: i32 = 127;
 
 #[derive(Debug, Args)]
 pub struct DoArgs {
-    /// How guest code runs and traps.
-    #[arg(long, value_enum, default_value = "ptrace")]
-    platform: PlatformName,
     /// Print every system call the program makes on stderr, strace style.
     #[arg(long)]
     strace: bool,
@@ -67,7 +62,7 @@ pub struct DoArgs {
     command: Vec<OsString>,
 }
 
-pub fn run(args: DoArgs) -> i32 {
+pub fn run(global: &crate::container::Global, args: DoArgs) -> i32 {
     // Before any thread starts, so that all of them leave these to the forwarding thread.
     crate::terminal::block_signals();
     let program = args.command[0].to_string_lossy().into_owned();
@@ -110,7 +105,7 @@ pub fn run(args: DoArgs) -> i32 {
         _ => Mounts::Default,
     };
     let setup = Setup {
-        platform: args.platform,
+        platform: global.platform,
         rootfs: &args.rootfs,
         overlay: args.overlay,
         mounts,

@@ -201,7 +201,7 @@ fn boot(global: &Global, args: &BootArgs) -> Result<Booted, String> {
         crate::sandbox::OverlayMode::None
     };
     let setup = crate::sandbox::Setup {
-        platform: crate::sandbox::PlatformName::Ptrace,
+        platform: global.platform,
         rootfs: &rootfs,
         overlay,
         mounts: crate::sandbox::Mounts::Oci {

@@ -58,6 +58,7 @@ pub struct Global {
     pub log_json: bool,
     pub debug: bool,
     pub systemd_cgroup: bool,
+    pub platform: crate::sandbox::PlatformName,
 }
 
 impl Global {
@@ -81,6 +82,10 @@ impl Global {
         }
         if self.systemd_cgroup {
             flags.push("--systemd-cgroup".into());
+        }
+        if let crate::sandbox::PlatformName::Kvm = self.platform {
+            flags.push("--platform".into());
+            flags.push("kvm".into());
         }
         flags
     }

@@ -889,7 +889,9 @@ impl Task {
         let sentry = nix::time::clock_gettime(nix::time::ClockId::CLOCK_THREAD_CPUTIME_ID)
             .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
             .unwrap_or_default();
-        (self.context.cpu_time(), sentry)
+        // On KVM this thread ran the guest itself: that part of its clock is user time.
+        let system = sentry.saturating_sub(self.context.thread_guest_time());
+        (self.context.cpu_time(), system)
     }
 
     /// Serves the system call in the registers and stores its result in rax.
