@@ -6,10 +6,12 @@
 //! SECTION is `rings` (gofer rings), `startup` (OCI start-up against runc and crun), `python`
 //! (start-up of dynamically linked programs), `mmap` (map/touch/unmap churn), `faults`
 //! (first-touch page faults), `fork` (fork+exec+wait), `pipe` (pipe throughput), `futex`
-//! (futex ping-pong between threads) or `shell` (a shell loop of /bin/true).
+//! (futex ping-pong between threads), `shell` (a shell loop of /bin/true) or `platforms`
+//! (kvm beside ptrace: getpid, fork+exec, start-up).
 
 mod compare;
 mod memory;
+mod platforms;
 mod procs;
 mod python;
 mod ring;
@@ -39,7 +41,7 @@ const READ_BYTES: usize = 256 << 20;
 /// (a sandbox that hangs on something it cannot do yet must not stop the whole run).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// The sections that can be run alone.
-const SECTIONS: &str = "rings, startup, python, mmap, faults, fork, pipe, futex, shell";
+const SECTIONS: &str = "rings, startup, python, mmap, faults, fork, pipe, futex, shell, platforms";
 
 /// One way of running a benchmark program.
 struct Variant {
@@ -86,6 +88,7 @@ fn main() {
         Some("pipe") => Some(procs::pipe_report(&runsc, REPS)),
         Some("futex") => Some(procs::futex_report(&runsc, REPS)),
         Some("shell") => Some(procs::shell_report(&runsc, REPS)),
+        Some("platforms") => Some(platforms::report(&runsc, REPS)),
         _ => None,
     };
     if let Some(report) = alone {
@@ -240,6 +243,7 @@ fn main() {
     report.push_str(&procs::pipe_report(&runsc, REPS));
     report.push_str(&procs::futex_report(&runsc, REPS));
     report.push_str(&procs::shell_report(&runsc, REPS));
+    report.push_str(&platforms::report(&runsc, REPS));
     print!("{report}");
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("RESULTS.md");
     if let Err(e) = std::fs::write(&out, &report) {

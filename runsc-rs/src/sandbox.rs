@@ -120,7 +120,13 @@ impl Sandbox {
     /// Creates the memory file and the platform, starts the gofers (the root's and one per
     /// volume), builds the kernel with its mounts, then confines runsc-rs itself.
     pub fn boot(setup: &Setup<'_>, config: Config) -> Result<Sandbox, String> {
-        let memory = MemoryFile::new(MEMORY_FILE_SIZE)
+        // On kvm the memory file is the guest's physical memory, which must fit the layout
+        // of the platform's guest-physical space.
+        let size = match setup.platform {
+            PlatformName::Ptrace => MEMORY_FILE_SIZE,
+            PlatformName::Kvm => MEMORY_FILE_SIZE.min(platform::kvm::guest::MAX_MEMORY),
+        };
+        let memory = MemoryFile::new(size)
             .map_err(|e| format!("creating the sandbox's memory file: {e}"))?;
         let memory = Arc::new(memory);
         let platform: Box<dyn platform::Platform> = match setup.platform {

@@ -22,6 +22,12 @@ pub fn runsc() -> PathBuf {
     bin
 }
 
+/// The platform the sandboxes of this test run use: `RUNSC_PLATFORM` (which runsc-rs
+/// itself reads), else its default, ptrace.
+pub fn platform() -> String {
+    std::env::var("RUNSC_PLATFORM").unwrap_or_else(|_| "ptrace".to_string())
+}
+
 /// A C test program built by build.rs.
 pub fn program(name: &str) -> PathBuf {
     let path = Path::new(env!("OUT_DIR")).join(name);

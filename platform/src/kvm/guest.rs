@@ -19,16 +19,20 @@
 
 use super::pagetable::{PTE_NX, PTE_P, PTE_U, PTE_W};
 
+/// The guest-physical address space the layout needs: 39 bits (512 GiB), what the
+/// smallest x86_64 CPUs in use give (many Intel client parts; QEMU's TCG `max` CPU gives
+/// 40). KVM refuses a memory slot above the host's MAXPHYADDR, so nothing goes higher.
+pub const PHYS_BITS: u32 = 39;
 /// A guest-physical page no memory slot covers: an access exits with KVM_EXIT_MMIO.
-pub const EXIT_GPA: u64 = 0x1f00_0000_0000;
+pub const EXIT_GPA: u64 = 0x40_0000_0000;
 /// The platform's fixed pages.
-pub const FIXED_GPA: u64 = 0x2000_0000_0000;
+pub const FIXED_GPA: u64 = 0x40_4000_0000;
 pub const FIXED_SIZE: u64 = 1 << 20;
 /// Page-table pages start here.
-pub const TABLES_GPA: u64 = 0x2100_0000_0000;
-/// Room for page-table pages over the life of a VM (GPAs are never reused).
-pub const TABLES_SIZE: u64 = 1 << 40;
-/// The memory file must end below the exit page.
+pub const TABLES_GPA: u64 = 0x60_0000_0000;
+/// Room for page-table pages over the life of a VM (GPAs are never reused): 16 M pages.
+pub const TABLES_SIZE: u64 = 64 << 30;
+/// The memory file must end below the exit page: 256 GiB of guest memory offsets.
 pub const MAX_MEMORY: u64 = EXIT_GPA;
 
 /// Offsets in the fixed region.
@@ -193,7 +197,7 @@ mod tests {
         // One leaf table maps every platform page.
         assert!(3 + MAX_VCPUS <= 512);
         assert!(EXIT_GPA + 4096 <= FIXED_GPA && FIXED_GPA + FIXED_SIZE <= TABLES_GPA);
-        assert!(TABLES_GPA + TABLES_SIZE <= 1 << 46);
+        assert!(TABLES_GPA + TABLES_SIZE <= 1 << PHYS_BITS);
     };
 
     #[test]

@@ -184,6 +184,14 @@ impl KvmPlatform {
                 .find(|e| e.function == function && e.index == index)
                 .copied()
         };
+        // KVM refuses slots above the host's physical address width (leaf 0x80000008).
+        let phys_bits = leaf(0x8000_0008, 0).map_or(36, |e| e.eax & 0xff);
+        if phys_bits < guest::PHYS_BITS {
+            return Err(Error::Host {
+                what: "the CPU's guest-physical address space is smaller than the 39 bits the KVM platform lays out",
+                errno: Errno::ENOTSUP,
+            });
+        }
         let has_xsave = leaf(1, 0).is_some_and(|e| e.ecx & (1 << 26) != 0);
         let has_fsgsbase = leaf(7, 0).is_some_and(|e| e.ebx & 1 != 0);
         let mut cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;

@@ -37,8 +37,15 @@ struct Cli {
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// How guest code runs and traps: ptrace (stub processes) or kvm (a KVM virtual
-    /// machine, /dev/kvm needed). Given before or after the command, as runsc takes it.
-    #[arg(long, global = true, value_enum, default_value = "ptrace")]
+    /// machine, /dev/kvm needed). Given before or after the command, as runsc takes it, or
+    /// by the environment (the test suites run all on kvm so).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "ptrace",
+        env = "RUNSC_PLATFORM"
+    )]
     platform: crate::sandbox::PlatformName,
     /// Accepted for runc compatibility (true, false or auto): runsc-rs runs the same way.
     #[arg(long, value_name = "BOOL")]
