@@ -11,7 +11,7 @@ use platform::{Event, Platform, Regs, SignalInfo};
 // memory file at CODE_OFFSET and mapped at CODE.
 std::arch::global_asm!(
     ".globl kvm_guest_start, kvm_guest_fault, kvm_guest_rofault, kvm_guest_fp",
-    ".globl kvm_guest_ud, kvm_guest_int3, kvm_guest_loop, kvm_guest_end",
+    ".globl kvm_guest_ud, kvm_guest_int3, kvm_guest_loop, kvm_guest_count, kvm_guest_end",
     "kvm_guest_start:",
     "mov $39, %eax",
     "mov $1, %edi",
@@ -57,6 +57,17 @@ std::arch::global_asm!(
     "mov $1000, %eax",
     "syscall",
     "jmp kvm_guest_loop",
+    // Counts in a vector and a general register, and reports with a system call the
+    // counts and the word at %fs:0: state that must follow the guest thread from vCPU to
+    // vCPU.
+    "kvm_guest_count:",
+    "paddq %xmm2, %xmm3",
+    "add %r12, %r13",
+    "movq %xmm3, %rdi",
+    "mov %fs:0, %rsi",
+    "mov $1002, %eax",
+    "syscall",
+    "jmp kvm_guest_count",
     "kvm_guest_end:",
     options(att_syntax)
 );
@@ -69,6 +80,7 @@ extern "C" {
     static kvm_guest_ud: u8;
     static kvm_guest_int3: u8;
     static kvm_guest_loop: u8;
+    static kvm_guest_count: u8;
     static kvm_guest_end: u8;
 }
 
@@ -95,6 +107,11 @@ fn guest_code() -> Vec<u8> {
 
 /// A memory file with the guest's code in it, or None (and why) without /dev/kvm.
 fn setup() -> Option<(KvmPlatform, OwnedFd)> {
+    setup_with_vcpus(usize::MAX)
+}
+
+/// The same, with at most `vcpus` vCPUs.
+fn setup_with_vcpus(vcpus: usize) -> Option<(KvmPlatform, OwnedFd)> {
     if let Err(e) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -107,7 +124,8 @@ fn setup() -> Option<(KvmPlatform, OwnedFd)> {
         .expect("memfd");
     nix::unistd::ftruncate(&fd, 16 << 20).expect("ftruncate");
     nix::sys::uio::pwrite(&fd, &guest_code(), CODE_OFFSET as i64).expect("writing the code");
-    let platform = KvmPlatform::new(fd.try_clone().expect("dup")).expect("kvm platform");
+    let platform =
+        KvmPlatform::with_vcpu_limit(fd.try_clone().expect("dup"), vcpus).expect("kvm platform");
     Some((platform, fd))
 }
 
@@ -332,4 +350,185 @@ fn syscall_round_trip_cost() {
         regs.rdi, regs.rsi, regs.rdx, regs.orig_rax
     );
     println!("kvm: {per:?} per guest syscall round trip, {run:?} of it in KVM_RUN");
+}
+
+/// Offsets of xmm2 and xmm3 in the XSAVE layout.
+const XMM2: usize = 160 + 2 * 16;
+const XMM3: usize = 160 + 3 * 16;
+/// Where each counting context's %fs points: a word per context in the stack page.
+const FS_WORDS: u64 = 0x100;
+
+fn read_u64(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap())
+}
+
+/// A counting guest thread `i`: it adds `i + 1` to xmm3 and `1000 * (i + 1)` to r13 each
+/// round, and reads the word `0xf5_0000 + i` at %fs:0.
+struct Counter {
+    ctx: Box<dyn platform::Context>,
+    regs: Regs,
+    step: u64,
+}
+
+impl Counter {
+    fn new(platform: &KvmPlatform, i: u64) -> Counter {
+        let mut ctx = platform.new_context();
+        let step = i + 1;
+        // Before the context ever ran: no vCPU holds its state yet.
+        let mut fp = ctx.fp_state().expect("initial fp state");
+        fp[XMM2..XMM2 + 16].copy_from_slice(&(step as u128).to_le_bytes());
+        fp[XMM3..XMM3 + 16].fill(0);
+        // XSTATE_BV: the SSE registers are in use (else XRSTOR loads their initial state).
+        fp[512] |= 0b10;
+        ctx.set_fp_state(&fp).expect("set fp state");
+        let mut regs = regs_at(at(unsafe { &kvm_guest_count }));
+        regs.r12 = 1000 * step;
+        regs.r13 = 0;
+        regs.fs_base = STACK + FS_WORDS + 8 * i;
+        Counter { ctx, regs, step }
+    }
+
+    /// One round: the guest counts once more; checks what it reports after `rounds`.
+    fn round(&mut self, space: &dyn platform::AddressSpace, rounds: u64, i: u64) {
+        let event = self.ctx.switch(space, &mut self.regs).expect("switch");
+        assert_eq!(event, Event::Syscall, "context {i}, round {rounds}");
+        assert_eq!(self.regs.orig_rax, 1002);
+        assert_eq!(self.regs.rdi, rounds * self.step, "xmm3 of context {i}");
+        assert_eq!(
+            self.regs.r13,
+            rounds * 1000 * self.step,
+            "r13 of context {i}"
+        );
+        assert_eq!(self.regs.rsi, 0xf5_0000 + i, "%fs:0 of context {i}");
+        self.regs.rax = 0;
+    }
+}
+
+fn counting_space(
+    platform: &KvmPlatform,
+    fd: &OwnedFd,
+    contexts: u64,
+) -> Box<dyn platform::AddressSpace> {
+    for i in 0..contexts {
+        let word = (0xf5_0000 + i).to_le_bytes();
+        let at = STACK_OFFSET + FS_WORDS + 8 * i;
+        nix::sys::uio::pwrite(fd.as_fd(), &word, at as i64).unwrap();
+    }
+    let space = platform.new_address_space().unwrap();
+    space.map_file(CODE, 0x1000, CODE_OFFSET, RX).unwrap();
+    space.map_file(STACK, 0x1000, STACK_OFFSET, RW).unwrap();
+    space
+}
+
+#[test]
+fn more_contexts_than_vcpus_keep_their_registers_and_fp_state() {
+    let Some((platform, fd)) = setup_with_vcpus(2) else {
+        return;
+    };
+    let space = counting_space(&platform, &fd, 5);
+    let mut counters: Vec<Counter> = (0..5).map(|i| Counter::new(&platform, i)).collect();
+    for rounds in 1..=20 {
+        // Five contexts in turn on two vCPUs: each takes one from a context that waits.
+        for (i, c) in counters.iter_mut().enumerate() {
+            c.round(&*space, rounds, i as u64);
+        }
+        // Each context's FP state as the Sentry sees it, whether a vCPU still holds it or
+        // it was saved when the vCPU was taken.
+        for (i, c) in counters.iter_mut().enumerate() {
+            let fp = c.ctx.fp_state().unwrap();
+            assert_eq!(read_u64(&fp, XMM3), rounds * c.step, "context {i}");
+        }
+    }
+    assert!(
+        platform.vcpu_steals() >= 20 * 3,
+        "{} steals",
+        platform.vcpu_steals()
+    );
+    // Writing the FP state of contexts with and without a vCPU: both take effect.
+    for c in &mut counters {
+        let mut fp = c.ctx.fp_state().unwrap();
+        fp[XMM3..XMM3 + 16].fill(0);
+        c.ctx.set_fp_state(&fp).unwrap();
+        c.regs.r13 = 0;
+    }
+    for rounds in 1..=3 {
+        for (i, c) in counters.iter_mut().enumerate() {
+            c.round(&*space, rounds, i as u64);
+        }
+    }
+    // A state KVM would refuse is refused at once, even with no vCPU to try it on.
+    let c = &mut counters[0];
+    assert!(c.ctx.fp_state().is_ok());
+    let mut fp = c.ctx.fp_state().unwrap();
+    fp[24..28].copy_from_slice(&u32::MAX.to_le_bytes()); // MXCSR reserved bits
+    assert!(c.ctx.set_fp_state(&fp).is_err());
+}
+
+#[test]
+fn threads_share_vcpus_and_wait_when_all_run() {
+    let Some((platform, fd)) = setup_with_vcpus(2) else {
+        return;
+    };
+    let threads = 6;
+    let space = counting_space(&platform, &fd, threads);
+    std::thread::scope(|s| {
+        for i in 0..threads {
+            let (platform, space) = (&platform, &*space);
+            s.spawn(move || {
+                let mut c = Counter::new(platform, i);
+                for rounds in 1..=300 {
+                    c.round(space, rounds, i);
+                }
+            });
+        }
+    });
+    assert!(platform.vcpu_steals() > 0);
+}
+
+#[test]
+fn kicks_follow_a_context_from_vcpu_to_vcpu() {
+    let Some((platform, fd)) = setup_with_vcpus(1) else {
+        return;
+    };
+    // A guest that spins without trapping.
+    nix::sys::uio::pwrite(fd.as_fd(), &[0xeb, 0xfe], (CODE_OFFSET + 0x800) as i64).unwrap();
+    let space = counting_space(&platform, &fd, 2);
+    let mut a = Counter::new(&platform, 0);
+    let mut b = Counter::new(&platform, 1);
+    a.round(&*space, 1, 0);
+    // B takes the only vCPU; A, kicked meanwhile, sees it at its next switch and B does not.
+    b.round(&*space, 1, 1);
+    a.ctx.interrupter().interrupt();
+    b.round(&*space, 2, 1);
+    let rip = a.regs.rip;
+    assert_eq!(
+        a.ctx.switch(&*space, &mut a.regs).unwrap(),
+        Event::Interrupted
+    );
+    assert_eq!(a.regs.rip, rip);
+    a.round(&*space, 2, 0);
+    b.round(&*space, 3, 1);
+
+    // A spins on the only vCPU until kicked; B, wanting a vCPU meanwhile, waits for it.
+    let kick = a.ctx.interrupter();
+    let spin = std::time::Duration::from_millis(300);
+    std::thread::scope(|s| {
+        let space = &*space;
+        let spinner = s.spawn(move || {
+            let mut regs = regs_at(CODE + 0x800);
+            let event = a.ctx.switch(space, &mut regs).unwrap();
+            (event, regs.rip)
+        });
+        std::thread::sleep(spin / 3);
+        let waiter = s.spawn(move || {
+            let start = std::time::Instant::now();
+            b.round(space, 4, 1);
+            start.elapsed()
+        });
+        std::thread::sleep(spin);
+        kick.interrupt();
+        assert_eq!(spinner.join().unwrap(), (Event::Interrupted, CODE + 0x800));
+        let waited = waiter.join().unwrap();
+        assert!(waited >= spin / 2, "B ran after {waited:?}, while A spun");
+    });
 }

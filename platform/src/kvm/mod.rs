@@ -10,12 +10,14 @@
 //! it was. Registers travel through kvm_run's sync regs, and the return to ring 3 (an
 //! emulated sysret or iret) is the host writing the user rip/rsp/rflags/cs/ss back.
 //!
-//! Each Sentry thread that runs guest code holds a vCPU from a bounded pool while its
-//! context lives, so the guest thread's FP state simply stays in it.
+//! vCPUs are few (one GDT/TSS/stack page each in the fixed region) and guest threads many:
+//! a context keeps the vCPU it last ran on, and one that needs a vCPU when all are made
+//! takes it from a context not running guest code, moving that one's FP state out
+//! ([`vcpu`]).
 
 use std::any::Any;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -23,7 +25,7 @@ use kvm_bindings::{
     kvm_msr_entry, kvm_regs, kvm_segment, kvm_sregs, kvm_userspace_memory_region, kvm_xcrs,
     kvm_xsave, CpuId, Msrs,
 };
-use kvm_ioctls::{Kvm, SyncReg, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::{Kvm, SyncReg, VcpuExit, VmFd};
 use nix::errno::Errno;
 
 use crate::{
@@ -33,10 +35,12 @@ use crate::{
 pub mod guest;
 pub mod pagetable;
 mod tables;
+mod vcpu;
 
 use guest::*;
 use pagetable::{PageTables, Stale};
 use tables::{HostMapping, TablePool, VmTables};
+use vcpu::{set_region, GuestThread, HeldVcpu, Vcpu, VcpuPool, XsaveRegion};
 
 /// The host signal that kicks a vCPU thread out of KVM_RUN. SIGURG is ignored by default
 /// and used by nothing else in runsc-rs; the platform gives it an empty handler (with
@@ -110,17 +114,9 @@ pub(crate) struct Vm {
     xcr0: u64,
     /// Size of the XSAVE area for `xcr0` (standard format), as Linux's signal frames have.
     xstate_size: usize,
-    /// vCPUs not held by a context.
-    pool: Mutex<Pool>,
-    max_vcpus: usize,
+    vcpus: VcpuPool,
     /// The FP state of a vCPU just made: what a new thread or exec starts with.
-    init_fp: OnceLock<Box<kvm_xsave>>,
-}
-
-#[derive(Default)]
-struct Pool {
-    idle: Vec<Vcpu>,
-    created: usize,
+    init_fp: OnceLock<Box<XsaveRegion>>,
 }
 
 /// Slot numbers: memory-file chunks from 0, then the fixed pages, then table chunks.
@@ -131,6 +127,12 @@ fn fixed_slot(memory_chunks: usize) -> u32 {
 impl KvmPlatform {
     /// A platform whose guests' physical memory is `memory`, the Sentry's memory file.
     pub fn new(memory: OwnedFd) -> Result<KvmPlatform> {
+        KvmPlatform::with_vcpu_limit(memory, MAX_VCPUS)
+    }
+
+    /// The same with at most `limit` vCPUs (and at most [`MAX_VCPUS`] or what KVM
+    /// allows), however many guest threads there are: they share them.
+    pub fn with_vcpu_limit(memory: OwnedFd, limit: usize) -> Result<KvmPlatform> {
         install_kick_handler()?;
         let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
         if kvm.get_api_version() != 12 {
@@ -233,12 +235,20 @@ impl KvmPlatform {
             cr4,
             xcr0,
             xstate_size,
-            pool: Mutex::new(Pool::default()),
-            max_vcpus: kvm.get_max_vcpus().min(MAX_VCPUS),
+            vcpus: VcpuPool::new(limit.min(kvm.get_max_vcpus()).clamp(1, MAX_VCPUS)),
             init_fp: OnceLock::new(),
         };
         vm.setup_fixed(chunks)?;
+        // The first vCPU now: it is needed anyway, and it gives the initial FP state,
+        // which a context may be asked for before it ever runs.
+        vm.vcpus.add(&|index| vm.new_vcpu(index))?;
         Ok(KvmPlatform { vm: Arc::new(vm) })
+    }
+
+    /// How many times a vCPU was taken from a context not running guest code (for tests
+    /// and diagnostics).
+    pub fn vcpu_steals(&self) -> u64 {
+        self.vm.vcpus.steals()
     }
 }
 
@@ -283,7 +293,7 @@ impl Vm {
     fn setup_fixed(&self, memory_chunks: usize) -> Result<()> {
         self.fixed.write_bytes(STUB_OFF, &stub_page());
         self.fixed.write_words(IDT_OFF, &idt_page());
-        for (table, index, entry) in platform_tables(self.max_vcpus) {
+        for (table, index, entry) in platform_tables(self.vcpus.limit()) {
             self.fixed.write_words(table + index as u64 * 8, &[entry]);
         }
         self.add_slot(
@@ -446,7 +456,7 @@ impl Vm {
             let init = fd
                 .get_xsave()
                 .map_err(kvm_err("reading a vCPU's FP state"))?;
-            let _ = self.init_fp.set(Box::new(init));
+            let _ = self.init_fp.set(Box::new(init.region));
         }
         fd.set_sync_valid_reg(SyncReg::Register);
         fd.set_sync_valid_reg(SyncReg::SystemRegister);
@@ -461,29 +471,12 @@ impl Vm {
         })
     }
 
-    /// A vCPU from the pool, or a new one while fewer than the bound exist.
-    fn acquire(&self) -> Result<Vcpu> {
-        let index = {
-            let mut pool = lock(&self.pool);
-            if let Some(vcpu) = pool.idle.pop() {
-                return Ok(vcpu);
-            }
-            if pool.created >= self.max_vcpus {
-                return Err(Error::Host {
-                    what: "every vCPU of the sandbox is in use",
-                    errno: Errno::EAGAIN,
-                });
-            }
-            pool.created += 1;
-            pool.created - 1
-        };
-        self.new_vcpu(index).inspect_err(|_| {
-            lock(&self.pool).created -= 1;
+    /// The FP state a new thread starts with.
+    fn init_fp(&self) -> Result<&XsaveRegion> {
+        self.init_fp.get().map(|b| &**b).ok_or(Error::Host {
+            what: "the VM has no vCPU to take the initial FP state from",
+            errno: Errno::ENXIO,
         })
-    }
-
-    fn give_back(&self, vcpu: Vcpu) {
-        lock(&self.pool).idle.push(vcpu);
     }
 }
 
@@ -548,19 +541,6 @@ fn user_segments_loaded(sregs: &kvm_sregs, fs_base: u64, gs_base: u64) -> bool {
     user_cs(&sregs.cs) && user_ss(&sregs.ss) && sregs.fs.base == fs_base && sregs.gs.base == gs_base
 }
 
-/// One vCPU of the VM.
-struct Vcpu {
-    fd: VcpuFd,
-    /// Its number, which also picks its GDT/TSS/stack page.
-    index: usize,
-    /// kvm_run's immediate_exit byte, for kicks from other threads.
-    immediate_exit: *mut u8,
-}
-
-// SAFETY: `immediate_exit` points into the vCPU's kvm_run mapping, owned by `fd`; it is
-// only written atomically (see Kick), and the VcpuFd itself may move between threads.
-unsafe impl Send for Vcpu {}
-
 impl crate::Platform for KvmPlatform {
     fn name(&self) -> &'static str {
         "kvm"
@@ -588,7 +568,7 @@ impl crate::Platform for KvmPlatform {
         Box::new(KvmContext {
             vm: self.vm.clone(),
             vcpu: None,
-            kick: Arc::new(Kick::default()),
+            thread: Arc::new(GuestThread::default()),
             space: None,
             space_ns: None,
             own_ns: 0,
@@ -674,46 +654,12 @@ fn kvm_space(space: &dyn AddressSpace) -> Result<&KvmAddressSpace> {
         })
 }
 
-/// Cuts a context's KVM_RUN short: sets kvm_run.immediate_exit (so a KVM_RUN about to
-/// start returns at once) and, while the vCPU runs, sends its thread [`KICK_SIGNAL`].
-#[derive(Default)]
-struct Kick {
-    /// A kick not yet seen by the context: its next switch returns at once.
-    pending: AtomicBool,
-    /// The context's thread is in (or about to enter) KVM_RUN.
-    running: AtomicBool,
-    /// The thread and immediate_exit byte of the vCPU the context holds.
-    target: Mutex<Option<(i32, ImmediateExit)>>,
-}
-
-struct ImmediateExit(*mut u8);
-// SAFETY: the pointer is only used under Kick::target's lock, and the owner clears the
-// target (under that lock) before the vCPU it points into can go away.
-unsafe impl Send for ImmediateExit {}
-
-impl Interrupt for Kick {
-    fn interrupt(&self) {
-        self.pending.store(true, Ordering::SeqCst);
-        let target = lock(&self.target);
-        if let Some((tid, ImmediateExit(byte))) = *target {
-            // SAFETY: the byte is in the live kvm_run mapping of the vCPU the context holds
-            // (see ImmediateExit); KVM reads it, so it is only accessed atomically.
-            unsafe { AtomicU8::from_ptr(byte).store(1, Ordering::SeqCst) };
-            if self.running.load(Ordering::SeqCst) {
-                // SAFETY: tgkill only sends a signal; the thread has the empty handler.
-                unsafe {
-                    libc::syscall(libc::SYS_tgkill, libc::getpid(), tid, KICK_SIGNAL);
-                }
-            }
-        }
-    }
-}
-
-/// Runs one guest thread on a vCPU it holds while it lives.
+/// Runs one guest thread, on the vCPU it ran on last unless another context took it.
 pub struct KvmContext {
     vm: Arc<Vm>,
-    vcpu: Option<Vcpu>,
-    kick: Arc<Kick>,
+    /// The vCPU it ran on last; it may have been taken since.
+    vcpu: Option<usize>,
+    thread: Arc<GuestThread>,
     /// The address space it last ran.
     space: Option<u64>,
     /// That address space's guest time.
@@ -730,65 +676,120 @@ enum Exit {
     Other(String),
 }
 
+/// The vCPU `index` (a context's last) locked, if `thread` still owns it.
+fn owned_vcpu<'v>(
+    vm: &'v Vm,
+    thread: &Arc<GuestThread>,
+    index: Option<usize>,
+) -> Option<HeldVcpu<'v>> {
+    vm.vcpus.lock_owned(index?, thread)
+}
+
+/// A vCPU locked for `thread` to run on, with its FP state in it: the one at `index` if
+/// the thread still owns it (no ioctl), else one acquired (and `index` updated).
+fn hold<'v>(
+    vm: &'v Vm,
+    thread: &Arc<GuestThread>,
+    index: &mut Option<usize>,
+) -> Result<HeldVcpu<'v>> {
+    if let Some(held) = owned_vcpu(vm, thread, *index) {
+        return Ok(held);
+    }
+    let held = vm
+        .vcpus
+        .acquire(thread, vm.init_fp()?, &|index| vm.new_vcpu(index))?;
+    *index = Some(held.index);
+    Ok(held)
+}
+
 impl KvmContext {
-    fn vcpu(&mut self) -> Result<&mut Vcpu> {
-        if self.vcpu.is_none() {
-            let vcpu = self.vm.acquire()?;
-            // A vCPU from the pool holds another thread's FP state.
-            set_xsave(&vcpu.fd, self.vm.init_fp.get().map(|b| &**b))?;
-            // SAFETY: gettid has no preconditions.
-            let tid = unsafe { libc::gettid() };
-            *lock(&self.kick.target) = Some((tid, ImmediateExit(vcpu.immediate_exit)));
-            self.vcpu = Some(vcpu);
-        }
-        self.vcpu.as_mut().ok_or(Error::WrongThread)
-    }
-
+    /// Lets go of the vCPU and of the FP state saved for the thread.
     fn give_back(&mut self) {
-        *lock(&self.kick.target) = None;
-        if let Some(vcpu) = self.vcpu.take() {
-            self.vm.give_back(vcpu);
+        if let Some(mut held) = owned_vcpu(&self.vm, &self.thread, self.vcpu.take()) {
+            held.disown();
         }
-    }
-
-    /// One KVM_RUN, with the kick protocol and the time counted for `space`.
-    fn run_once(&mut self, space: &KvmAddressSpace) -> Result<Exit> {
-        let kick = self.kick.clone();
-        let vcpu = self.vcpu()?;
-        kick.running.store(true, Ordering::SeqCst);
-        if kick.pending.swap(false, Ordering::SeqCst) {
-            kick.running.store(false, Ordering::SeqCst);
-            return Ok(Exit::Interrupted);
-        }
-        let start = Instant::now();
-        let exit = match vcpu.fd.run() {
-            Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Store(addr),
-            Ok(VcpuExit::MmioRead(addr, _)) => Exit::Load(addr),
-            Ok(VcpuExit::Intr) => Exit::Interrupted,
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
-            Ok(other) => Exit::Other(format!("{other:?}")),
-            Err(e) => {
-                kick.running.store(false, Ordering::SeqCst);
-                return Err(kvm_err("running the vCPU")(e));
-            }
-        };
-        let spent = start.elapsed().as_nanos() as u64;
-        space.guest_ns.fetch_add(spent, Ordering::Relaxed);
-        kick.running.store(false, Ordering::SeqCst);
-        // SAFETY: our own vCPU's kvm_run byte; see Kick.
-        unsafe { AtomicU8::from_ptr(vcpu.immediate_exit).store(0, Ordering::SeqCst) };
-        kick.pending.store(false, Ordering::SeqCst);
-        self.own_ns += spent;
-        Ok(exit)
+        *lock(&self.thread.saved_fp) = None;
     }
 }
 
-/// KVM_SET_XSAVE of `state` (nothing to do without one).
-fn set_xsave(fd: &VcpuFd, state: Option<&kvm_xsave>) -> Result<()> {
-    let Some(state) = state else { return Ok(()) };
-    // SAFETY: kvm_xsave is the 4 KiB legacy buffer KVM_SET_XSAVE reads; its size was checked
-    // against the guest's XSAVE area when the VM was made.
-    unsafe { fd.set_xsave(state) }.map_err(kvm_err("writing the guest's FP state"))
+/// One KVM_RUN of `vcpu` for the context whose kick is `kick`, with the kick protocol;
+/// returns the exit and the time spent in KVM_RUN.
+fn run_once(vcpu: &mut Vcpu, kick: &vcpu::Kick) -> Result<(Exit, u64)> {
+    kick.running.store(true, Ordering::SeqCst);
+    if kick.pending.swap(false, Ordering::SeqCst) {
+        kick.running.store(false, Ordering::SeqCst);
+        // The kick may have set immediate_exit too: it is seen now.
+        vcpu.clear_immediate_exit();
+        return Ok((Exit::Interrupted, 0));
+    }
+    let start = Instant::now();
+    let exit = match vcpu.fd.run() {
+        Ok(VcpuExit::MmioWrite(addr, _)) => Exit::Store(addr),
+        Ok(VcpuExit::MmioRead(addr, _)) => Exit::Load(addr),
+        Ok(VcpuExit::Intr) => Exit::Interrupted,
+        Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => Exit::Interrupted,
+        Ok(other) => Exit::Other(format!("{other:?}")),
+        Err(e) => {
+            kick.running.store(false, Ordering::SeqCst);
+            return Err(kvm_err("running the vCPU")(e));
+        }
+    };
+    let spent = start.elapsed().as_nanos() as u64;
+    kick.running.store(false, Ordering::SeqCst);
+    vcpu.clear_immediate_exit();
+    kick.pending.store(false, Ordering::SeqCst);
+    Ok((exit, spent))
+}
+
+/// The FP state in `xsave` as `fp_state` hands it out: Linux's signal-frame layout.
+fn fp_bytes(xsave: &XsaveRegion, size: usize, xcr0: u64) -> Vec<u8> {
+    let mut bytes: Vec<u8> = xsave.iter().flat_map(|w| w.to_le_bytes()).collect();
+    bytes.truncate(size);
+    // sw_reserved, as Linux fills it for signal frames and the XSTATE regset
+    // (struct _fpx_sw_bytes): magic1, extended size, features, xstate size.
+    const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
+    let mut sw = [0u8; 48];
+    sw[0..4].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
+    sw[4..8].copy_from_slice(&(size as u32 + 4).to_le_bytes());
+    sw[8..16].copy_from_slice(&xcr0.to_le_bytes());
+    sw[16..20].copy_from_slice(&(size as u32).to_le_bytes());
+    if let Some(dst) = bytes.get_mut(464..512) {
+        dst.copy_from_slice(&sw);
+    }
+    bytes
+}
+
+/// An XSAVE area from `state` (Linux's signal-frame layout), `sw_reserved` cleared.
+fn xsave_from_bytes(state: &[u8]) -> Box<XsaveRegion> {
+    let mut region = Box::new([0u32; 1024]);
+    for (word, chunk) in region.iter_mut().zip(state.chunks(4)) {
+        let mut b = [0u8; 4];
+        b[..chunk.len()].copy_from_slice(chunk);
+        *word = u32::from_le_bytes(b);
+    }
+    // sw_reserved is software's; the CPU ignores it, but keep it clean.
+    for word in &mut region[116..128] {
+        *word = 0;
+    }
+    region
+}
+
+/// Refuses what KVM_SET_XSAVE would refuse (Linux's `copy_uabi_to_xstate`), for an FP
+/// state kept aside until the thread next runs: components outside `xcr0`, a compacted or
+/// dirty header, MXCSR bits the CPU lacks (`mxcsr_mask`, from the initial state).
+fn check_xsave(region: &XsaveRegion, xcr0: u64, mxcsr_mask: u32) -> Result<()> {
+    let word = |i: usize| region.get(i).copied().unwrap_or(0);
+    let xstate_bv = word(128) as u64 | (word(129) as u64) << 32;
+    let header_rest_clean = (130..144).all(|i| word(i) == 0);
+    // FP, SSE or AVX in use: MXCSR is checked.
+    let mxcsr_ok = xstate_bv & 0b111 == 0 || word(6) & !mxcsr_mask == 0;
+    if xstate_bv & !xcr0 != 0 || !header_rest_clean || !mxcsr_ok {
+        return Err(Error::Host {
+            what: "writing the guest's FP state",
+            errno: Errno::EINVAL,
+        });
+    }
+    Ok(())
 }
 
 /// Guest registers from KVM's.
@@ -878,15 +879,15 @@ fn exception_signal(vector: u64, error: u64, cr2: u64, rip: u64) -> Event {
 }
 
 impl KvmContext {
-    /// Turns an exit store at `gpa` into an event, updating `regs`.
+    /// Turns an exit store of `vcpu` at `gpa` into an event, updating `regs`.
     fn decode_store(
-        &mut self,
+        &self,
         space: &KvmAddressSpace,
+        vcpu: &mut Vcpu,
         gpa: u64,
         regs: &mut Regs,
     ) -> Result<Event> {
-        let vm = self.vm.clone();
-        let vcpu = self.vcpu()?;
+        let vm = &self.vm;
         let index = vcpu.index;
         let sync = vcpu.fd.sync_regs_mut();
         let k = sync.regs;
@@ -982,22 +983,22 @@ impl KvmContext {
 impl Context for KvmContext {
     fn switch(&mut self, space: &dyn AddressSpace, regs: &mut Regs) -> Result<Event> {
         let space = kvm_space(space)?;
+        // Held until the end: a context that wants this vCPU cannot take it meanwhile.
+        let mut vcpu = hold(&self.vm, &self.thread, &mut self.vcpu)?;
         if self.space.is_some_and(|id| id != space.id) {
             // A thread moving to a new address space is an exec: Linux starts it with a
             // clean FPU.
-            let vm = self.vm.clone();
-            let vcpu = self.vcpu()?;
-            set_xsave(&vcpu.fd, vm.init_fp.get().map(|b| &**b))?;
+            set_region(&vcpu.fd, self.vm.init_fp()?)?;
         }
         if self.space != Some(space.id) {
             self.space_ns = Some(space.guest_ns.clone());
         }
         self.space = Some(space.id);
-        let vcpu = self.vcpu()?;
         let sync = vcpu.fd.sync_regs_mut();
         sync.regs = kvm_regs_of(regs);
         let sregs = &mut sync.sregs;
         let mut sregs_dirty = false;
+        // The sync area holds what the vCPU had at its last exit, whichever thread ran it.
         if !user_segments_loaded(sregs, regs.fs_base, regs.gs_base) {
             set_user_segments(sregs, regs.fs_base, regs.gs_base);
             sregs_dirty = true;
@@ -1010,13 +1011,14 @@ impl Context for KvmContext {
         if sregs_dirty {
             vcpu.fd.set_sync_dirty_reg(SyncReg::SystemRegister);
         }
-        let exit = self.run_once(space)?;
+        let (exit, spent) = run_once(&mut vcpu, &self.thread.kick)?;
+        space.guest_ns.fetch_add(spent, Ordering::Relaxed);
+        self.own_ns += spent;
         match exit {
             Exit::Store(gpa) if (EXIT_GPA..EXIT_GPA + 4096).contains(&gpa) => {
-                self.decode_store(space, gpa, regs)
+                self.decode_store(space, &mut vcpu, gpa, regs)
             }
             Exit::Interrupted => {
-                let vcpu = self.vcpu()?;
                 let sync = vcpu.fd.sync_regs_mut();
                 let k = sync.regs;
                 let in_user = sync.sregs.cs.selector == USER_CS;
@@ -1033,7 +1035,6 @@ impl Context for KvmContext {
             Exit::Store(gpa) | Exit::Load(gpa) => {
                 // User code touched a guest-physical address outside every slot: only the
                 // exit page is mapped to one, so it accessed that page.
-                let vcpu = self.vcpu()?;
                 let k = vcpu.fd.sync_regs_mut().regs;
                 regs_from(&k, regs);
                 Ok(Event::Fault(SignalInfo {
@@ -1043,7 +1044,6 @@ impl Context for KvmContext {
                 }))
             }
             Exit::Other(what) => {
-                let vcpu = self.vcpu()?;
                 let k = vcpu.fd.sync_regs_mut().regs;
                 Err(Error::Guest(format!("{what} at rip {:#x}", k.rip)))
             }
@@ -1071,50 +1071,41 @@ impl Context for KvmContext {
     }
 
     fn interrupter(&self) -> Arc<dyn Interrupt> {
-        self.kick.clone()
+        self.thread.clone()
     }
 
     fn fp_state(&mut self) -> Result<Vec<u8>> {
-        let size = self.vm.xstate_size;
-        let xcr0 = self.vm.xcr0;
-        let vcpu = self.vcpu()?;
-        let xsave = vcpu
-            .fd
-            .get_xsave()
-            .map_err(kvm_err("reading the guest's FP state"))?;
-        let mut bytes: Vec<u8> = xsave.region.iter().flat_map(|w| w.to_le_bytes()).collect();
-        bytes.truncate(size);
-        // sw_reserved, as Linux fills it for signal frames and the XSTATE regset
-        // (struct _fpx_sw_bytes): magic1, extended size, features, xstate size.
-        const FP_XSTATE_MAGIC1: u32 = 0x4650_5853;
-        let mut sw = [0u8; 48];
-        sw[0..4].copy_from_slice(&FP_XSTATE_MAGIC1.to_le_bytes());
-        sw[4..8].copy_from_slice(&(size as u32 + 4).to_le_bytes());
-        sw[8..16].copy_from_slice(&xcr0.to_le_bytes());
-        sw[16..20].copy_from_slice(&(size as u32).to_le_bytes());
-        if let Some(dst) = bytes.get_mut(464..512) {
-            dst.copy_from_slice(&sw);
+        let (size, xcr0) = (self.vm.xstate_size, self.vm.xcr0);
+        if let Some(vcpu) = owned_vcpu(&self.vm, &self.thread, self.vcpu) {
+            let xsave = vcpu
+                .fd
+                .get_xsave()
+                .map_err(kvm_err("reading the guest's FP state"))?;
+            return Ok(fp_bytes(&xsave.region, size, xcr0));
         }
-        Ok(bytes)
+        // No vCPU holds it: the copy saved when the last one was taken, or the initial.
+        let saved = lock(&self.thread.saved_fp);
+        let region = match saved.as_deref() {
+            Some(region) => region,
+            None => self.vm.init_fp()?,
+        };
+        Ok(fp_bytes(region, size, xcr0))
     }
 
     fn set_fp_state(&mut self, state: &[u8]) -> Result<()> {
-        let mut xsave = kvm_xsave::default();
-        for (word, chunk) in xsave.region.iter_mut().zip(state.chunks(4)) {
-            let mut b = [0u8; 4];
-            b[..chunk.len()].copy_from_slice(chunk);
-            *word = u32::from_le_bytes(b);
+        let region = xsave_from_bytes(state);
+        if let Some(vcpu) = owned_vcpu(&self.vm, &self.thread, self.vcpu) {
+            return set_region(&vcpu.fd, &region);
         }
-        // sw_reserved is software's; the CPU ignores it, but keep it clean.
-        for word in &mut xsave.region[116..128] {
-            *word = 0;
-        }
-        let vcpu = self.vcpu()?;
-        // SAFETY: as in set_xsave: the legacy 4 KiB buffer.
-        unsafe { vcpu.fd.set_xsave(&xsave) }.map_err(|e| Error::Host {
-            what: "writing the guest's FP state",
-            errno: Errno::from_raw(e.errno()),
-        })
+        // Kept until the thread gets a vCPU; refused now if KVM would refuse it then.
+        let init = self.vm.init_fp()?;
+        let mxcsr_mask = match init[7] {
+            0 => 0xffbf, // the default when the CPU reports none
+            mask => mask,
+        };
+        check_xsave(&region, self.vm.xcr0, mxcsr_mask)?;
+        *lock(&self.thread.saved_fp) = Some(region);
+        Ok(())
     }
 }
 
