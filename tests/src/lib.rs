@@ -45,18 +45,9 @@ pub fn busybox() -> PathBuf {
     path
 }
 
-/// Adds `--platform P` (a global flag, before the subcommand) when `RUNSC_PLATFORM=P` is
-/// set, so the same tests run on another platform; runsc-rs's default otherwise.
-pub fn platform_flag(cmd: &mut Command) {
-    if let Some(platform) = std::env::var_os("RUNSC_PLATFORM") {
-        cmd.arg("--platform").arg(platform);
-    }
-}
-
 /// A command that runs `prog args` in the sandbox.
 pub fn sandboxed(prog: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(runsc());
-    platform_flag(&mut cmd);
     cmd.arg("do").arg("--").arg(prog).args(args);
     cmd
 }
@@ -129,9 +120,11 @@ pub fn live_stubs() -> Vec<i32> {
 /// this run are looked at, never another sandbox's on the same machine.
 pub fn reaped(limit: Duration, prog: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(program("reaper"));
-    cmd.arg(limit.as_secs().max(1).to_string()).arg(runsc());
-    platform_flag(&mut cmd);
-    cmd.args(["do", "--"]).arg(prog).args(args);
+    cmd.arg(limit.as_secs().max(1).to_string())
+        .arg(runsc())
+        .args(["do", "--"])
+        .arg(prog)
+        .args(args);
     cmd
 }
 

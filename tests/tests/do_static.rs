@@ -30,7 +30,6 @@ fn exit_status_is_the_guests() {
 fn strace_shows_the_write() {
     let _g = shared();
     let mut cmd = Command::new(runsc());
-    platform_flag(&mut cmd);
     cmd.args(["do", "--strace", "--"])
         .arg(busybox())
         .args(["echo", "hello"]);
@@ -129,7 +128,6 @@ fn bad_arguments_get_the_errnos_linux_gives() {
 fn unsupported_syscalls_are_logged_once_by_name() {
     let _g = shared();
     let mut cmd = Command::new(runsc());
-    platform_flag(&mut cmd);
     cmd.args(["do", "--"]).arg(program("probe")).arg("enosys");
     let out = run(cmd);
     let err = String::from_utf8_lossy(&out.stderr);
