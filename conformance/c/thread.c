@@ -693,3 +693,56 @@ TEST(raw_clone_thread_with_settls_and_cleartid) {
     CHECK_EQ(kill(getpid(), 0), 0);
     munmap(raw_stack, 65536);
 }
+
+/* ---- the floating-point environment ---- */
+
+static unsigned read_mxcsr(void) {
+    unsigned v;
+    __asm__ volatile("stmxcsr %0" : "=m"(v));
+    return v;
+}
+static void write_mxcsr(unsigned v) { __asm__ volatile("ldmxcsr %0" ::"m"(v)); }
+static unsigned short read_fcw(void) {
+    unsigned short v;
+    __asm__ volatile("fnstcw %0" : "=m"(v));
+    return v;
+}
+static void write_fcw(unsigned short v) { __asm__ volatile("fldcw %0" ::"m"(v)); }
+
+static void *read_fp_env(void *arg) {
+    unsigned *out = arg;
+    out[0] = read_mxcsr();
+    out[1] = read_fcw();
+    return NULL;
+}
+
+/* pthread_create(3) (POSIX): "The floating-point environment shall be inherited from the
+ * calling thread"; clone(2) copies the FPU state. SSE and x87 rounding set upward here. */
+TEST(a_new_thread_inherits_the_floating_point_environment) {
+    unsigned old_mxcsr = read_mxcsr();
+    unsigned short old_fcw = read_fcw();
+    write_mxcsr((old_mxcsr & ~0x6000u) | 0x4000u);
+    write_fcw((unsigned short)((old_fcw & ~0x0c00) | 0x0800));
+    unsigned want_mxcsr = read_mxcsr(), want_fcw = read_fcw();
+    unsigned got[2] = {0, 0};
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, read_fp_env, got);
+    if (rc == 0) pthread_join(t, NULL);
+    write_mxcsr(old_mxcsr);
+    write_fcw(old_fcw);
+    CHECK_EQ(rc, 0);
+    CHECK_EQ(got[0], want_mxcsr);
+    CHECK_EQ(got[1], want_fcw);
+}
+
+/* fork(2): the child is a copy of the parent, its floating-point state included. */
+TEST(a_forked_child_inherits_the_floating_point_environment) {
+    unsigned old_mxcsr = read_mxcsr();
+    write_mxcsr((old_mxcsr & ~0x6000u) | 0x2000u);
+    unsigned want = read_mxcsr();
+    pid_t pid = fork();
+    if (pid == 0) _exit(read_mxcsr() == want ? 0 : 1);
+    write_mxcsr(old_mxcsr);
+    CHECK(pid > 0);
+    CHECK_EQ(exit_code_of(pid), 0);
+}

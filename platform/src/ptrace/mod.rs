@@ -83,6 +83,7 @@ impl crate::Platform for PtracePlatform {
             bound: None,
             written: None,
             kick: Arc::new(Kick::default()),
+            pending_fp: None,
         })
     }
 }
@@ -384,6 +385,9 @@ pub struct PtraceContext {
     /// The registers as they are in the stub thread now, to write back only what changed.
     written: Option<Regs>,
     kick: Arc<Kick>,
+    /// FP state set before the context first ran (a child's, copied from its parent),
+    /// written to the stub thread when it does.
+    pending_fp: Option<Vec<u8>>,
 }
 
 /// Interrupts a context by sending its stub thread [`KICK_SIGNAL`]: a running guest stops
@@ -571,7 +575,8 @@ impl Context for PtraceContext {
 
     fn set_fp_state(&mut self, state: &[u8]) -> Result<()> {
         let Some((_, tid)) = self.bound else {
-            return Err(Error::WrongThread);
+            self.pending_fp = Some(state.to_vec());
+            return Ok(());
         };
         // SETREGSET only reads the buffer, whatever the pointer's mutability says.
         xstate_regset(
@@ -598,6 +603,9 @@ impl Context for PtraceContext {
             self.bound = Some((space.id, tid));
             self.written = None;
             *self.kick.target.lock().unwrap_or_else(|e| e.into_inner()) = Some((space.pid, tid));
+        }
+        if let Some(fp) = self.pending_fp.take() {
+            self.set_fp_state(&fp)?;
         }
         self.write_regs(tid, regs)?;
         ptrace::sysemu(tid, None).map_err(Error::host("resuming the guest (PTRACE_SYSEMU)"))?;

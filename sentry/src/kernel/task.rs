@@ -504,6 +504,11 @@ impl Task {
         }
     }
 
+    /// The guest thread's FP/vector state (XSAVE layout), for a child to copy.
+    pub fn fp_state(&mut self) -> Option<Vec<u8>> {
+        self.context.fp_state().ok()
+    }
+
     pub fn set_comm(&mut self, name: &[u8]) {
         let n = name.len().min(15);
         self.comm = [0; 16];
@@ -1020,6 +1025,8 @@ pub struct NewTask {
     /// CLONE_CHILD_CLEARTID.
     pub clear_child_tid: u64,
     pub vfork_done: Option<Arc<VforkDone>>,
+    /// The parent's FP/vector state (XSAVE layout), if the platform could read it.
+    pub fp_state: Option<Vec<u8>>,
 }
 
 /// A child's memory: a copy of the parent's (fork), or the parent's own with a stub thread
@@ -1125,6 +1132,15 @@ impl Task {
         self.sigaltstack = child.sigaltstack;
         self.clear_child_tid = child.clear_child_tid;
         self.vfork_done = child.vfork_done.clone();
+        if let Some(fp) = &child.fp_state {
+            // Before its first switch: the platform keeps it until the child runs.
+            if let Err(e) = self.context.set_fp_state(fp) {
+                log::debug!(
+                    "task {}: the parent's FP state was not taken: {e}",
+                    self.tid
+                );
+            }
+        }
         if child.set_child_tid != 0 {
             // As Linux, a bad address here is not the parent's problem: the write is skipped.
             let _ = self.mm.write_obj(child.set_child_tid, &(child.tid as u32));

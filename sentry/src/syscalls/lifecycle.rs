@@ -294,6 +294,9 @@ fn clone_task(t: &mut Task, args: CloneArgs) -> SysResult {
                 0
             },
             vfork_done: vfork_done.clone(),
+            // A child is a copy of its parent, floating-point state too (clone(2); POSIX
+            // has a new thread inherit the floating-point environment).
+            fp_state: t.fp_state(),
         },
     };
     if flags & CLONE_PARENT_SETTID != 0 {
