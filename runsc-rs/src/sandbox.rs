@@ -129,25 +129,19 @@ impl Sandbox {
         let memory = MemoryFile::new(size)
             .map_err(|e| format!("creating the sandbox's memory file: {e}"))?;
         let memory = Arc::new(memory);
+        let fd = memory
+            .fd()
+            .try_clone_to_owned()
+            .map_err(|e| format!("duplicating the memory file descriptor: {e}"))?;
         let platform: Box<dyn platform::Platform> = match setup.platform {
-            PlatformName::Ptrace => {
-                let fd = memory
-                    .fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| format!("duplicating the memory file descriptor: {e}"))?;
-                let ptrace = platform::ptrace::PtracePlatform::new(fd)
-                    .map_err(|e| format!("starting the ptrace platform: {e}"))?;
-                Box::new(ptrace)
-            }
-            PlatformName::Kvm => {
-                let fd = memory
-                    .fd()
-                    .try_clone_to_owned()
-                    .map_err(|e| format!("duplicating the memory file descriptor: {e}"))?;
-                let kvm = platform::kvm::KvmPlatform::new(fd)
-                    .map_err(|e| format!("starting the KVM platform: {e}"))?;
-                Box::new(kvm)
-            }
+            PlatformName::Ptrace => Box::new(
+                platform::ptrace::PtracePlatform::new(fd)
+                    .map_err(|e| format!("starting the ptrace platform: {e}"))?,
+            ),
+            PlatformName::Kvm => Box::new(
+                platform::kvm::KvmPlatform::new(fd)
+                    .map_err(|e| format!("starting the KVM platform: {e}"))?,
+            ),
         };
         // A Sentry thread waits for each gofer reply, so the two need not run at once; on one
         // CPU a reply costs a same-CPU wake-up instead of a cross-CPU one
