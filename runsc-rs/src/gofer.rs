@@ -78,6 +78,17 @@ pub struct Gofer {
 struct Exit {
     ended: Mutex<Option<(bool, String)>>,
     reaped: Condvar,
+    /// Set once the gofer's death has been reported, so that it is reported once.
+    reported: AtomicBool,
+}
+
+impl Exit {
+    /// Says, once, that gofer `pid` died on its own.
+    fn report_death(&self, pid: Pid, how: &str) {
+        if !self.reported.swap(true, Ordering::SeqCst) {
+            eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
+        }
+    }
 }
 
 /// What a gofer serves: a host directory, or host files gathered in a directory of their
@@ -226,7 +237,7 @@ impl Gofer {
                 Err(e) => format!("could not be waited for ({e})"),
             };
             if !stopping.load(Ordering::SeqCst) {
-                eprintln!("runsc-rs: the gofer (pid {pid}) {how}; the sandbox's file operations now fail with EIO");
+                exit.report_death(pid, &how);
             }
             let clean = matches!(status, Ok(WaitStatus::Exited(_, 0)));
             *exit.ended.lock().unwrap_or_else(PoisonError::into_inner) = Some((clean, how));
@@ -241,24 +252,22 @@ impl Gofer {
         let kill = || {
             let _ = nix::sys::signal::kill(self.pid, nix::sys::signal::Signal::SIGKILL);
         };
-        self.stopping.store(true, Ordering::SeqCst);
         if self.client.shutdown().is_err() {
+            // Gone or broken before it was asked to stop: a death, reported once, by its
+            // watcher or here if the sandbox ends before the watcher gets to it.
             kill();
+            if self.watched.load(Ordering::SeqCst) {
+                if let Some((_, how)) = &*self.wait_ended() {
+                    self.exit.report_death(self.pid, how);
+                }
+            }
             return;
         }
+        self.stopping.store(true, Ordering::SeqCst);
         if !self.watched.load(Ordering::SeqCst) {
             return;
         }
-        let ended = self
-            .exit
-            .ended
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (ended, _) = self
-            .exit
-            .reaped
-            .wait_timeout_while(ended, STOP_WAIT, |ended| ended.is_none())
-            .unwrap_or_else(PoisonError::into_inner);
+        let ended = self.wait_ended();
         match &*ended {
             Some((true, _)) => {}
             Some((false, how)) => {
@@ -275,6 +284,22 @@ impl Gofer {
                 kill();
             }
         }
+    }
+}
+
+impl Gofer {
+    /// Waits (at most [`STOP_WAIT`]) for the watcher to have reaped the gofer.
+    fn wait_ended(&self) -> std::sync::MutexGuard<'_, Option<(bool, String)>> {
+        let ended = self
+            .exit
+            .ended
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        self.exit
+            .reaped
+            .wait_timeout_while(ended, STOP_WAIT, |ended| ended.is_none())
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
     }
 }
 
