@@ -5,6 +5,8 @@
 #include "mm.h"
 
 #include <alloca.h>
+#include <setjmp.h>
+#include <signal.h>
 
 typedef void (*code_fn)(void);
 
@@ -68,6 +70,37 @@ TEST(kernel_address_access_is_sigsegv) {
     CHECK_EQ(CHILD_SIGNAL(TOUCH_READ(0xffff888000000000UL)), SIGSEGV);
     CHECK_EQ(CHILD_SIGNAL(TOUCH_WRITE(0xffffffff81000000UL, 1)), SIGSEGV);
     CHECK_EQ(CHILD_SIGNAL(TOUCH_READ(0x0000800000000000UL)), SIGSEGV);
+}
+
+/* A load from the top 2 GiB (Linux's kernel image), caught by a SIGSEGV handler that
+ * siglongjmps out, three times over: si_addr is the address, and the registers the
+ * program resumes with are its own (the load never completes). */
+static sigjmp_buf kernel_load_env;
+static void *kernel_load_addr;
+static void on_kernel_load(int sig, siginfo_t *si, void *uc) {
+    (void)sig;
+    (void)uc;
+    kernel_load_addr = si->si_addr;
+    siglongjmp(kernel_load_env, 1);
+}
+
+TEST(a_caught_load_from_kernel_memory_leaves_the_program_intact) {
+    struct sigaction sa = {0}, old;
+    sa.sa_sigaction = on_kernel_load;
+    sa.sa_flags = SA_SIGINFO;
+    CHECK_OK(sigaction(SIGSEGV, &sa, &old));
+    int faults = 0;
+    for (int i = 0; i < 3; i++) {
+        volatile unsigned long v = 12345;
+        kernel_load_addr = NULL;
+        if (sigsetjmp(kernel_load_env, 1) == 0) {
+            v = *(volatile unsigned long *)0xffffffff80001000UL;
+        } else if (kernel_load_addr == (void *)0xffffffff80001000UL && v == 12345) {
+            faults++;
+        }
+    }
+    CHECK_OK(sigaction(SIGSEGV, &old, NULL));
+    CHECK_EQ(faults, 3);
 }
 
 /* PROT_EXEC: "Pages may be executed." Code without it faults (x86-64 has no-execute pages);

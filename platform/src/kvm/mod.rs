@@ -1037,6 +1037,15 @@ impl Context for KvmContext {
                 // exit page is mapped to one, so it accessed that page.
                 let k = vcpu.fd.sync_regs_mut().regs;
                 regs_from(&k, regs);
+                if matches!(exit, Exit::Load(_)) {
+                    // KVM finishes an emulated MMIO read at the next KVM_RUN, after it has
+                    // taken the registers we give it: the loaded value and the next rip
+                    // would land on top of them (on a signal handler's entry, say). Finish
+                    // it now, with nothing to run after (immediate_exit), and drop it.
+                    vcpu.fd.set_kvm_immediate_exit(1);
+                    let _ = vcpu.fd.run();
+                    vcpu.fd.set_kvm_immediate_exit(0);
+                }
                 Ok(Event::Fault(SignalInfo {
                     signo: libc::SIGSEGV,
                     code: SEGV_ACCERR,
