@@ -525,19 +525,11 @@ fn join_terminal(
         .map(|(raw, _)| raw);
     let output = master.try_clone().ok().and_then(proxy_terminal);
     let master = master.try_clone().ok()?;
-    let (global, id) = (global.clone(), id.to_string());
-    let _ = std::thread::Builder::new()
-        .name("resize".into())
-        .spawn(move || {
-            let mut set = nix::sys::signal::SigSet::empty();
-            set.add(nix::sys::signal::Signal::SIGWINCH);
-            while set.wait().is_ok() {
-                if let Some((rows, cols)) = container::console::size(std::io::stdin().as_fd()) {
-                    container::console::set_size(&master, rows, cols);
-                    let _ = container::resize(&global, &id, pid, rows, cols);
-                }
-            }
-        });
+    resize_on_winch(global, id, pid, move || {
+        let (rows, cols) = container::console::size(std::io::stdin().as_fd())?;
+        container::console::set_size(&master, rows, cols);
+        Some((rows, cols))
+    });
     Some((raw, output))
 }
 
@@ -551,6 +543,17 @@ fn follow_size(global: &Global, id: &str, pid: i32, slave: &std::os::fd::OwnedFd
         return;
     }
     let Ok(slave) = slave.try_clone() else { return };
+    resize_on_winch(global, id, pid, move || console::size(&slave));
+}
+
+/// Starts the thread that takes SIGWINCH (blocked in every other thread) and tells the
+/// sandbox process `pid`'s terminal the size `read_size` gives then.
+fn resize_on_winch(
+    global: &Global,
+    id: &str,
+    pid: i32,
+    read_size: impl Fn() -> Option<(u16, u16)> + Send + 'static,
+) {
     let (global, id) = (global.clone(), id.to_string());
     let _ = std::thread::Builder::new()
         .name("resize".into())
@@ -558,7 +561,7 @@ fn follow_size(global: &Global, id: &str, pid: i32, slave: &std::os::fd::OwnedFd
             let mut set = nix::sys::signal::SigSet::empty();
             set.add(nix::sys::signal::Signal::SIGWINCH);
             while set.wait().is_ok() {
-                if let Some((rows, cols)) = console::size(&slave) {
+                if let Some((rows, cols)) = read_size() {
                     let _ = container::resize(&global, &id, pid, rows, cols);
                 }
             }

@@ -103,6 +103,25 @@ struct Process {
 }
 
 impl Process {
+    /// A process with no parent in the sandbox (init, or one started from outside it),
+    /// leading a session and process group of its own.
+    fn session_leader(tg: Arc<ThreadGroup>) -> Process {
+        let pid = tg.pid;
+        Process {
+            tg,
+            parent: 0,
+            pgid: pid,
+            sid: pid,
+            exit_signal: SIGCHLD,
+            execed: true,
+            exit: None,
+            stop_report: None,
+            ctty: None,
+        }
+    }
+}
+
+impl Process {
     fn info(&self) -> ProcessInfo {
         ProcessInfo {
             parent: self.parent,
@@ -187,20 +206,7 @@ impl ProcessTable {
         let mut tree = self.lock();
         let pid = tg.pid;
         tree.next = pid + 1;
-        tree.processes.insert(
-            pid,
-            Process {
-                tg,
-                parent: 0,
-                pgid: pid,
-                sid: pid,
-                exit_signal: SIGCHLD,
-                execed: true,
-                exit: None,
-                stop_report: None,
-                ctty: None,
-            },
-        );
+        tree.processes.insert(pid, Process::session_leader(tg));
     }
 
     /// Adds a process started from outside the sandbox (runc exec), made by `make` with a
@@ -213,20 +219,8 @@ impl ProcessTable {
         let mut tree = self.lock();
         let pid = tree.alloc()?;
         let tg = make(pid);
-        tree.processes.insert(
-            pid,
-            Process {
-                tg: tg.clone(),
-                parent: 0,
-                pgid: pid,
-                sid: pid,
-                exit_signal: SIGCHLD,
-                execed: true,
-                exit: None,
-                stop_report: None,
-                ctty: None,
-            },
-        );
+        tree.processes
+            .insert(pid, Process::session_leader(tg.clone()));
         Ok(tg)
     }
 
